@@ -168,6 +168,7 @@ const GPUInstallHelp = `to get one: on a machine with an NVIDIA GPU run ./instal
 type system struct {
 	getenv      func(string) (string, bool)
 	isFile      func(string) bool
+	isDir       func(string) bool
 	readFile    func(string) ([]byte, error)
 	glob        func(string) ([]string, error)
 	hasGPU      func() bool
@@ -364,7 +365,7 @@ func nvidiaDir(plugin string, s system) string {
 	for i := 0; i < 3; i++ {
 		d = filepath.Dir(d)
 		nv := filepath.Join(d, "nvidia")
-		if matches, _ := s.glob(filepath.Join(nv, "*")); len(matches) > 0 {
+		if s.isDir(nv) {
 			return nv
 		}
 	}

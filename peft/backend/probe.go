@@ -19,6 +19,10 @@ func realSystem() system {
 			fi, err := os.Stat(p)
 			return err == nil && fi.Mode().IsRegular()
 		},
+		isDir: func(p string) bool {
+			fi, err := os.Stat(p)
+			return err == nil && fi.IsDir()
+		},
 		readFile:    os.ReadFile,
 		glob:        filepath.Glob,
 		hasGPU:      HasNVIDIAGPU,
