@@ -1,0 +1,106 @@
+package widgets
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/janpfeifer/gonb/gonbui"
+)
+
+// Display shows an SVG or HTML rendering as the output of the current GoNB
+// cell: strings starting with "<svg" go through gonbui.DisplaySvg, others
+// through DisplayHtml. Both become text/html outputs, which GitHub and
+// nbconvert show without JavaScript. Outside a notebook it writes nothing, so
+// the same code runs quietly under `go test` or the CLI; use SaveSVG or Page
+// there.
+func Display(svgOrHTML string) {
+	if !gonbui.IsNotebook {
+		return
+	}
+	if strings.HasPrefix(strings.TrimSpace(svgOrHTML), "<svg") {
+		gonbui.DisplaySvg(svgOrHTML)
+		return
+	}
+	gonbui.DisplayHtml(svgOrHTML)
+}
+
+// SaveSVG writes svg to path atomically (temporary file in the same
+// directory, then rename), so a reader never sees half a file.
+func SaveSVG(path, svg string) error {
+	return writeAtomic(path, []byte(svg))
+}
+
+// SavePage writes a standalone HTML page (see Page) atomically.
+func SavePage(path, title string, items ...string) error {
+	return writeAtomic(path, []byte(Page(title, items...)))
+}
+
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("widgets: save %s: %w", path, err)
+	}
+	name := tmp.Name()
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(name, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(name, path)
+	}
+	if err != nil {
+		os.Remove(name)
+		return fmt.Errorf("widgets: save %s: %w", path, err)
+	}
+	return nil
+}
+
+// HStack lays pieces of SVG/HTML side by side with a wrapping flexbox, so
+// they stack vertically on narrow screens.
+func HStack(items ...string) string {
+	var sb strings.Builder
+	sb.WriteString(`<div style="display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start">`)
+	for _, it := range items {
+		sb.WriteString(`<div style="flex:1 1 320px;min-width:0;max-width:100%">`)
+		sb.WriteString(it)
+		sb.WriteString(`</div>`)
+	}
+	sb.WriteString(`</div>`)
+	return sb.String()
+}
+
+// VStack stacks pieces vertically with spacing.
+func VStack(items ...string) string {
+	var sb strings.Builder
+	sb.WriteString(`<div style="display:flex;flex-direction:column;gap:16px">`)
+	for _, it := range items {
+		sb.WriteString(`<div>`)
+		sb.WriteString(it)
+		sb.WriteString(`</div>`)
+	}
+	sb.WriteString(`</div>`)
+	return sb.String()
+}
+
+// Page wraps renderings in a minimal standalone HTML document (for the CLI
+// and previews).
+func Page(title string, items ...string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>%s</title></head>", esc(title))
+	fmt.Fprintf(&sb, `<body style="font-family:%s;color:%s;margin:24px;max-width:1100px">`, fontFamily, colText)
+	if title != "" {
+		fmt.Fprintf(&sb, `<h1 style="font-size:20px;font-weight:600">%s</h1>`, esc(title))
+	}
+	sb.WriteString(VStack(items...))
+	sb.WriteString("</body></html>\n")
+	return sb.String()
+}
