@@ -93,7 +93,8 @@ func RequireGPU() Option { return func(o *options) { o.requireGPU = true } }
 
 // Select picks the backend without creating it. It never fails for lack of a
 // GPU unless one is required; it fails when an explicit setting is broken
-// (GOPEFT_PJRT_PLUGIN names a missing file, GOPEFT_BACKEND is unknown).
+// (GOPEFT_PJRT_PLUGIN names a missing file, GOPEFT_BACKEND is unknown); the
+// returned Choice still describes what was asked for, for error reports.
 func Select(opts ...Option) (Choice, error) {
 	return selectWith(realSystem(), opts...)
 }
@@ -229,7 +230,9 @@ func selectWith(s system, opts ...Option) (Choice, error) {
 			}
 		}
 		if !s.isFile(p) {
-			return Choice{}, fmt.Errorf("%s=%s: no such file; point it at a PJRT plugin .so (e.g. <site-packages>/jax_plugins/xla_cuda13/xla_cuda_plugin.so) or unset it", EnvPlugin, p)
+			c := pluginChoice(p, s)
+			c.Reason = fmt.Sprintf("%s=%s is set, but the file is missing.", EnvPlugin, p)
+			return c, fmt.Errorf("%s=%s: no such file; point it at a PJRT plugin .so (e.g. <site-packages>/jax_plugins/xla_cuda13/xla_cuda_plugin.so) or unset it", EnvPlugin, p)
 		}
 		c := pluginChoice(p, s)
 		c.Reason = fmt.Sprintf("%s=%s is set.", EnvPlugin, p)

