@@ -134,10 +134,10 @@ func LogTicks(lo, hi float64) []float64 {
 // formatTick renders a tick value with just enough digits for the given step;
 // very large or very small magnitudes use compact exponent notation.
 func formatTick(v, step float64) string {
-	if v == 0 {
+	a := math.Abs(v)
+	if v == 0 && step < 1e-4 || v == 0 && step >= 1e6 {
 		return "0"
 	}
-	a := math.Abs(v)
 	if a >= 1e6 || (a < 1e-4 && a > 0) {
 		s := strconv.FormatFloat(v, 'g', 3, 64)
 		s = strings.Replace(s, "e+0", "e", 1)
