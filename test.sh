@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# GoPEFT tests: ./test.sh [SUITE...]
+#
+# Runs each suite whose files exist, prints "N passed, N failed, N skipped"
+# and exits non-zero if any failed. With arguments, runs only the suites whose
+# names are given (vet gofmt race unit kernel notebooks browser).
+#
+# Python suites run under /usr/bin/python3: Debian's Jupyter stack lives in
+# the system python, not a pyenv/conda python3 first on PATH.
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3 || echo python3)
+# Packages run with the race detector: the kernel (goroutines around
+# sockets) and I/O.
+RACE_PKGS=(./kernel/... ./peft/safetensors/...)
+
+passed=0
+failed=0
+skipped=0
+failures=()
+only=("$@")
+
+wanted() {
+  [ "${#only[@]}" -eq 0 ] && return 0
+  local s
+  for s in "${only[@]}"; do [ "$s" = "$1" ] && return 0; done
+  return 1
+}
+
+# suite NAME CMD...: run CMD, count the result.
+suite() {
+  local name=$1
+  shift
+  wanted "$name" || return 0
+  printf '\n==> %s: %s\n' "$name" "$*"
+  local start=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1))
+    printf -- '--- %s passed (%ds)\n' "$name" $((SECONDS - start))
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    printf -- '--- %s FAILED (%ds)\n' "$name" $((SECONDS - start))
+  fi
+}
+
+skip() {
+  wanted "$1" || return 0
+  skipped=$((skipped + 1))
+  printf '\n==> %s: skipped (%s)\n' "$1" "$2"
+}
+
+gofmt_check() {
+  local bad
+  bad=$(gofmt -l $(git ls-files -co --exclude-standard '*.go' 2> /dev/null || find . -name '*.go' -not -path './.cache/*'))
+  if [ -n "$bad" ]; then
+    echo "not gofmt'ed (run gofmt -w on them):"
+    echo "$bad"
+    return 1
+  fi
+}
+
+# Packages that exist among the race set (go test errors on a pattern with no
+# packages).
+race_pkgs() {
+  local p
+  for p in "${RACE_PKGS[@]}"; do
+    [ -n "$(go list "$p" 2> /dev/null)" ] && echo "$p"
+  done
+}
+
+unit_pkgs() {
+  go list ./... | grep -v -e '/kernel$' -e '/kernel/' -e '/peft/safetensors$' -e '/peft/safetensors/'
+}
+
+# py_suite NAME PATH...: run the first PATH that exists (a directory of
+# test_*.py / *_test.py files, or one .py file) with pytest if the system
+# python has it, else unittest.
+py_suite() {
+  local name=$1 path
+  shift
+  for path in "$@"; do
+    if [ -d "$path" ] && compgen -G "$path/*.py" > /dev/null; then
+      if "$PY" -c 'import pytest' 2> /dev/null; then
+        suite "$name" "$PY" -m pytest -q "$path"
+      else
+        suite "$name" "$PY" -m unittest discover -s "$path" -p '*test*.py'
+      fi
+      return
+    elif [ -f "$path" ]; then
+      if "$PY" -c 'import pytest' 2> /dev/null; then
+        suite "$name" "$PY" -m pytest -q "$path"
+      else
+        suite "$name" "$PY" "$path"
+      fi
+      return
+    fi
+  done
+  skip "$name" "none of $* exists yet"
+}
+
+suite vet go vet ./...
+suite gofmt gofmt_check
+mapfile -t race < <(race_pkgs)
+if [ "${#race[@]}" -gt 0 ]; then
+  suite race go test -race -count=1 -timeout 20m "${race[@]}"
+else
+  skip race "no packages in ${RACE_PKGS[*]} yet"
+fi
+mapfile -t unit < <(unit_pkgs)
+if [ "${#unit[@]}" -gt 0 ]; then
+  suite unit go test -count=1 -timeout 30m "${unit[@]}"
+else
+  skip unit "no other Go packages"
+fi
+py_suite kernel kernel/tests
+py_suite notebooks notebooks/test_notebooks.py notebooks/tests
+py_suite browser tests/browser widgets/tests
+
+printf '\n%d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
+if [ "$failed" -gt 0 ]; then
+  echo "failed: ${failures[*]}"
+  exit 1
+fi
