@@ -94,8 +94,10 @@ func Heatmap(values [][]float64, opt HeatmapOptions) string {
 	if rows > 0 && opt.CellSize <= 0 && float64(rows)*ch > 480 {
 		ch = math.Max(2, math.Floor(480/float64(rows)))
 	}
-	if rows > 0 && opt.CellSize <= 0 && ch < 12 && rows <= 40 {
-		ch = 12 // keep short matrices (few rows, many columns) tall enough to read
+	if rows > 0 && opt.CellSize <= 0 && rows <= 40 {
+		// Few rows, many columns (e.g. 4 layers x 64 units): make rows taller
+		// than the narrow columns so the map is readable and labels fit.
+		ch = math.Max(ch, math.Max(12, math.Min(28, math.Floor(160/float64(rows)))))
 	}
 
 	rowLab := func(i int) string {

@@ -54,17 +54,20 @@ func f(v float64) string {
 }
 
 // textWidth estimates rendered width of s at font size px; SVG has no layout
-// engine, so margins and legends are sized from this.
+// engine, so margins and legends are sized from this. It errs wide: the
+// fallback font on Linux (DejaVu Sans) is broader than most.
 func textWidth(s string, px float64) float64 {
 	n := 0.0
 	for _, r := range s {
 		switch {
 		case strings.ContainsRune("il.,:;|!'1 ", r):
-			n += 0.32
-		case r >= 'A' && r <= 'Z', strings.ContainsRune("mwMW%", r):
-			n += 0.7
+			n += 0.34
+		case strings.ContainsRune("mwMW%", r):
+			n += 0.92
+		case r >= 'A' && r <= 'Z':
+			n += 0.72
 		default:
-			n += 0.56
+			n += 0.62
 		}
 	}
 	return n * px

@@ -27,9 +27,21 @@ func NiceTicks(lo, hi float64, target int) []float64 {
 		}
 		lo, hi = lo-d, hi+d
 	}
-	step := niceStep((hi - lo) / float64(target-1))
-	if step == 0 || !finite(step) {
+	// Among the 1-2-5 steps around the raw step, take the one whose tick
+	// count is closest to target (ties: fewer ticks).
+	base := niceStep((hi - lo) / float64(target-1))
+	if base == 0 || !finite(base) {
 		return []float64{lo, hi}
+	}
+	step, bestDiff := base, math.Inf(1)
+	for _, c := range []float64{base / 2.5, base / 2, base} {
+		if !isOneTwoFive(c) {
+			continue
+		}
+		cnt := math.Ceil(hi/c-1e-9) - math.Floor(lo/c+1e-9) + 1
+		if d := math.Abs(cnt - float64(target)); d < bestDiff {
+			step, bestDiff = c, d
+		}
 	}
 	start := math.Floor(lo/step+1e-9) * step
 	end := math.Ceil(hi/step-1e-9) * step
@@ -45,6 +57,18 @@ func NiceTicks(lo, hi float64, target int) []float64 {
 		ticks = append(ticks, roundTo(t, step))
 	}
 	return ticks
+}
+
+// isOneTwoFive reports whether step is 1, 2 or 5 times a power of ten.
+func isOneTwoFive(step float64) bool {
+	p := math.Pow(10, math.Floor(math.Log10(step)+1e-9))
+	m := step / p
+	for _, n := range []float64{1, 2, 5, 10} {
+		if math.Abs(m-n) < 1e-6 {
+			return true
+		}
+	}
+	return false
 }
 
 // niceStep rounds raw up to the nearest 1, 2 or 5 times a power of ten.
