@@ -24,7 +24,8 @@ type LayerSite struct {
 }
 
 // LayerDiagramOptions controls a LayerDiagram. NumLayers 0 means one more
-// than the highest layer in sites; Width 0 means 560.
+// than the highest layer in sites (sites outside 0..NumLayers-1 are not
+// drawn); Width 0 means 560.
 type LayerDiagramOptions struct {
 	Title     string
 	NumLayers int

@@ -20,6 +20,7 @@ type LineChartOptions struct {
 	Title, XLabel, YLabel string
 	Width, Height         int
 	LogY                  bool
+	LogX                  bool // e.g. batch sizes 1, 2, 4, ... 256
 	YMin, YMax            *float64
 }
 
@@ -39,7 +40,7 @@ func LineChart(series []Series, opt LineChartOptions) string {
 
 	type pt struct{ x, y float64 }
 	valid := func(x, y float64) bool {
-		return finite(x) && finite(y) && (!opt.LogY || y > 0)
+		return finite(x) && finite(y) && (!opt.LogY || y > 0) && (!opt.LogX || x > 0)
 	}
 	pts := make([][]pt, len(series)) // NaN marks a gap
 	xlo, xhi := math.Inf(1), math.Inf(-1)
@@ -79,6 +80,9 @@ func LineChart(series []Series, opt LineChartOptions) string {
 	}
 	if !hasData {
 		xlo, xhi = 0, 1
+		if opt.LogX {
+			xlo, xhi = 1, 10
+		}
 		if !(ylo <= yhi) {
 			ylo, yhi = 0, 1
 			if opt.LogY {
@@ -88,7 +92,12 @@ func LineChart(series []Series, opt LineChartOptions) string {
 	}
 
 	// Ticks; the axis spans the outer ticks unless the user pinned a bound.
-	xt := NiceTicks(xlo, xhi, 6)
+	var xt []float64
+	if opt.LogX {
+		xt = LogTicks(xlo, xhi)
+	} else {
+		xt = NiceTicks(xlo, xhi, 6)
+	}
 	xa, xb := xt[0], xt[len(xt)-1]
 	var yt []float64
 	var ya, yb float64
@@ -159,7 +168,12 @@ func LineChart(series []Series, opt LineChartOptions) string {
 	if ph < 40 {
 		ph = 40
 	}
-	sx := func(x float64) float64 { return left + (x-xa)/(xb-xa)*pw }
+	sx := func(x float64) float64 {
+		if opt.LogX {
+			return left + (math.Log10(x)-math.Log10(xa))/(math.Log10(xb)-math.Log10(xa))*pw
+		}
+		return left + (x-xa)/(xb-xa)*pw
+	}
 	sy := func(y float64) float64 {
 		if opt.LogY {
 			return top + ph - (math.Log10(y)-math.Log10(ya))/(math.Log10(yb)-math.Log10(ya))*ph
@@ -194,7 +208,11 @@ func LineChart(series []Series, opt LineChartOptions) string {
 		xstep = xt[1] - xt[0]
 	}
 	for _, t := range xt {
-		b.printf(`<text x="%s" y="%s" text-anchor="middle">%s</text>`, f(sx(t)), f(top+ph+18), esc(formatTick(t, xstep)))
+		st := xstep
+		if opt.LogX {
+			st = t
+		}
+		b.printf(`<text x="%s" y="%s" text-anchor="middle">%s</text>`, f(sx(t)), f(top+ph+18), esc(formatTick(t, st)))
 	}
 	b.printf(`</g>`)
 	b.printf(`<rect x="%s" y="%s" width="%s" height="%s" fill="none" stroke="%s"/>`, f(left), f(top), f(pw), f(ph), colAxis)

@@ -54,7 +54,7 @@ func previewItems() []string {
 		m2 = append(m2, 60+2.2*float64(b))
 	}
 	mem := LineChart([]Series{{Name: "houlsby", X: bs, Y: m1}, {Name: "mam + masks", X: bs, Y: m2}},
-		LineChartOptions{Title: "Predicted memory vs batch size", XLabel: "batch size", YLabel: "MiB", LogY: true, Width: 480, Height: 320})
+		LineChartOptions{Title: "Predicted memory vs batch size", XLabel: "batch size", YLabel: "MiB", LogY: true, LogX: true, Width: 480, Height: 320})
 
 	var houlsby, mam []LayerSite
 	for l := 0; l < 6; l++ {

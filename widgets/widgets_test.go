@@ -185,6 +185,11 @@ func TestLineChartEdgeCases(t *testing.T) {
 	if !strings.Contains(s, ">1000<") || strings.Contains(s, "NaN") {
 		t.Error("log axis labels wrong")
 	}
+	s = LineChart([]Series{{Name: "mem", X: []float64{0, 1, 2, 4, 256}, Y: []float64{5, 1, 2, 4, 256}}}, LineChartOptions{LogX: true, LogY: true})
+	wellFormed(t, s)
+	if !strings.Contains(s, ">1000<") || !strings.Contains(s, ">1<") {
+		t.Error("log-log axis labels wrong")
+	}
 	s = LineChart([]Series{{Name: "acc", Y: []float64{0.2, 0.9}}}, LineChartOptions{YMin: ptr(0), YMax: ptr(1)})
 	wellFormed(t, s)
 	if !strings.Contains(s, ">1.0<") || !strings.Contains(s, ">0.0<") {
