@@ -1,0 +1,92 @@
+package kernel
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// exitLine matches the one stream message GoNB writes to stderr after a cell
+// program fails (the error text of exec.Cmd.Wait), which it otherwise reports
+// as success.
+var exitLine = regexp.MustCompile(`^(\^C\n)?(exit status (\d+)|signal: ([a-z ]+))\n$`)
+
+var (
+	ansiSeq  = regexp.MustCompile("\x1b\\[[0-9;]*m")
+	cellLine = regexp.MustCompile(`\[\[ Cell (?:\[(\d+)\] )?Line (\d+) \]\]`)
+)
+
+// cellError turns a failed cell program's exit line and its stderr into the
+// ename, evalue and traceback of a Jupyter error, with stack frames mapped to
+// the cell's lines (GoNB annotates main.go positions with "[[ Cell [n] Line m ]]").
+func cellError(exit, stderr string, interrupted bool) (ename, evalue string, traceback []string) {
+	m := exitLine.FindStringSubmatch(exit)
+	stderr = ansiSeq.ReplaceAllString(stderr, "")
+	lines := strings.Split(stderr, "\n")
+	switch {
+	case m == nil:
+		ename, evalue = "CellError", strings.TrimSpace(exit)
+	case m[1] != "" || interrupted || m[4] == "interrupt":
+		ename, evalue = "KeyboardInterrupt", "cell interrupted"
+		if m[4] != "" {
+			evalue += " (" + m[4] + ")"
+		}
+	case m[4] != "":
+		ename, evalue = "Killed", "cell program killed by signal: "+m[4]
+	default:
+		ename, evalue = "ExitError", "cell program exited with status "+m[3]
+	}
+	// A panic or fatal runtime error names the real cause.
+	for _, l := range lines {
+		if ename == "KeyboardInterrupt" {
+			break
+		}
+		if rest, ok := strings.CutPrefix(l, "panic: "); ok {
+			ename, evalue = "panic", strings.TrimSuffix(rest, " [recovered]")
+			break
+		}
+		if rest, ok := strings.CutPrefix(l, "fatal error: "); ok {
+			ename, evalue = "FatalError", rest
+			break
+		}
+	}
+	traceback = append(traceback, fmt.Sprintf("\x1b[0;31m%s\x1b[0m: %s", ename, evalue))
+	// Frames come as a function line followed by a tab-indented position line.
+	for i := 1; i < len(lines); i++ {
+		cm := cellLine.FindStringSubmatch(lines[i])
+		if cm == nil {
+			continue
+		}
+		fn := strings.TrimSpace(lines[i-1])
+		if j := strings.LastIndex(fn, "("); j > 0 {
+			fn = fn[:j]
+		}
+		where := "Cell line " + cm[2]
+		if cm[1] != "" {
+			where = fmt.Sprintf("Cell [%s], line %s", cm[1], cm[2])
+		}
+		traceback = append(traceback, fmt.Sprintf("  %s, in %s", where, fn))
+	}
+	if m != nil {
+		traceback = append(traceback, strings.TrimSpace(strings.TrimPrefix(exit, "^C\n")))
+	}
+	return ename, evalue, traceback
+}
+
+// globRegexp turns a history search pattern (glob: * and ?) into a regexp.
+func globRegexp(pattern string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("(?s)^")
+	for _, r := range pattern {
+		switch r {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String())
+}

@@ -1,0 +1,381 @@
+package kernel
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/mod/modfile"
+)
+
+// ModulePath is GoPEFT's module path, resolved in cells to the installed source.
+const ModulePath = "github.com/gopeft/gopeft"
+
+// engine is the GoNB child process that compiles and runs cells. It runs in
+// its own process group with its own TMPDIR, so that stopping it removes every
+// process (gonb, gopls, go build, cell programs) and every temp file it made.
+type engine struct {
+	cmd     *exec.Cmd
+	conn    ConnectionInfo
+	workDir string // TMPDIR of the child; removed on stop
+	modDir  string // GoNB's cell module ($TMPDIR/gonb_<id>)
+	exited  chan struct{}
+}
+
+// FindRoot locates the GoPEFT source tree: $GOPEFT_ROOT, else the first
+// directory holding GoPEFT's go.mod above the working directory or the
+// executable.
+func FindRoot() (string, error) {
+	if r := os.Getenv("GOPEFT_ROOT"); r != "" {
+		if isRoot(r) {
+			return filepath.Abs(r)
+		}
+		return "", fmt.Errorf("GOPEFT_ROOT=%s has no go.mod for module %s; point it at the GoPEFT checkout", r, ModulePath)
+	}
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			starts = append(starts, filepath.Dir(exe))
+		}
+	}
+	for _, d := range starts {
+		for {
+			if isRoot(d) {
+				return d, nil
+			}
+			parent := filepath.Dir(d)
+			if parent == d {
+				break
+			}
+			d = parent
+		}
+	}
+	return "", fmt.Errorf("cannot find the GoPEFT source tree (go.mod of %s); run from the checkout or pass --root / set GOPEFT_ROOT", ModulePath)
+}
+
+func isRoot(dir string) bool {
+	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	return err == nil && modfile.ModulePath(data) == ModulePath
+}
+
+// FindTool looks a program up in PATH, then in $GOPATH/bin, $HOME/go/bin and
+// beside this executable: install.sh puts gonb/goimports/gopls in one of them.
+func FindTool(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, d := range toolDirs() {
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found in PATH or %s; install.sh builds it (e.g. go build -o /usr/local/bin/gonb github.com/janpfeifer/gonb)", name, strings.Join(toolDirs(), ", "))
+}
+
+func toolDirs() []string {
+	var dirs []string
+	if tp := os.Getenv("GOPEFT_TOOL_PATH"); tp != "" {
+		dirs = append(dirs, filepath.SplitList(tp)...)
+	}
+	if gp := os.Getenv("GOPATH"); gp != "" {
+		dirs = append(dirs, filepath.Join(strings.Split(gp, string(os.PathListSeparator))[0], "bin"))
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(home, "go", "bin"))
+	}
+	if exe, err := os.Executable(); err == nil {
+		dirs = append(dirs, filepath.Dir(exe))
+	}
+	dirs = append(dirs, "/usr/local/go/bin", "/usr/local/bin")
+	return dirs
+}
+
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("no free local TCP port for the GoNB engine: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// childEnv is the environment of GoNB and the cells: tools on PATH, offline
+// module resolution unless the user configured a proxy, no toolchain switch.
+func childEnv(workDir string, gonbPath string) []string {
+	env := os.Environ()
+	set := func(k, v string) {
+		for i, e := range env {
+			if strings.HasPrefix(e, k+"=") {
+				env[i] = k + "=" + v
+				return
+			}
+		}
+		env = append(env, k+"="+v)
+	}
+	path := os.Getenv("PATH")
+	extra := []string{filepath.Dir(gonbPath)}
+	extra = append(extra, toolDirs()...)
+	for _, d := range extra {
+		if !strings.Contains(":"+path+":", ":"+d+":") {
+			path = path + ":" + d
+		}
+	}
+	set("PATH", path)
+	set("TMPDIR", workDir)
+	flags := os.Getenv("GOFLAGS")
+	if !strings.Contains(flags, "-mod=") {
+		flags = strings.TrimSpace(flags + " -mod=mod")
+	}
+	set("GOFLAGS", flags)
+	if os.Getenv("GOTOOLCHAIN") == "" {
+		set("GOTOOLCHAIN", "local")
+	}
+	if os.Getenv("GOPROXY") == "" && os.Getenv("GOPEFT_KERNEL_ONLINE") == "" {
+		// Everything GoPEFT needs is in the module cache after install; a cell
+		// that imports something new gets a clear "GOPROXY=off" error instead
+		// of a hang on a machine without network.
+		set("GOPROXY", "off")
+	}
+	if os.Getenv("GOMLX_BACKEND") == "" {
+		set("GOMLX_BACKEND", "go")
+	}
+	return env
+}
+
+// startEngine starts GoNB on a private connection file with the same key.
+func startEngine(ci *ConnectionInfo, gonbPath, root string, logw io.Writer) (*engine, error) {
+	workDir, err := os.MkdirTemp("", "gopeft-kernel-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the kernel's temp dir: %w", err)
+	}
+	ports, err := freePorts(5)
+	if err != nil {
+		os.RemoveAll(workDir)
+		return nil, err
+	}
+	e := &engine{workDir: workDir, exited: make(chan struct{})}
+	e.conn = ConnectionInfo{Transport: "tcp", IP: "127.0.0.1", ShellPort: ports[0], ControlPort: ports[1],
+		StdinPort: ports[2], IOPubPort: ports[3], HBPort: ports[4], Key: ci.Key, SignatureScheme: "hmac-sha256"}
+	connPath := filepath.Join(workDir, "gonb-connection.json")
+	data, _ := json.Marshal(e.conn)
+	if err := os.WriteFile(connPath, data, 0o600); err != nil {
+		os.RemoveAll(workDir)
+		return nil, fmt.Errorf("writing GoNB's connection file: %w", err)
+	}
+	e.cmd = exec.Command(gonbPath, "--kernel", connPath, "--logtostderr")
+	e.cmd.Dir = workDir
+	e.cmd.Env = childEnv(workDir, gonbPath)
+	e.cmd.Stdout, e.cmd.Stderr = logw, logw
+	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := e.cmd.Start(); err != nil {
+		os.RemoveAll(workDir)
+		return nil, fmt.Errorf("starting GoNB (%s): %w", gonbPath, err)
+	}
+	go func() {
+		_ = e.cmd.Wait()
+		close(e.exited)
+	}()
+	if err := e.prepareModule(root); err != nil {
+		e.stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+// prepareModule waits for GoNB's `go mod init` and rewrites its go.mod so that
+// cells resolve GoPEFT to the installed source and its dependencies to the
+// versions GoPEFT pins: no go.work or %goworkfix cell needed.
+func (e *engine) prepareModule(root string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		matches, _ := filepath.Glob(filepath.Join(e.workDir, "gonb_*", "go.mod"))
+		if len(matches) > 0 {
+			e.modDir = filepath.Dir(matches[0])
+			break
+		}
+		select {
+		case <-e.exited:
+			return fmt.Errorf("GoNB exited during start-up; see the kernel log above (is `go` on PATH?)")
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("GoNB did not create its module in %s within 60 s", e.workDir)
+		}
+	}
+	if root == "" {
+		return nil
+	}
+	cur, err := os.ReadFile(filepath.Join(e.modDir, "go.mod"))
+	if err != nil {
+		return err
+	}
+	gomod, err := CellGoMod(modfile.ModulePath(cur), root)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(e.modDir, "go.mod"), gomod, 0o644); err != nil {
+		return err
+	}
+	if sum, err := os.ReadFile(filepath.Join(root, "go.sum")); err == nil {
+		if err := writeFileAtomic(filepath.Join(e.modDir, "go.sum"), sum, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CellGoMod returns the go.mod for the cell module named name: GoPEFT's own
+// requirements, plus GoPEFT itself replaced by the source at root.
+func CellGoMod(name, root string) ([]byte, error) {
+	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		return nil, fmt.Errorf("reading GoPEFT's go.mod: %w (is GOPEFT_ROOT/--root right?)", err)
+	}
+	src, err := modfile.Parse("go.mod", data, nil)
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s/go.mod: %w", root, err)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "module %s\n\n", name)
+	if src.Go != nil {
+		fmt.Fprintf(&b, "go %s\n\n", src.Go.Version)
+	}
+	fmt.Fprintf(&b, "require %s v0.0.0-00010101000000-000000000000\n\n", ModulePath)
+	if len(src.Require) > 0 {
+		b.WriteString("require (\n")
+		for _, r := range src.Require {
+			fmt.Fprintf(&b, "\t%s %s\n", r.Mod.Path, r.Mod.Version)
+		}
+		b.WriteString(")\n\n")
+	}
+	fmt.Fprintf(&b, "replace %s => %s\n", ModulePath, root)
+	for _, r := range src.Replace {
+		newPath := r.New.Path
+		if r.New.Version == "" && !filepath.IsAbs(newPath) {
+			newPath = filepath.Join(root, newPath)
+		}
+		if r.New.Version != "" {
+			newPath += " " + r.New.Version
+		}
+		old := r.Old.Path
+		if r.Old.Version != "" {
+			old += " " + r.Old.Version
+		}
+		fmt.Fprintf(&b, "replace %s => %s\n", old, newPath)
+	}
+	return b.Bytes(), nil
+}
+
+// writeFileAtomic writes via a temp file and rename, so readers never see a
+// partial file.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// interrupt asks GoNB to interrupt the running cell (it forwards SIGINT to
+// the cell program); after grace, cell programs still alive are killed, so a
+// cell that ignores SIGINT still stops.
+func (e *engine) interrupt(grace time.Duration) {
+	if e.cmd.Process == nil {
+		return
+	}
+	_ = e.cmd.Process.Signal(syscall.SIGINT)
+	go func() {
+		time.Sleep(grace)
+		for _, pid := range e.cellPrograms() {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}()
+}
+
+// cellPrograms lists running processes whose executable was built in the
+// engine's work dir (the compiled cells).
+func (e *engine) cellPrograms() []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		var pid int
+		if _, err := fmt.Sscanf(ent.Name(), "%d", &pid); err != nil {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join("/proc", ent.Name(), "exe"))
+		if err == nil && strings.HasPrefix(exe, e.workDir+string(os.PathSeparator)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// stop ends GoNB and everything it started, and removes the work dir.
+// polite is how long GoNB gets to exit by itself (after a shutdown_request).
+func (e *engine) stop() {
+	e.stopAfter(0)
+}
+
+func (e *engine) stopAfter(polite time.Duration) {
+	if e.cmd.Process != nil {
+		pgid := e.cmd.Process.Pid
+		select {
+		case <-e.exited:
+		case <-time.After(polite):
+			_ = syscall.Kill(-pgid, syscall.SIGTERM)
+			select {
+			case <-e.exited:
+			case <-time.After(time.Second):
+			}
+		}
+		// GoNB may be gone while gopls or a cell program of its group lingers.
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-e.exited
+	}
+	for i := 0; i < 5; i++ {
+		if err := os.RemoveAll(e.workDir); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

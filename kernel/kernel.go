@@ -1,0 +1,629 @@
+// Package kernel is the gopeft Jupyter kernel: a Go process that speaks the
+// Jupyter messaging protocol to the front-end and runs GoNB behind it as its
+// Go engine, answering what GoNB does not (is_complete, history, kernel_info)
+// and fixing what it gets wrong (failed cells reported as ok, comm_close,
+// setup cells for local modules).
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+)
+
+// Options configure Run.
+type Options struct {
+	ConnectionFile string
+	GoNB           string    // gonb binary; found with FindTool when empty
+	Root           string    // GoPEFT source tree; found with FindRoot when empty
+	Log            io.Writer // kernel and GoNB logs; stderr when nil
+	// Version is reported as implementation_version (cmd/gopeft passes
+	// peft.Version; the kernel package does not import the library).
+	Version string
+	// Backend describes the GoMLX backend for %backend (cmd/gopeft passes
+	// one built on peft/backend.Select); EnvBackend when nil.
+	Backend func() string
+	// InterruptGrace is how long a cell program gets after SIGINT before it
+	// is killed (default 1.5 s, so interrupts finish within 2 s).
+	InterruptGrace time.Duration
+}
+
+type sock struct {
+	mu sync.Mutex
+	s  zmq4.Socket
+}
+
+func (s *sock) send(frames [][]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.s.SendMulti(zmq4.NewMsgFrom(frames...))
+}
+
+// request is a client request forwarded to GoNB, kept until it is answered.
+type request struct {
+	msg     *Message
+	channel string // "shell" or "control"
+	// execute_request only:
+	code        string // code as the client sent it
+	magicOut    string // output of our own magics, published after execute_input
+	execCount   int
+	storeHist   bool
+	stderr      strings.Builder
+	stdout      strings.Builder
+	heldExit    *Message // GoNB's "exit status N" stream, held to decide the status
+	reply       *Message // GoNB's execute_reply, held until its idle status
+	idle        *Message
+	interrupted bool
+}
+
+// Kernel is one running gopeft kernel.
+type Kernel struct {
+	opts    Options
+	ci      *ConnectionInfo
+	sig     signer
+	session string
+	logger  *log.Logger
+
+	shell, control, stdin, iopub, hb *sock
+	cShell, cControl, cStdin, cIOPub *sock
+	eng                              *engine
+
+	mu      sync.Mutex
+	pending map[string]*request
+	hist    *history
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// Run serves the kernel until a shutdown_request, SIGTERM or SIGHUP.
+func Run(opts Options) error {
+	k, err := Start(opts)
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case s := <-sigs:
+			if s == os.Interrupt {
+				k.logger.Printf("SIGINT: interrupting the running cell")
+				k.interrupt()
+				continue
+			}
+			k.logger.Printf("%v: shutting down", s)
+			k.Shutdown(0)
+		case <-k.done:
+			return nil
+		}
+	}
+}
+
+// Start binds the front-end sockets, starts GoNB and serves in the background.
+func Start(opts Options) (*Kernel, error) {
+	if opts.Log == nil {
+		opts.Log = os.Stderr
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	if opts.Backend == nil {
+		opts.Backend = EnvBackend
+	}
+	if opts.InterruptGrace == 0 {
+		opts.InterruptGrace = 1500 * time.Millisecond
+	}
+	ci, err := LoadConnectionInfo(opts.ConnectionFile)
+	if err != nil {
+		return nil, err
+	}
+	if opts.GoNB == "" {
+		if opts.GoNB, err = FindTool("gonb"); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Root == "" {
+		if opts.Root, err = FindRoot(); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	k := &Kernel{opts: opts, ci: ci, sig: signer{key: []byte(ci.Key)}, session: newID(),
+		logger: log.New(opts.Log, "[gopeft kernel] ", log.LstdFlags), pending: map[string]*request{},
+		hist: newHistory(defaultHistoryPath()), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+
+	k.shell = &sock{s: zmq4.NewRouter(ctx)}
+	k.control = &sock{s: zmq4.NewRouter(ctx)}
+	k.stdin = &sock{s: zmq4.NewRouter(ctx)}
+	k.iopub = &sock{s: zmq4.NewPub(ctx)}
+	k.hb = &sock{s: zmq4.NewRep(ctx)}
+	for _, b := range []struct {
+		s    *sock
+		port int
+	}{{k.shell, ci.ShellPort}, {k.control, ci.ControlPort}, {k.stdin, ci.StdinPort}, {k.iopub, ci.IOPubPort}, {k.hb, ci.HBPort}} {
+		if err := b.s.s.Listen(ci.endpoint(b.port)); err != nil {
+			k.closeSockets()
+			cancel()
+			return nil, fmt.Errorf("binding %s: %w (another kernel on the same connection file?)", ci.endpoint(b.port), err)
+		}
+	}
+	go k.heartbeat()
+
+	k.eng, err = startEngine(ci, opts.GoNB, opts.Root, opts.Log)
+	if err != nil {
+		k.closeSockets()
+		cancel()
+		return nil, err
+	}
+	ec := &k.eng.conn
+	id := zmq4.SocketIdentity("gopeft-" + k.session[:8])
+	k.cShell = &sock{s: zmq4.NewDealer(ctx, zmq4.WithID(id))}
+	// GoNB routes input_request by the identity of the shell request, so
+	// the stdin dealer must carry the same identity.
+	k.cStdin = &sock{s: zmq4.NewDealer(ctx, zmq4.WithID(id))}
+	k.cControl = &sock{s: zmq4.NewDealer(ctx, zmq4.WithID(zmq4.SocketIdentity("gopeft-ctl-"+k.session[:8])))}
+	k.cIOPub = &sock{s: zmq4.NewSub(ctx)}
+	for _, d := range []struct {
+		s    *sock
+		port int
+	}{{k.cShell, ec.ShellPort}, {k.cControl, ec.ControlPort}, {k.cStdin, ec.StdinPort}, {k.cIOPub, ec.IOPubPort}} {
+		if err := dialRetry(d.s.s, ec.endpoint(d.port), 30*time.Second); err != nil {
+			k.eng.stop()
+			k.closeSockets()
+			cancel()
+			return nil, fmt.Errorf("connecting to GoNB at %s: %w", ec.endpoint(d.port), err)
+		}
+	}
+	_ = k.cIOPub.s.SetOption(zmq4.OptionSubscribe, "")
+
+	go k.loop(k.shell, k.fromClient("shell"))
+	go k.loop(k.control, k.fromClient("control"))
+	go k.loop(k.stdin, k.fromClientStdin)
+	go k.loop(k.cShell, k.fromEngine("shell"))
+	go k.loop(k.cControl, k.fromEngine("control"))
+	go k.loop(k.cStdin, k.fromEngineStdin)
+	go k.loop(k.cIOPub, k.fromEngineIOPub)
+	go func() {
+		select {
+		case <-k.eng.exited:
+			k.logger.Printf("GoNB engine exited; stopping the kernel")
+			k.Shutdown(0)
+		case <-k.done:
+		}
+	}()
+	k.publish(newMessage(k.session, "status", nil, map[string]any{"execution_state": "starting"}))
+	k.logger.Printf("gopeft %s kernel ready (GoNB %s, module %s => %s)", opts.Version, opts.GoNB, ModulePath, opts.Root)
+	return k, nil
+}
+
+func dialRetry(s zmq4.Socket, ep string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := s.Dial(ep)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Done is closed when the kernel has shut down and cleaned up.
+func (k *Kernel) Done() <-chan struct{} { return k.done }
+
+// Shutdown stops GoNB (giving it polite time to exit by itself), removes the
+// temp dirs and closes the sockets.
+func (k *Kernel) Shutdown(polite time.Duration) {
+	k.once.Do(func() {
+		k.eng.stopAfter(polite)
+		k.cancel()
+		k.closeSockets()
+		close(k.done)
+	})
+}
+
+func (k *Kernel) closeSockets() {
+	for _, s := range []*sock{k.shell, k.control, k.stdin, k.iopub, k.hb, k.cShell, k.cControl, k.cStdin, k.cIOPub} {
+		if s != nil {
+			_ = s.s.Close()
+		}
+	}
+}
+
+func (k *Kernel) heartbeat() {
+	for {
+		msg, err := k.hb.s.Recv()
+		if err != nil {
+			if k.ctx.Err() != nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		_ = k.hb.send(msg.Frames)
+	}
+}
+
+func (k *Kernel) loop(s *sock, handle func([][]byte)) {
+	for {
+		msg, err := s.s.Recv()
+		if err != nil {
+			if k.ctx.Err() != nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		handle(msg.Frames)
+	}
+}
+
+// decode verifies and parses; mis-signed or malformed messages are logged and
+// dropped, as the protocol requires.
+func (k *Kernel) decode(from string, frames [][]byte) *Message {
+	m, err := k.sig.decode(frames)
+	if err != nil {
+		k.logger.Printf("dropping message on %s: %v", from, err)
+		return nil
+	}
+	return m
+}
+
+func (k *Kernel) publish(m *Message) {
+	m.Identities = [][]byte{[]byte("kernel." + k.session + "." + m.Header.MsgType)}
+	_ = k.iopub.send(k.sig.encode(m))
+}
+
+// forwardIOPub republishes an engine message unchanged (or re-signed if
+// changed); the topic frame from GoNB is kept.
+func (k *Kernel) forwardIOPub(m *Message) {
+	_ = k.iopub.send(k.sig.encode(m))
+}
+
+func (k *Kernel) replyTo(channel string, parent *Message, msgType string, content any) {
+	r := newMessage(k.session, msgType, parent, content)
+	s := k.shell
+	if channel == "control" {
+		s = k.control
+	}
+	_ = s.send(k.sig.encode(r))
+}
+
+func (k *Kernel) status(parent *Message, state string) {
+	k.publish(newMessage(k.session, "status", parent, map[string]any{"execution_state": state}))
+}
+
+// answer runs a request we handle ourselves, between busy and idle.
+func (k *Kernel) answer(channel string, m *Message, msgType string, content any) {
+	k.status(m, "busy")
+	k.replyTo(channel, m, msgType, content)
+	k.status(m, "idle")
+}
+
+func (k *Kernel) toEngine(channel string, m *Message) {
+	s := k.cShell
+	if channel == "control" {
+		s = k.cControl
+	}
+	fwd := *m
+	fwd.Identities = nil
+	_ = s.send(k.sig.encode(&fwd))
+}
+
+func (k *Kernel) fromClient(channel string) func([][]byte) {
+	return func(frames [][]byte) {
+		m := k.decode(channel, frames)
+		if m == nil {
+			return
+		}
+		switch m.Header.MsgType {
+		case "kernel_info_request":
+			k.answer(channel, m, "kernel_info_reply", KernelInfo(k.opts.Version))
+		case "is_complete_request":
+			code, _ := m.Content()["code"].(string)
+			st, indent := IsComplete(code)
+			c := map[string]any{"status": st}
+			if st == "incomplete" {
+				c["indent"] = indent
+			}
+			k.answer(channel, m, "is_complete_reply", c)
+		case "history_request":
+			k.answer(channel, m, "history_reply", map[string]any{"status": "ok", "history": k.hist.query(m.Content())})
+		case "interrupt_request":
+			k.interrupt()
+			k.answer(channel, m, "interrupt_reply", map[string]any{"status": "ok"})
+		case "shutdown_request":
+			restart, _ := m.Content()["restart"].(bool)
+			// GoNB gets the request too, so it can stop gopls and clean up
+			// itself; whatever is left after 2 s is killed.
+			k.toEngine("control", m)
+			k.answer(channel, m, "shutdown_reply", map[string]any{"status": "ok", "restart": restart})
+			go k.Shutdown(2 * time.Second)
+		case "execute_request":
+			k.execute(channel, m)
+		case "comm_close":
+			// GoNB 0.11.1 dispatches only a misspelt "comm_comm_close"; its
+			// comm handler accepts comm_close and has nothing to release, so
+			// pass it on and publish the state change like a kernel should.
+			k.status(m, "busy")
+			k.toEngine(channel, m)
+			k.status(m, "idle")
+		default:
+			k.mu.Lock()
+			k.pending[m.Header.MsgID] = &request{msg: m, channel: channel}
+			k.mu.Unlock()
+			k.toEngine(channel, m)
+		}
+	}
+}
+
+func (k *Kernel) execute(channel string, m *Message) {
+	c := m.Content()
+	code, _ := c["code"].(string)
+	req := &request{msg: m, channel: channel, code: code}
+	req.storeHist, _ = c["store_history"].(bool)
+	if silent, _ := c["silent"].(bool); silent {
+		req.storeHist = false
+	}
+	newCode, out := runMagics(code, k.opts.Backend)
+	req.magicOut = out
+	fwd := *m
+	if newCode != code {
+		c["code"] = newCode
+		fwd.setContent(c)
+	}
+	k.mu.Lock()
+	k.pending[m.Header.MsgID] = req
+	k.mu.Unlock()
+	k.toEngine(channel, &fwd)
+}
+
+// runMagics handles the magics the kernel owns (GoNB never sees them): the
+// lines are blanked so GoNB's line numbers still match the cell.
+func runMagics(code string, describe func() string) (string, string) {
+	lines := strings.Split(code, "\n")
+	var out []string
+	for i, l := range lines {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "%backend" {
+			out = append(out, describe())
+			lines[i] = ""
+		}
+	}
+	return strings.Join(lines, "\n"), strings.Join(out, "\n")
+}
+
+// EnvBackend describes the backend from GOMLX_BACKEND alone.
+func EnvBackend() string {
+	if b := os.Getenv("GOMLX_BACKEND"); b != "" {
+		return "backend: " + b + " (GOMLX_BACKEND)"
+	}
+	return "backend: go (pure Go, default)"
+}
+
+func (k *Kernel) fromClientStdin(frames [][]byte) {
+	m := k.decode("stdin", frames)
+	if m == nil {
+		return
+	}
+	fwd := *m
+	fwd.Identities = nil
+	_ = k.cStdin.send(k.sig.encode(&fwd))
+}
+
+func (k *Kernel) fromEngineStdin(frames [][]byte) {
+	m := k.decode("engine stdin", frames)
+	if m == nil {
+		return
+	}
+	k.mu.Lock()
+	req := k.pending[m.ParentID()]
+	k.mu.Unlock()
+	if req == nil {
+		return
+	}
+	m.Identities = req.msg.Identities
+	_ = k.stdin.send(k.sig.encode(m))
+}
+
+func (k *Kernel) fromEngine(channel string) func([][]byte) {
+	return func(frames [][]byte) {
+		m := k.decode("engine "+channel, frames)
+		if m == nil {
+			return
+		}
+		pid := m.ParentID()
+		k.mu.Lock()
+		req := k.pending[pid]
+		if req == nil {
+			k.mu.Unlock()
+			return // a reply to a request we answered ourselves
+		}
+		if m.Header.MsgType == "execute_reply" {
+			req.reply = m
+			ready := req.idle != nil
+			k.mu.Unlock()
+			if ready {
+				k.finishExecute(req)
+			}
+			return
+		}
+		delete(k.pending, pid)
+		k.mu.Unlock()
+		m.Identities = req.msg.Identities
+		s := k.shell
+		if req.channel == "control" {
+			s = k.control
+		}
+		_ = s.send(k.sig.encode(m))
+	}
+}
+
+func (k *Kernel) fromEngineIOPub(frames [][]byte) {
+	m := k.decode("engine iopub", frames)
+	if m == nil {
+		return
+	}
+	k.mu.Lock()
+	req := k.pending[m.ParentID()]
+	if req == nil || req.msg.Header.MsgType != "execute_request" {
+		k.mu.Unlock()
+		k.forwardIOPub(m)
+		return
+	}
+	var flush []*Message
+	finish := false
+	switch m.Header.MsgType {
+	case "status":
+		if st, _ := m.Content()["execution_state"].(string); st == "idle" {
+			req.idle = m
+			finish = req.reply != nil
+		} else {
+			flush = append(flush, m)
+		}
+	case "stream":
+		c := m.Content()
+		text, _ := c["text"].(string)
+		if c["name"] == "stderr" && exitLine.MatchString(text) {
+			if req.heldExit != nil {
+				flush = append(flush, req.heldExit)
+			}
+			req.heldExit = m
+			break
+		}
+		if req.heldExit != nil {
+			flush = append(flush, req.heldExit)
+			req.heldExit = nil
+		}
+		if c["name"] == "stderr" {
+			req.stderr.WriteString(text)
+		} else {
+			req.stdout.WriteString(text)
+		}
+		flush = append(flush, m)
+	case "execute_input":
+		c := m.Content()
+		if n, ok := c["execution_count"].(float64); ok {
+			req.execCount = int(n)
+		}
+		if c["code"] != req.code {
+			c["code"] = req.code
+			m.setContent(c)
+		}
+		flush = append(flush, m)
+		if req.magicOut != "" {
+			res := newMessage(k.session, "execute_result", req.msg, map[string]any{
+				"execution_count": req.execCount,
+				"data":            map[string]any{"text/plain": req.magicOut},
+				"metadata":        map[string]any{},
+			})
+			res.Identities = nil
+			flush = append(flush, res)
+			req.stdout.WriteString(req.magicOut)
+		}
+	default:
+		if req.heldExit != nil {
+			flush = append(flush, req.heldExit)
+			req.heldExit = nil
+		}
+		flush = append(flush, m)
+	}
+	k.mu.Unlock()
+	for _, f := range flush {
+		if f.Identities == nil {
+			k.publish(f)
+		} else {
+			k.forwardIOPub(f)
+		}
+	}
+	if finish {
+		k.finishExecute(req)
+	}
+}
+
+// finishExecute runs once GoNB has both replied and gone idle, so every
+// stream of the cell has been seen: a cell whose program failed becomes an
+// error (published, then replied), and the idle status goes out last.
+func (k *Kernel) finishExecute(req *request) {
+	k.mu.Lock()
+	delete(k.pending, req.msg.Header.MsgID)
+	k.mu.Unlock()
+	reply := req.reply
+	c := reply.Content()
+	if n, ok := c["execution_count"].(float64); ok && req.execCount == 0 {
+		req.execCount = int(n)
+	}
+	if c["status"] == "ok" && req.heldExit != nil {
+		text, _ := req.heldExit.Content()["text"].(string)
+		ename, evalue, tb := cellError(text, req.stderr.String(), req.interrupted)
+		k.publish(newMessage(k.session, "error", req.msg, map[string]any{"ename": ename, "evalue": evalue, "traceback": tb}))
+		c["status"], c["ename"], c["evalue"], c["traceback"] = "error", ename, evalue, tb
+		delete(c, "user_expressions")
+		reply.setContent(c)
+	} else if req.heldExit != nil {
+		k.forwardIOPub(req.heldExit)
+	}
+	if req.storeHist && req.execCount > 0 {
+		k.hist.add(req.execCount, req.code)
+		k.hist.setOutput(req.execCount, req.stdout.String())
+	}
+	reply.Identities = req.msg.Identities
+	s := k.shell
+	if req.channel == "control" {
+		s = k.control
+	}
+	_ = s.send(k.sig.encode(reply))
+	k.forwardIOPub(req.idle)
+}
+
+// interrupt stops the running cell: GoNB forwards SIGINT to the cell
+// program, and what still runs after the grace period is killed.
+func (k *Kernel) interrupt() {
+	k.mu.Lock()
+	for _, r := range k.pending {
+		if r.msg.Header.MsgType == "execute_request" {
+			r.interrupted = true
+		}
+	}
+	k.mu.Unlock()
+	k.eng.interrupt(k.opts.InterruptGrace)
+}
+
+// KernelInfo is the kernel_info_reply content.
+func KernelInfo(version string) map[string]any {
+	return map[string]any{
+		"status":                 "ok",
+		"protocol_version":       ProtocolVersion,
+		"implementation":         "gopeft",
+		"implementation_version": version,
+		"language_info": map[string]any{
+			"name":               "go",
+			"version":            strings.TrimPrefix(runtime.Version(), "go"),
+			"mimetype":           "text/x-go",
+			"file_extension":     ".go",
+			"pygments_lexer":     "go",
+			"codemirror_mode":    "go",
+			"nbconvert_exporter": "script",
+		},
+		"banner": fmt.Sprintf("GoPEFT %s: Go cells for parameter-efficient fine-tuning (GoNB engine, %s).\n"+
+			"Import github.com/gopeft/gopeft/peft directly; %%backend shows the GoMLX backend.", version, runtime.Version()),
+		"help_links": []map[string]string{
+			{"text": "GoPEFT README", "url": "https://github.com/gopeft/gopeft#readme"},
+			{"text": "GoMLX documentation", "url": "https://pkg.go.dev/github.com/gomlx/gomlx"},
+			{"text": "GoNB documentation", "url": "https://github.com/janpfeifer/gonb#readme"},
+			{"text": "Go documentation", "url": "https://go.dev/doc/"},
+		},
+	}
+}
