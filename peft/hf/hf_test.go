@@ -371,3 +371,34 @@ func TestWriteDirRefusesBadInput(t *testing.T) {
 		t.Error("WriteDir created a directory for rejected input")
 	}
 }
+
+// TestReferenceDirs loads the directories scripts/hf/make_reference.py writes
+// with transformers. Set GOPEFT_HF_REFERENCE=OUTDIR to run it (e.g. after
+// copying OUTDIR back from the GPU machine).
+func TestReferenceDirs(t *testing.T) {
+	root := os.Getenv("GOPEFT_HF_REFERENCE")
+	if root == "" {
+		t.Skip("GOPEFT_HF_REFERENCE not set")
+	}
+	for _, fam := range []string{"bert", "roberta", "distilbert"} {
+		md, err := LoadDir(filepath.Join(root, fam))
+		if err != nil {
+			t.Errorf("%s: %v", fam, err)
+			continue
+		}
+		ref, err := safetensors.Read(filepath.Join(root, fam, "reference.safetensors"))
+		if err != nil {
+			t.Errorf("%s: %v", fam, err)
+			continue
+		}
+		lh := ref.Tensors["last_hidden_state"]
+		if len(lh.Shape) != 3 || lh.Shape[2] != md.Config.HiddenSize {
+			t.Errorf("%s: last_hidden_state shape %v", fam, lh.Shape)
+		}
+		_, hasPool := ref.Tensors["pooler_output"]
+		if hasPool != md.Config.HasPooler {
+			t.Errorf("%s: pooler_output present=%v but HasPooler=%v", fam, hasPool, md.Config.HasPooler)
+		}
+		t.Logf("%s: %d weights, extra %v, notes %v", fam, len(md.Weights), sortedKeys(md.Extra), md.Notes)
+	}
+}
