@@ -198,6 +198,13 @@ func ParseConfig(data []byte) (Config, error) {
 	return c, c.Validate()
 }
 
+// DefaultConfig returns the transformers defaults for a model type
+// ("bert" gives bert-base-uncased's shape); edit the fields, then Validate.
+func DefaultConfig(modelType string) (Config, error) {
+	data, _ := json.Marshal(map[string]string{"model_type": modelType})
+	return ParseConfig(data)
+}
+
 // ReadConfig reads and validates a config.json.
 func ReadConfig(path string) (Config, error) {
 	data, err := os.ReadFile(path)

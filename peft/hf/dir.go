@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gopeft/gopeft/peft/safetensors"
 )
 
@@ -270,4 +271,27 @@ func WriteDir(dir string, cfg Config, weights, extra map[string]safetensors.Tens
 
 func isFloat(dtype string) bool {
 	return dtype == "F32" || dtype == "F16" || dtype == "BF16" || dtype == "F64"
+}
+
+// GoMLXWeights converts the canonical weights to GoMLX tensors, first
+// converting floating-point tensors to dtype ("F32", "BF16", ...; "" keeps
+// the stored dtype).
+func (md *ModelDir) GoMLXWeights(dtype string) (map[string]*tensors.Tensor, error) {
+	out := make(map[string]*tensors.Tensor, len(md.Weights))
+	for _, name := range sortedKeys(md.Weights) {
+		t := md.Weights[name]
+		if dtype != "" && isFloat(t.DType) {
+			c, err := t.Convert(dtype)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			t = c
+		}
+		g, err := t.ToGoMLX()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out[name] = g
+	}
+	return out, nil
 }

@@ -402,3 +402,52 @@ func TestReferenceDirs(t *testing.T) {
 		t.Logf("%s: %d weights, extra %v, notes %v", fam, len(md.Weights), sortedKeys(md.Extra), md.Notes)
 	}
 }
+
+// The shipped-model path: a config built in code, canonical weights and an
+// MLM head written with WriteDir in BF16, then loaded back.
+func TestWriteWithMLMHead(t *testing.T) {
+	for _, fam := range []string{"bert", "roberta", "distilbert"} {
+		c, err := DefaultConfig(fam)
+		must(t, err)
+		c.VocabSize, c.HiddenSize, c.NumLayers, c.NumHeads, c.IntermediateSize, c.MaxPositions = 30, 8, 1, 2, 12, 16
+		if fam == "roberta" {
+			c.MaxPositions += c.PositionOffset
+		}
+		c.HasPooler = false
+		must(t, c.Validate())
+		w := synth(ExpectedShapes(c))
+		head := synth(MLMHeadShapes(c))
+		dir := filepath.Join(t.TempDir(), fam)
+		must(t, WriteDir(dir, c, w, head, &WriteOptions{DType: "BF16", Files: map[string][]byte{"README.md": []byte("# tiny\n")}}))
+		md, err := LoadDir(dir)
+		must(t, err)
+		if !reflect.DeepEqual(sortedKeys(md.Extra), sortedKeys(head)) {
+			t.Errorf("%s: extra %v, want %v", fam, sortedKeys(md.Extra), sortedKeys(head))
+		}
+		if md.Config.Architectures[0] != defaultArchitecture(fam) {
+			t.Errorf("%s: architectures %v", fam, md.Config.Architectures)
+		}
+		g, err := md.GoMLXWeights("F32")
+		must(t, err)
+		x := g["embeddings.LayerNorm.bias"]
+		if x.Shape().Dimensions[0] != 8 || x.DType().String() != "Float32" {
+			t.Errorf("%s: GoMLX tensor %v", fam, x.Shape())
+		}
+		want, _ := w["embeddings.word_embeddings.weight"].Float32s()
+		got, _ := md.Weights["embeddings.word_embeddings.weight"].Float32s()
+		for i := range want {
+			if d := want[i] - got[i]; d > want[i]/128+1e-6 || -d > want[i]/128+1e-6 {
+				t.Fatalf("%s: bf16 value %g for %g", fam, got[i], want[i])
+			}
+		}
+		h, err := safetensors.ReadHeader(filepath.Join(dir, "model.safetensors"))
+		must(t, err)
+		prefix := map[string]string{"bert": "bert.", "roberta": "roberta.", "distilbert": "distilbert."}[fam]
+		if _, ok := h.Tensors[prefix+"embeddings.word_embeddings.weight"]; !ok || h.Metadata["format"] != "pt" {
+			t.Errorf("%s: header names %v metadata %v", fam, h.Names, h.Metadata)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -184,3 +184,35 @@ func ExpectedShapes(cfg Config) map[string][]int {
 	}
 	return m
 }
+
+// MLMHeadShapes lists the masked-language-model head of each family under
+// the names transformers' *ForMaskedLM classes use, without the decoder
+// weight, which is tied to the word embeddings (transformers re-ties it on
+// load, and save_pretrained leaves it out too).
+//
+//	BERT:       cls.predictions.transform.{dense,LayerNorm}.*, cls.predictions.bias
+//	RoBERTa:    lm_head.{dense,layer_norm}.*, lm_head.bias
+//	DistilBERT: vocab_transform.*, vocab_layer_norm.*, vocab_projector.bias
+func MLMHeadShapes(cfg Config) map[string][]int {
+	h, v := []int{cfg.HiddenSize}, []int{cfg.VocabSize}
+	hh := []int{cfg.HiddenSize, cfg.HiddenSize}
+	switch cfg.Family() {
+	case RoBERTa:
+		return map[string][]int{
+			"lm_head.dense.weight": hh, "lm_head.dense.bias": h,
+			"lm_head.layer_norm.weight": h, "lm_head.layer_norm.bias": h,
+			"lm_head.bias": v,
+		}
+	case DistilBERT:
+		return map[string][]int{
+			"vocab_transform.weight": hh, "vocab_transform.bias": h,
+			"vocab_layer_norm.weight": h, "vocab_layer_norm.bias": h,
+			"vocab_projector.bias": v,
+		}
+	}
+	return map[string][]int{
+		"cls.predictions.transform.dense.weight": hh, "cls.predictions.transform.dense.bias": h,
+		"cls.predictions.transform.LayerNorm.weight": h, "cls.predictions.transform.LayerNorm.bias": h,
+		"cls.predictions.bias": v,
+	}
+}

@@ -171,7 +171,7 @@ func parseHeader(raw []byte, dataLen int64) (*Header, error) {
 		}
 		shape := make([]int, len(ji.Shape))
 		for i, d := range ji.Shape {
-			if d < 0 || d > math.MaxInt32*int64(1024) {
+			if d < 0 || d > math.MaxInt32 {
 				return nil, fmt.Errorf("tensor %q: invalid dimension %d in shape %v", name, d, ji.Shape)
 			}
 			shape[i] = int(d)
