@@ -27,8 +27,8 @@ for arg in "$@"; do
   esac
 done
 
-# Pins. gopls: newer releases need go1.27; this one builds with go1.26.
-GOPLS_VERSION=v0.21.1
+# Pins. gopls v0.23.0 is the newest that builds with go1.26 (v0.24.0 needs go1.27).
+GOPLS_VERSION=v0.23.0
 GOIMPORTS_VERSION=v0.36.0 # golang.org/x/tools
 GONB_VERSION=v0.11.1      # must match go.mod
 

@@ -165,7 +165,7 @@ func doctor() doctorReport {
 	add(gpu)
 
 	add(toolCheck("gonb", true, []string{"gonb", "-V"}, "./install.sh (builds GoNB from go.mod: go build -o <bin>/gonb github.com/janpfeifer/gonb)"))
-	add(toolCheck("goimports", true, []string{"goimports", "-h"}, "./install.sh (or: go install golang.org/x/tools/cmd/goimports@v0.39.0)"))
+	add(toolCheck("goimports", true, []string{"goimports", "-h"}, "./install.sh (or: go install golang.org/x/tools/cmd/goimports@v0.36.0)"))
 	add(toolCheck("gopls", false, []string{"gopls", "version"}, "./install.sh (or: go install golang.org/x/tools/gopls@"+goplsVersion+"); only completion and hover need it"))
 
 	jupyter := jupyterCommand()
@@ -221,7 +221,7 @@ func doctor() doctorReport {
 
 // goplsVersion is the newest gopls that builds with go1.26 (newer ones need
 // go1.27); install.sh pins the same.
-const goplsVersion = "v0.21.1"
+const goplsVersion = "v0.23.0"
 
 func toolCheck(name string, required bool, cmd []string, fix string) check {
 	c := check{Name: name, Required: required, Fix: fix}
