@@ -1,0 +1,26 @@
+package encoder
+
+import (
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/gopeft/gopeft/peft/hf"
+)
+
+// MLMLogits is BERT's masked-language-model head on hidden [batch, seq,
+// hidden]: transform (dense, activation, LayerNorm), then a decoder tied to
+// the word embeddings plus a per-token bias. Its variables live under
+// /cls/predictions, as in BertForMaskedLM.
+func MLMLogits(ctx *context.Context, cfg hf.Config, hidden *Node) *Node {
+	ctx = ctx.Checked(false)
+	g := hidden.Graph()
+	head := ctx.In("cls").In("predictions")
+	t := head.In("transform")
+	h := Linear(t.In("dense"), hidden, cfg.HiddenSize)
+	h = Activation(cfg.HiddenAct, h)
+	h = LayerNorm(t.In("LayerNorm"), h, cfg.LayerNormEps)
+	words := weight(g, ctx.In("embeddings").In("word_embeddings"), "weight", InitStdDev, cfg.VocabSize, cfg.HiddenSize)
+	logits := DotGeneral(h, []int{h.Rank() - 1}, nil, words, []int{1}, nil)
+	bias := head.WithInitializer(zeroInit).VariableWithShape("bias", shapeF32(cfg.VocabSize)).ValueGraph(g)
+	return Add(logits, ExpandLeftToRank(bias, logits.Rank()))
+}

@@ -1,0 +1,93 @@
+package encoder
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+)
+
+var zeroInit = initializers.Zero
+
+func shapeF32(dims ...int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }
+
+// baseScopes are the top-level scopes that hold pretrained weights, as
+// opposed to PEFT parameters (/peft), task heads (/head) and optimizer state.
+var baseScopes = []string{"embeddings", "encoder", "pooler", "cls"}
+
+// ScopeOf splits a canonical tensor name into the variable's scope and name:
+// "encoder.layer.0.attention.self.query.weight" ->
+// ("/encoder/layer/0/attention/self/query", "weight").
+func ScopeOf(canonical string) (scope, name string) {
+	i := strings.LastIndexByte(canonical, '.')
+	if i < 0 {
+		return "/", canonical
+	}
+	return "/" + strings.ReplaceAll(canonical[:i], ".", "/"), canonical[i+1:]
+}
+
+// CanonicalName is the inverse of ScopeOf for a context variable.
+func CanonicalName(v *context.Variable) string {
+	return strings.ReplaceAll(strings.TrimPrefix(v.Scope(), "/"), "/", ".") + "." + v.Name()
+}
+
+// IsBase reports whether a variable is a pretrained (base model) weight.
+func IsBase(v *context.Variable) bool {
+	top := strings.TrimPrefix(v.Scope(), "/")
+	if i := strings.IndexByte(top, '/'); i >= 0 {
+		top = top[:i]
+	}
+	for _, s := range baseScopes {
+		if top == s {
+			return true
+		}
+	}
+	return false
+}
+
+// SetWeights creates (or overwrites) the variables of the given canonical
+// tensors in ctx. Shapes are checked against existing variables.
+func SetWeights(ctx *context.Context, weights map[string]*tensors.Tensor) error {
+	names := make([]string, 0, len(weights))
+	for n := range weights {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t := weights[n]
+		scope, name := ScopeOf(n)
+		if v := ctx.GetVariableByScopeAndName(scope, name); v != nil {
+			if !v.Shape().Equal(t.Shape()) {
+				return fmt.Errorf("weight %s: checkpoint has shape %s but the model has %s", n, t.Shape(), v.Shape())
+			}
+			if err := v.SetValue(t); err != nil {
+				return fmt.Errorf("weight %s: %w", n, err)
+			}
+			continue
+		}
+		ctx.InAbsPath(scope).Checked(false).VariableWithValue(name, t)
+	}
+	return nil
+}
+
+// Weights returns the base model's variables (encoder, pooler, MLM head) by
+// canonical name. Values are the live tensors: callers must not modify them.
+func Weights(ctx *context.Context) (map[string]*tensors.Tensor, error) {
+	out := map[string]*tensors.Tensor{}
+	for v := range ctx.IterVariables() {
+		if !IsBase(v) {
+			continue
+		}
+		t, err := v.Value()
+		if err != nil {
+			return nil, fmt.Errorf("weight %s has no value (initialise the model first): %w", CanonicalName(v), err)
+		}
+		out[CanonicalName(v)] = t
+	}
+	return out, nil
+}

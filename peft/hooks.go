@@ -1,0 +1,152 @@
+package peft
+
+import (
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/gopeft/gopeft/peft/encoder"
+	"github.com/gopeft/gopeft/peft/hf"
+)
+
+// The hook interfaces a method implements on its config type to take part in
+// the forward pass; each receives ctx already scoped to the adapter's own
+// variables (/peft/<name>). A method implements only the hooks it needs.
+type (
+	embeddingsHook interface {
+		embeddings(ctx *context.Context, cfg hf.Config, x, mask *graph.Node) (*graph.Node, *graph.Node)
+	}
+	linearHook interface {
+		linear(ctx *context.Context, cfg hf.Config, layer int, site encoder.Site, x, y *graph.Node) *graph.Node
+	}
+	prefixHook interface {
+		// prefix returns [batch, P, hidden] keys and values for a layer; memo
+		// caches graph pieces shared by all layers of one forward pass.
+		prefix(ctx *context.Context, cfg hf.Config, layer int, x *graph.Node, memo memoFn) (keys, values *graph.Node)
+	}
+	intermediateHook interface {
+		intermediate(ctx *context.Context, cfg hf.Config, layer int, h *graph.Node) *graph.Node
+	}
+	// residualHook marks bottleneck-style adapters, which compose through
+	// Blocks (Stack, Fuse, Parallel, ...) at the residual points.
+	residualHook interface {
+		// placedAt reports whether the adapter has a module at this point.
+		placedAt(cfg hf.Config, layer int, sub encoder.Sublayer) bool
+		// preForward picks the adapter's input, the Fusion query and its
+		// residual from the sub-block output and residual input.
+		preForward(out, in *graph.Node, ln func(*graph.Node) *graph.Node) (hidden, query, residual *graph.Node)
+		// forward is the adapter module itself.
+		forward(ctx *context.Context, cfg hf.Config, layer int, sub encoder.Sublayer, hidden, residual *graph.Node) *graph.Node
+		// postForward finishes: residual and the original LayerNorm.
+		postForward(hidden, inputHidden, in *graph.Node, ln func(*graph.Node) *graph.Node) *graph.Node
+	}
+)
+
+// memoFn returns the node cached under key, building it on first use.
+type memoFn func(key string, build func() *graph.Node) *graph.Node
+
+// hooks implements encoder.Hooks for a Setup.
+type hooks struct {
+	setup *Setup
+	cfg   hf.Config
+	// dropBelow skips every adapter in layers below it (AdapterDrop); it is
+	// fixed per compiled graph, so dropped layers cost nothing.
+	dropBelow int
+	// fusionAttention collects fusion attention weights per layer for plots.
+	fusionAttention map[int]*graph.Node
+	// extraLoss collects loss terms methods add (Fusion regularisation, MAM mask loss).
+	extraLoss []*graph.Node
+	memoNodes map[string]*graph.Node
+}
+
+func (h *hooks) memo(key string, build func() *graph.Node) *graph.Node {
+	if n, ok := h.memoNodes[key]; ok {
+		return n
+	}
+	n := build()
+	h.memoNodes[key] = n
+	return n
+}
+
+var _ encoder.Hooks = (*hooks)(nil)
+
+func newHooks(s *Setup, cfg hf.Config, dropBelow int) *hooks {
+	return &hooks{setup: s, cfg: cfg, dropBelow: dropBelow, fusionAttention: map[int]*graph.Node{}, memoNodes: map[string]*graph.Node{}}
+}
+
+func adapterCtx(root *context.Context, name string) *context.Context {
+	return root.Checked(false).In("peft").In(name)
+}
+
+// active returns the active adapters in order, with their methods.
+func (h *hooks) active() []Adapter {
+	var out []Adapter
+	for _, n := range h.setup.ActiveNames() {
+		out = append(out, *h.setup.Adapter(n))
+	}
+	return out
+}
+
+func (h *hooks) dropped(layer int) bool { return layer < h.dropBelow }
+
+func (h *hooks) Embeddings(ctx *context.Context, x, mask *graph.Node) (*graph.Node, *graph.Node) {
+	for _, a := range h.active() {
+		if m, ok := a.Method.(embeddingsHook); ok {
+			x, mask = m.embeddings(adapterCtx(ctx, a.Name), h.cfg, x, mask)
+		}
+	}
+	return x, mask
+}
+
+func (h *hooks) Linear(ctx *context.Context, layer int, site encoder.Site, x, y *graph.Node) *graph.Node {
+	if h.dropped(layer) {
+		return y
+	}
+	for _, a := range h.active() {
+		if m, ok := a.Method.(linearHook); ok {
+			y = m.linear(adapterCtx(ctx, a.Name), h.cfg, layer, site, x, y)
+		}
+	}
+	return y
+}
+
+func (h *hooks) Prefix(ctx *context.Context, layer int, x *graph.Node) (*graph.Node, *graph.Node) {
+	if h.dropped(layer) {
+		return nil, nil
+	}
+	var keys, values []*graph.Node
+	for _, a := range h.active() {
+		if m, ok := a.Method.(prefixHook); ok {
+			if k, v := m.prefix(adapterCtx(ctx, a.Name), h.cfg, layer, x, func(key string, build func() *graph.Node) *graph.Node {
+				return h.memo(a.Name+"/"+key, build)
+			}); k != nil {
+				keys, values = append(keys, k), append(values, v)
+			}
+		}
+	}
+	switch len(keys) {
+	case 0:
+		return nil, nil
+	case 1:
+		return keys[0], values[0]
+	}
+	return graph.Concatenate(keys, 1), graph.Concatenate(values, 1)
+}
+
+func (h *hooks) Intermediate(ctx *context.Context, layer int, x *graph.Node) *graph.Node {
+	if h.dropped(layer) {
+		return x
+	}
+	for _, a := range h.active() {
+		if m, ok := a.Method.(intermediateHook); ok {
+			x = m.intermediate(adapterCtx(ctx, a.Name), h.cfg, layer, x)
+		}
+	}
+	return x
+}
+
+func (h *hooks) Residual(ctx *context.Context, layer int, sub encoder.Sublayer, out, in *graph.Node, ln func(*graph.Node) *graph.Node) *graph.Node {
+	if h.dropped(layer) {
+		return ln(graph.Add(out, in))
+	}
+	return h.residualBlock(ctx, h.setup.ActiveBlock(), layer, sub, out, in, ln)
+}
