@@ -192,7 +192,8 @@ func LayerNorm(ctx *context.Context, x *Node, eps float64) *Node {
 	mean := ReduceAndKeep(x, ReduceMean, -1)
 	centred := Sub(x, mean)
 	variance := ReduceAndKeep(Square(centred), ReduceMean, -1)
-	normed := Mul(centred, Rsqrt(AddScalar(variance, eps)))
+	// Rsqrt has no gradient in GoMLX v0.26.0; Sqrt does.
+	normed := Div(centred, Sqrt(AddScalar(variance, eps)))
 	return Add(Mul(normed, ExpandLeftToRank(gain, x.Rank())), ExpandLeftToRank(offset, x.Rank()))
 }
 

@@ -68,9 +68,9 @@ type Hooks interface {
 type NoHooks struct{}
 
 func (NoHooks) Embeddings(_ *context.Context, x, mask *Node) (*Node, *Node) { return x, mask }
-func (NoHooks) Linear(_ *context.Context, _ int, _ Site, _, y *Node) *Node { return y }
-func (NoHooks) Prefix(*context.Context, int, *Node) (*Node, *Node)         { return nil, nil }
-func (NoHooks) Intermediate(_ *context.Context, _ int, h *Node) *Node      { return h }
+func (NoHooks) Linear(_ *context.Context, _ int, _ Site, _, y *Node) *Node  { return y }
+func (NoHooks) Prefix(*context.Context, int, *Node) (*Node, *Node)          { return nil, nil }
+func (NoHooks) Intermediate(_ *context.Context, _ int, h *Node) *Node       { return h }
 func (NoHooks) Residual(_ *context.Context, _ int, _ Sublayer, out, in *Node, ln func(*Node) *Node) *Node {
 	return ln(Add(out, in))
 }

@@ -73,6 +73,11 @@ func Install() error {
 			graph.VJPRegistration[graph.NodeTypeDot] = dotVJP
 			installed.Store(true)
 		}
+		// Slice's gradient is fixed separately: it is about the pure-Go
+		// backend lacking Pad, not about speed (see slice.go).
+		if stockSlice = graph.VJPRegistration[graph.NodeTypeSlice]; stockSlice != nil {
+			graph.VJPRegistration[graph.NodeTypeSlice] = sliceVJP
+		}
 		if installErr != nil {
 			fmt.Fprintln(os.Stderr, "gopeft: warning:", installErr)
 		}
