@@ -140,6 +140,11 @@ func doctor() doctorReport {
 	if choice.Plugin != "" {
 		plugins = append(plugins, choice.Plugin)
 	}
+	if rec, _ := backend.RecordedPlugin(); rec != "" && rec != choice.Plugin {
+		if _, err := os.Stat(rec); err == nil {
+			plugins = append(plugins, rec)
+		}
+	}
 	if gpuPresent || choice.Plugin == "" {
 		// Searching site-packages asks each python for sys.path; skip it when
 		// the answer cannot change the report.

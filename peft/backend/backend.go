@@ -177,6 +177,18 @@ type system struct {
 	configDir   func() string   // user config dir (XDG_CONFIG_HOME or ~/.config)
 }
 
+// RecordedPlugin returns the plugin path install.sh --gpu recorded and the
+// file it is in; both empty when none is recorded. The path may no longer exist.
+func RecordedPlugin() (plugin, file string) {
+	s := realSystem()
+	for _, f := range recordedFiles(s) {
+		if p, ok := readRecorded(s, f); ok {
+			return p, f
+		}
+	}
+	return "", ""
+}
+
 // RecordedPluginFiles are where install.sh --gpu records a plugin path, in
 // the order Select reads them.
 func RecordedPluginFiles() []string { return recordedFiles(realSystem()) }
@@ -285,12 +297,17 @@ func selectWith(s system, opts ...Option) (Choice, error) {
 		return goChoice(""), fmt.Errorf("%w: a GPU is required but %s; %s", ErrNoGPU, why, GPUInstallHelp)
 	}
 
-	reason := "No PJRT plugin is configured (GOMLX_BACKEND, GOPEFT_PJRT_PLUGIN, ./install.sh --gpu)"
-	if !gpu {
+	var reason string
+	switch {
+	case len(notes) > 0:
+		reason = strings.ToUpper(notes[0][:1]) + notes[0][1:]
+		if len(notes) > 1 {
+			reason += "; " + strings.Join(notes[1:], "; ")
+		}
+	case gpu:
+		reason = "No PJRT plugin is configured (GOMLX_BACKEND, GOPEFT_PJRT_PLUGIN, ./install.sh --gpu)"
+	default:
 		reason = "No NVIDIA GPU found and no PJRT plugin is configured"
-	}
-	if len(notes) > 0 {
-		reason += "; " + strings.Join(notes, "; ")
 	}
 	return goChoice(reason + ", so GoPEFT uses the pure-Go CPU backend."), nil
 }
