@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -28,6 +29,7 @@ func init() {
 type gradVariant struct {
 	Backend    string  `json:"backend"`
 	StepMS     float64 `json:"step_ms"`
+	CPUMS      float64 `json:"cpu_ms"`     // median user+sys CPU time of a step, all threads
 	PeakBytes  *int64  `json:"peak_bytes"` // nil: not measurable on this backend
 	PeakSource string  `json:"peak_source"`
 	Loss       float32 `json:"loss"`
@@ -46,6 +48,11 @@ type gradReport struct {
 	Speedup        float64  `json:"speedup"`
 	MemoryRatio    *float64 `json:"memory_ratio"`
 	PeakSource     string   `json:"peak_source"`
+	// CPU time per step is less sensitive than wall time to other processes
+	// competing for the cores; it says nothing about device time on XLA.
+	StockCPUMS float64 `json:"stock_cpu_ms"`
+	FastCPUMS  float64 `json:"fast_cpu_ms"`
+	CPUSpeedup float64 `json:"cpu_speedup"`
 }
 
 const gradPeakNote = "peak memory: on the pure-Go backend, VmHWM (peak RSS) of a separate child process per variant; " +
@@ -105,6 +112,10 @@ func runBenchGrad(args []string) int {
 		StockPeakBytes: stock.PeakBytes, FastPeakBytes: fast.PeakBytes,
 		Speedup:    round3(stock.StepMS / fast.StepMS),
 		PeakSource: fast.PeakSource,
+		StockCPUMS: round3(stock.CPUMS), FastCPUMS: round3(fast.CPUMS),
+	}
+	if fast.CPUMS > 0 {
+		rep.CPUSpeedup = round3(stock.CPUMS / fast.CPUMS)
 	}
 	if stock.PeakBytes != nil && fast.PeakBytes != nil && *fast.PeakBytes > 0 {
 		r := round3(float64(*stock.PeakBytes) / float64(*fast.PeakBytes))
@@ -121,16 +132,16 @@ func runBenchGrad(args []string) int {
 	}
 	fmt.Printf("FFN %d -> %d -> %d on %d tokens, backend %s, median of %d steps\n\n", *dim, 4**dim, *dim, *tokens, rep.Backend, *steps)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "gradient\tstep ms\tpeak MiB\tfinal loss\t")
+	fmt.Fprintln(tw, "gradient\tstep ms\tCPU ms\tpeak MiB\tfinal loss\t")
 	for i, name := range []string{"stock", "fast"} {
-		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%.5g\t\n", name, results[i].StepMS, mib(results[i].PeakBytes), results[i].Loss)
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%s\t%.5g\t\n", name, results[i].StepMS, results[i].CPUMS, mib(results[i].PeakBytes), results[i].Loss)
 	}
 	_ = tw.Flush()
 	ratio := "n/a"
 	if rep.MemoryRatio != nil {
 		ratio = fmt.Sprintf("%.1fx", *rep.MemoryRatio)
 	}
-	fmt.Printf("\nspeedup %.1fx, memory ratio %s\n%s.\n", rep.Speedup, ratio, gradPeakNote)
+	fmt.Printf("\nspeedup %.1fx (CPU time %.1fx), memory ratio %s\n%s.\n", rep.Speedup, rep.CPUSpeedup, ratio, gradPeakNote)
 	if stock.PeakBytes == nil || fast.PeakBytes == nil {
 		fmt.Println("This backend does not report peak memory, so memory is n/a (null in --json).")
 	}
@@ -187,18 +198,19 @@ func benchGradChild(variant string, dim, tokens, steps int) int {
 	defer step.Close()
 	var loss float32
 	times := make([]float64, 0, steps)
+	cpus := make([]float64, 0, steps)
 	for i := 0; i <= steps; i++ {
-		start := time.Now()
+		start, cpuStart := time.Now(), cpuTimeMS()
 		if loss, err = step.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "gopeft bench grad:", err)
 			return 1
 		}
 		if i > 0 { // step 0 is the warm-up
 			times = append(times, float64(time.Since(start).Microseconds())/1000)
+			cpus = append(cpus, cpuTimeMS()-cpuStart)
 		}
 	}
-	slices.Sort(times)
-	r := gradVariant{Backend: choice.Name, StepMS: median(times), Loss: loss}
+	r := gradVariant{Backend: choice.Name, StepMS: median(times), CPUMS: median(cpus), Loss: loss}
 	if choice.Config == backend.GoConfig {
 		if hwm, err := readVmHWM(); err == nil {
 			r.PeakBytes, r.PeakSource = &hwm, "VmHWM of the child process"
@@ -217,7 +229,19 @@ func benchGradChild(variant string, dim, tokens, steps int) int {
 	return 0
 }
 
-func median(sorted []float64) float64 {
+// cpuTimeMS is the user+sys CPU time of this process so far, or 0 where
+// getrusage is unavailable.
+func cpuTimeMS() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
+}
+
+func median(xs []float64) float64 {
+	sorted := slices.Clone(xs)
+	slices.Sort(sorted)
 	n := len(sorted)
 	if n%2 == 1 {
 		return sorted[n/2]

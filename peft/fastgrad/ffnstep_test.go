@@ -2,7 +2,11 @@ package fastgrad
 
 import (
 	"math"
+	"reflect"
 	"testing"
+
+	"github.com/gomlx/gomlx/backends/xla"
+	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
 // TestFFNStepStockAndFastAgree trains both variants a few steps from the same
@@ -60,3 +64,27 @@ func benchmarkTrainStep(b *testing.B, stock bool) {
 // 64->256->64 FFN block on 256 tokens with each gradient.
 func BenchmarkTrainStepStock(b *testing.B) { benchmarkTrainStep(b, true) }
 func BenchmarkTrainStepFast(b *testing.B)  { benchmarkTrainStep(b, false) }
+
+// TestCompiledStatsPath checks, on types alone (no PJRT plugin needed), that
+// the reflection path CompiledDeviceBytes follows still exists in this GoMLX
+// and go-xla: Graph.executable -> *xla.Executable.exec ->
+// *pjrt.LoadedExecutable.OnDeviceMemoryUsageStats.{GeneratedCode,...} int64.
+func TestCompiledStatsPath(t *testing.T) {
+	f, ok := reflect.TypeFor[graph.Graph]().FieldByName("executable")
+	if !ok || f.Type.Kind() != reflect.Interface {
+		t.Fatalf("graph.Graph has no interface field executable")
+	}
+	f, ok = reflect.TypeFor[xla.Executable]().FieldByName("exec")
+	if !ok || f.Type.Kind() != reflect.Pointer {
+		t.Fatalf("xla.Executable has no pointer field exec")
+	}
+	f, ok = f.Type.Elem().FieldByName("OnDeviceMemoryUsageStats")
+	if !ok || f.Type.Kind() != reflect.Struct {
+		t.Fatalf("pjrt.LoadedExecutable has no OnDeviceMemoryUsageStats struct")
+	}
+	for _, name := range []string{"GeneratedCode", "Inputs", "Outputs", "Aliases", "Temporary"} {
+		if g, ok := f.Type.FieldByName(name); !ok || g.Type.Kind() != reflect.Int64 {
+			t.Errorf("ExecutableMemoryUsageStats.%s missing or not int64", name)
+		}
+	}
+}
