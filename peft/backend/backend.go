@@ -294,7 +294,7 @@ func selectWith(s system, opts ...Option) (Choice, error) {
 		if len(notes) > 0 {
 			why += "; " + strings.Join(notes, "; ")
 		}
-		return goChoice(""), fmt.Errorf("%w: a GPU is required but %s; %s", ErrNoGPU, why, GPUInstallHelp)
+		return Choice{}, fmt.Errorf("%w: a GPU is required but %s; %s", ErrNoGPU, why, GPUInstallHelp)
 	}
 
 	var reason string
