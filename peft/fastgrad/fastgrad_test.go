@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -106,11 +107,45 @@ func maxRelDiff(a, b []float32) float64 {
 }
 
 func TestFastMatchesStock(t *testing.T) {
-	backend := testBackend(t)
-	for _, dtype := range []dtypes.DType{dtypes.Float32, dtypes.Float64, dtypes.BFloat16} { // SimpleGo has no Float16 ConvertDType; f16 shares the bf16 code path
+	// SimpleGo has no Float16 ConvertDType; f16 shares the bf16 code path and
+	// is covered by TestFastMatchesStockOnConfiguredBackend on XLA.
+	compareLayouts(t, testBackend(t), []dtypes.DType{dtypes.Float32, dtypes.Float64, dtypes.BFloat16})
+}
+
+// TestFastMatchesStockOnConfiguredBackend runs the same comparison on the
+// backend GOMLX_BACKEND names (e.g. XLA on a GPU) when
+// GOPEFT_FASTGRAD_BACKEND_TEST=1; see gpucheck.sh.
+func TestFastMatchesStockOnConfiguredBackend(t *testing.T) {
+	if os.Getenv("GOPEFT_FASTGRAD_BACKEND_TEST") != "1" {
+		t.Skip("set GOPEFT_FASTGRAD_BACKEND_TEST=1 and GOMLX_BACKEND to run on another backend")
+	}
+	if err := Install(); err != nil {
+		t.Fatal(err)
+	}
+	backend, err := backends.NewWithConfig(os.Getenv("GOMLX_BACKEND"))
+	if err != nil {
+		t.Fatalf("creating backend %q: %v", os.Getenv("GOMLX_BACKEND"), err)
+	}
+	t.Logf("backend: %s", backend.Description())
+	dts := []dtypes.DType{dtypes.Float32, dtypes.Float64, dtypes.BFloat16, dtypes.Float16}
+	if isSimpleGo(backend) {
+		dts = dts[:3]
+	}
+	compareLayouts(t, backend, dts)
+}
+
+func isSimpleGo(b backends.Backend) bool {
+	_, ok := b.(*simplego.Backend)
+	return ok
+}
+
+func compareLayouts(t *testing.T, backend backends.Backend, dts []dtypes.DType) {
+	for _, dtype := range dts {
 		tol := 1e-5
 		if dtype.IsFloat16() {
 			tol = 3e-2 // stock and fast round partial sums differently
+		} else if dtype == dtypes.Float32 && !isSimpleGo(backend) {
+			tol = 1e-3 // GPUs may use TF32 for f32 matmuls
 		}
 		for i, l := range layouts {
 			t.Run(fmt.Sprintf("%s/%s", dtype, l.name), func(t *testing.T) {
