@@ -149,26 +149,8 @@ note "built $GOPEFT ($("$GOPEFT" version))"
 has_cmd() { "$GOPEFT" help 2>&1 | grep -qE "^  $1( |\$)"; }
 
 #######################################################################
-step "5/7 Jupyter kernel and data"
-if has_cmd kernel; then
-  if [ "$IS_ROOT" -eq 1 ]; then
-    "$GOPEFT" kernel install
-  else
-    "$GOPEFT" kernel install --user
-  fi
-else
-  note "this checkout has no 'gopeft kernel' yet: skipping the kernelspec"
-fi
-if has_cmd data; then
-  if ! "$GOPEFT" data fetch; then
-    warn "gopeft data fetch failed (it needs npm and the npm registry); notebooks that use the corpora will fail until it works"
-  fi
-else
-  note "this checkout has no 'gopeft data' yet: skipping the data fetch"
-fi
-
-#######################################################################
-step "6/7 GPU plugin"
+step "5/7 GPU plugin"
+GPU_PLUGIN=""
 if [ "$GPU" -eq 0 ]; then
   note "skipped (./install.sh --gpu sets up a PJRT CUDA plugin)"
 else
@@ -208,6 +190,33 @@ else
       warn "no NVIDIA GPU visible here: GoPEFT keeps the pure-Go backend until one is"
     fi
   fi
+  GPU_PLUGIN=$found
+fi
+
+#######################################################################
+step "6/7 Jupyter kernel and data"
+if has_cmd kernel; then
+  # With a GPU plugin the kernel installer also writes a gopeft-gpu kernelspec.
+  kargs=()
+  [ -n "$GPU_PLUGIN" ] && kargs=(--gpu-plugin "$GPU_PLUGIN")
+  if [ "$IS_ROOT" -eq 1 ]; then
+    "$GOPEFT" kernel install --system "${kargs[@]}"
+  else
+    "$GOPEFT" kernel install --user "${kargs[@]}"
+  fi
+else
+  note "this checkout has no 'gopeft kernel' yet: skipping the kernelspec"
+fi
+if has_cmd data; then
+  if ! "$GOPEFT" data fetch; then
+    warn "gopeft data fetch failed (it needs npm and the npm registry); notebooks that use the corpora will fail until it works"
+  fi
+else
+  note "this checkout has no 'gopeft data' yet: skipping the data fetch"
+fi
+
+if [ "$GPU" -eq 1 ]; then
+  note "verifying with gopeft doctor:"
   "$GOPEFT" doctor || warn "gopeft doctor reports missing pieces (see above)"
 fi
 
