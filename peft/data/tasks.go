@@ -171,9 +171,11 @@ func split(t *Task, pool []Example, opts Options) {
 		}
 		t.Train = append(t.Train, train...)
 	}
-	// Interleave the classes.
-	for _, s := range [][]Example{t.Train, t.Dev, t.Test} {
-		rng.shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
+	// Interleave the classes, each split with its own generator so k-shot
+	// (a shorter train split) leaves dev and test exactly as they were.
+	for i, s := range [][]Example{t.Train, t.Dev, t.Test} {
+		r := newRNG(uint64(opts.Seed), t.Name+"/"+[]string{"train", "dev", "test"}[i])
+		r.shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
 	}
 }
 
