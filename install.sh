@@ -82,7 +82,7 @@ have npm || APT_PACKAGES+=(npm)
 if [ -r /etc/debian_version ] && have apt-get && have dpkg-query; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2> /dev/null | grep -q "install ok installed" || missing+=("$p")
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2> /dev/null)" = "install ok installed" ] || missing+=("$p")
   done
   if [ "${#missing[@]}" -eq 0 ]; then
     note "all ${#APT_PACKAGES[@]} packages present"
@@ -146,7 +146,10 @@ CGO_ENABLED=1 build_to gopeft ./cmd/gopeft
 GOPEFT=$BIN/gopeft
 note "built $GOPEFT ($("$GOPEFT" version))"
 # Subcommands arrive with later issues; usage lists each as "  name  summary".
-has_cmd() { "$GOPEFT" help 2>&1 | grep -qE "^  $1( |\$)"; }
+GOPEFT_HELP=$("$GOPEFT" help 2>&1 || true)
+# grep on a variable, not a pipe: with pipefail, grep -q closing the pipe early
+# would fail the check.
+has_cmd() { grep -qE "^  $1( |\$)" <<< "$GOPEFT_HELP"; }
 
 #######################################################################
 step "5/7 GPU plugin"
