@@ -133,7 +133,11 @@ func dataShow(args []string) int {
 		fmt.Fprintf(os.Stderr, "gopeft: --split must be train, dev or test, not %q\n", *split)
 		return 2
 	}
-	fmt.Printf("%s: %s\ntrain %d, dev %d, test %d; majority baseline (test) %.3f\n", t.Name, t.Description, len(t.Train), len(t.Dev), len(t.Test), data.MajorityBaseline(t))
+	baseline := fmt.Sprintf("majority baseline (test accuracy) %.3f", data.MajorityBaseline(t))
+	if t.Regression {
+		baseline = fmt.Sprintf("mean baseline (test MSE) %.3f", data.MeanBaselineMSE(t))
+	}
+	fmt.Printf("%s: %s\ntrain %d, dev %d, test %d; %s\n", t.Name, t.Description, len(t.Train), len(t.Dev), len(t.Test), baseline)
 	for i := 0; i < *n && i < len(ex); i++ {
 		label := fmt.Sprintf("%g", ex[i].Value)
 		if !t.Regression {
