@@ -1,0 +1,5 @@
+package main
+
+import "github.com/gopeft/gopeft/peft"
+
+var version = peft.Version
