@@ -17,8 +17,9 @@
 //
 // How the axes are read: the DotGeneral node keeps its contracting and batch
 // axes in graph's unexported nodeInputsDotGeneral struct. fastgrad reads them
-// with reflect (reading unexported int and pointer fields is allowed; nothing
-// is written). Install probes that layout on a tiny graph first; if a GoMLX
+// with reflect alone: Value.Int, Len and Pointer may read unexported fields,
+// nothing is written, so no unsafe is needed. (Dot needs none of this: its
+// axes are fixed and its operands are Node.Inputs().) Install probes that layout on a tiny graph first; if a GoMLX
 // upgrade changed it, Install registers nothing, reports why, and the stock
 // gradient stays in place. Each gradient call re-validates what it read
 // against the node's shapes and falls back to the stock VJP on any mismatch,
