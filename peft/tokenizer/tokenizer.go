@@ -38,8 +38,10 @@ var Specials = []string{Pad, Unk, Cls, Sep, Mask}
 // Tokenizer is a WordPiece tokenizer with BERT's normalisation and
 // pre-tokenisation.
 type Tokenizer struct {
-	tk        *sg.Tokenizer
-	vocab     []string // id -> token
+	tk        *sg.Tokenizer // sugarme's pipeline: the reference in tests
+	vocab     []string      // id -> token
+	ids       map[string]int32
+	norm      bertNormalizer
 	lowercase bool
 
 	PadID, UnkID, ClsID, SepID, MaskID int32
@@ -88,12 +90,12 @@ func loadJSON(path string) (*Tokenizer, error) {
 		}
 		vocab[id] = tok
 	}
-	lower := true
-	if bn, ok := jsonBertNormalizer(path); ok {
-		tk.WithNormalizer(bn)
-		lower = bn.lower
+	bn, ok := jsonBertNormalizer(path)
+	if !ok {
+		return nil, fmt.Errorf("tokenizer: %s has no BertNormalizer; GoPEFT supports BERT-style WordPiece tokenizers", path)
 	}
-	return wrap(tk, vocab, lower)
+	tk.WithNormalizer(bn)
+	return wrap(tk, vocab, bn)
 }
 
 // LoadVocab reads a BERT vocab.txt (one token per line, id = line number).
@@ -133,6 +135,7 @@ func FromVocab(vocab []string, lowercase bool) (*Tokenizer, error) {
 	wp := wordpiece.NewWordPieceBuilder().Vocab(&mv).UnkToken(Unk).ContinuingSubwordPrefix("##").MaxInputCharsPerWord(100).Build()
 	tk := sg.NewTokenizer(wp)
 	tk.WithNormalizer(newBertNormalizer(lowercase))
+	bn := newBertNormalizer(lowercase)
 	tk.WithPreTokenizer(pretokenizer.NewBertPreTokenizer())
 	tk.WithDecoder(decoder.DefaultWordpieceDecoder())
 	var added []sg.AddedToken
@@ -140,20 +143,23 @@ func FromVocab(vocab []string, lowercase bool) (*Tokenizer, error) {
 		added = append(added, sg.NewAddedToken(s, true))
 	}
 	tk.AddSpecialTokens(added)
-	return wrap(tk, append([]string(nil), vocab...), lowercase)
+	return wrap(tk, append([]string(nil), vocab...), bn)
 }
 
-func wrap(tk *sg.Tokenizer, vocab []string, lowercase bool) (*Tokenizer, error) {
-	t := &Tokenizer{tk: tk, vocab: vocab, lowercase: lowercase}
+func wrap(tk *sg.Tokenizer, vocab []string, bn bertNormalizer) (*Tokenizer, error) {
+	t := &Tokenizer{tk: tk, vocab: vocab, norm: bn, lowercase: bn.lower, ids: make(map[string]int32, len(vocab))}
+	for i, tok := range vocab {
+		t.ids[tok] = int32(i)
+	}
 	for _, s := range []struct {
 		tok string
 		dst *int32
 	}{{Pad, &t.PadID}, {Unk, &t.UnkID}, {Cls, &t.ClsID}, {Sep, &t.SepID}, {Mask, &t.MaskID}} {
-		id, ok := tk.TokenToId(s.tok)
+		id, ok := t.ids[s.tok]
 		if !ok {
 			return nil, fmt.Errorf("tokenizer: the vocabulary lacks %s; BERT tokenizers need %s", s.tok, strings.Join(Specials, " "))
 		}
-		*s.dst = int32(id)
+		*s.dst = id
 	}
 	return t, nil
 }
@@ -169,17 +175,31 @@ func (t *Tokenizer) Lowercase() bool { return t.lowercase }
 
 // TokenID returns a token's id.
 func (t *Tokenizer) TokenID(tok string) (int32, bool) {
-	id, ok := t.tk.TokenToId(tok)
-	return int32(id), ok
+	id, ok := t.ids[tok]
+	return id, ok
 }
 
 // Tokenize returns the WordPiece tokens of text, without [CLS]/[SEP].
-func (t *Tokenizer) Tokenize(text string) ([]string, error) {
+func (t *Tokenizer) Tokenize(text string) []string {
+	ids := t.encodeIDs(text)
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = t.vocab[id]
+	}
+	return out
+}
+
+// sugarmeIDs tokenizes with sugarme's pipeline (for tests).
+func (t *Tokenizer) sugarmeIDs(text string) ([]int32, error) {
 	enc, err := t.tk.EncodeSingle(text, false)
 	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %w", err)
+		return nil, err
 	}
-	return enc.Tokens, nil
+	out := make([]int32, len(enc.Ids))
+	for i, id := range enc.Ids {
+		out[i] = int32(id)
+	}
+	return out, nil
 }
 
 // Encode returns [CLS] tokens [SEP] as ids, with token type ids (all 0)
@@ -188,12 +208,7 @@ func (t *Tokenizer) Tokenize(text string) ([]string, error) {
 // with maxLen <= 0 nothing is truncated or padded. Text that cannot be
 // tokenized becomes [UNK].
 func (t *Tokenizer) Encode(text string, maxLen int) (ids, typeIDs, mask []int32) {
-	var body []int
-	if enc, err := t.tk.EncodeSingle(text, false); err == nil {
-		body = enc.Ids
-	} else {
-		body = []int{int(t.UnkID)}
-	}
+	body := t.encodeIDs(text)
 	n := len(body) + 2
 	if maxLen > 0 {
 		if maxLen < 2 {
@@ -210,9 +225,7 @@ func (t *Tokenizer) Encode(text string, maxLen int) (ids, typeIDs, mask []int32)
 	typeIDs = make([]int32, maxLen)
 	mask = make([]int32, maxLen)
 	ids[0] = t.ClsID
-	for i, id := range body {
-		ids[i+1] = int32(id)
-	}
+	copy(ids[1:], body)
 	ids[n-1] = t.SepID
 	for i := 0; i < maxLen; i++ {
 		if i < n {

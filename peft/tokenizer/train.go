@@ -4,10 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	sg "github.com/sugarme/tokenizer"
-	"github.com/sugarme/tokenizer/normalizer"
-	"github.com/sugarme/tokenizer/pretokenizer"
 )
 
 // TrainOptions tune TrainWordPiece.
@@ -46,10 +42,7 @@ func TrainWordPiece(texts []string, vocabSize int, opts ...TrainOptions) (*Token
 		o.MinPairFrequency = 2
 	}
 	lower := !o.Cased
-	counts, err := wordCounts(texts, lower)
-	if err != nil {
-		return nil, err
-	}
+	counts := wordCounts(texts, lower)
 	if len(counts) == 0 {
 		return nil, fmt.Errorf("tokenizer: no words in the %d training texts", len(texts))
 	}
@@ -60,28 +53,19 @@ func TrainWordPiece(texts []string, vocabSize int, opts ...TrainOptions) (*Token
 	return FromVocab(vocab, lower)
 }
 
-// wordCounts splits texts into words with BERT's normaliser and
-// pre-tokenizer.
-func wordCounts(texts []string, lower bool) (map[string]int, error) {
-	norm := newBertNormalizer(lower)
-	pre := pretokenizer.NewBertPreTokenizer()
+// wordCounts splits texts into words exactly as Encode does.
+func wordCounts(texts []string, lower bool) map[string]int {
+	bn := newBertNormalizer(lower)
 	counts := map[string]int{}
 	for _, text := range texts {
-		n, err := norm.Normalize(normalizer.NewNormalizedFrom(text))
-		if err != nil {
-			return nil, fmt.Errorf("tokenizer: normalising training text: %w", err)
-		}
-		p, err := pre.PreTokenize(sg.NewPreTokenizedStringFromNS(n))
-		if err != nil {
-			return nil, fmt.Errorf("tokenizer: pre-tokenizing training text: %w", err)
-		}
-		for _, w := range p.GetSplits(normalizer.NormalizedTarget, sg.Byte) {
-			if w.Value != "" {
-				counts[w.Value]++
+		splitSpecials(text, func(piece string, special bool) {
+			if special {
+				return
 			}
-		}
+			preTokenize(bn.normalizeString(piece), func(w string) { counts[w]++ })
+		})
 	}
-	return counts, nil
+	return counts
 }
 
 type pair [2]int32
