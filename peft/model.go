@@ -72,6 +72,7 @@ func NewModel(cfg hf.Config, tok *tokenizer.Tokenizer, seed int64) (*Model, erro
 	m := &Model{Config: cfg, Tokenizer: tok, Ctx: context.New()}
 	if err := initVariables(m.Ctx, seed, func(ctx *context.Context, in encoder.Inputs) {
 		out := encoder.Forward(ctx, cfg, in, nil)
+		encoder.Pool(ctx, cfg, out.Hidden)
 		encoder.MLMLogits(ctx, cfg, out.Hidden)
 	}); err != nil {
 		return nil, err
