@@ -197,6 +197,9 @@ func (t *Tokenizer) wordPiece(word string, out []int32) []int32 {
 
 // encodeIDs tokenizes text to ids without [CLS]/[SEP].
 func (t *Tokenizer) encodeIDs(text string) []int32 {
+	if t.bpe {
+		return t.bpeIDs(text)
+	}
 	var out []int32
 	splitSpecials(text, func(piece string, special bool) {
 		if special {

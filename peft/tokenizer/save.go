@@ -13,6 +13,9 @@ import (
 // tokenizer_config.json and special_tokens_map.json. Each file is written
 // atomically.
 func (t *Tokenizer) Save(dir string) error {
+	if t.bpe {
+		return fmt.Errorf("tokenizer: saving BPE (RoBERTa) tokenizers is not supported; copy the original tokenizer files instead")
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("tokenizer: %w", err)
 	}
@@ -59,6 +62,9 @@ func (t *Tokenizer) Save(dir string) error {
 // TokenizerJSON returns the Hugging Face tokenizers serialisation of a BERT
 // WordPiece tokenizer (the structure bert-base-uncased's tokenizer.json has).
 func (t *Tokenizer) TokenizerJSON() ([]byte, error) {
+	if t.bpe {
+		return nil, fmt.Errorf("tokenizer: writing tokenizer.json for BPE (RoBERTa) tokenizers is not supported")
+	}
 	type addedToken struct {
 		ID         int32  `json:"id"`
 		Content    string `json:"content"`

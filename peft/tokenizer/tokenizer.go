@@ -16,6 +16,7 @@ import (
 	sg "github.com/sugarme/tokenizer"
 	"github.com/sugarme/tokenizer/decoder"
 	"github.com/sugarme/tokenizer/model"
+	"github.com/sugarme/tokenizer/model/bpe"
 	"github.com/sugarme/tokenizer/model/wordpiece"
 	"github.com/sugarme/tokenizer/pretokenizer"
 	"github.com/sugarme/tokenizer/pretrained"
@@ -43,6 +44,7 @@ type Tokenizer struct {
 	ids       map[string]int32
 	norm      bertNormalizer
 	lowercase bool
+	bpe       bool // byte-level BPE through sugarme (RoBERTa), else WordPiece
 
 	PadID, UnkID, ClsID, SepID, MaskID int32
 }
@@ -57,11 +59,21 @@ func Load(path string) (*Tokenizer, error) {
 	}
 	if st.IsDir() {
 		for _, name := range []string{"tokenizer.json", "vocab.txt"} {
-			if _, err := os.Stat(filepath.Join(path, name)); err == nil {
+			if fileExists(filepath.Join(path, name)) {
 				return Load(filepath.Join(path, name))
 			}
 		}
-		return nil, fmt.Errorf("tokenizer: %s has neither tokenizer.json nor vocab.txt", path)
+		if isBPEDir(path) {
+			return LoadBPE(filepath.Join(path, "vocab.json"), filepath.Join(path, "merges.txt"))
+		}
+		return nil, fmt.Errorf("tokenizer: %s has no tokenizer.json, vocab.txt, or vocab.json with merges.txt", path)
+	}
+	if filepath.Base(path) == "vocab.json" {
+		merges := filepath.Join(filepath.Dir(path), "merges.txt")
+		if !fileExists(merges) {
+			return nil, fmt.Errorf("tokenizer: %s needs merges.txt beside it (byte-level BPE)", path)
+		}
+		return LoadBPE(path, merges)
 	}
 	if strings.HasSuffix(path, ".json") {
 		return loadJSON(path)
@@ -81,7 +93,13 @@ func loadJSON(path string) (*Tokenizer, error) {
 		}
 	}
 	if !ok {
-		return nil, fmt.Errorf("tokenizer: %s has a %T model; GoPEFT's encoders need a WordPiece (BERT) tokenizer", path, tk.GetModel())
+		switch m := tk.GetModel().(type) {
+		case *bpe.BPE:
+			return wrapBPE(tk, m.GetVocab(), path)
+		case bpe.BPE:
+			return wrapBPE(tk, m.GetVocab(), path)
+		}
+		return nil, fmt.Errorf("tokenizer: %s has a %T model; GoPEFT supports WordPiece (BERT) and BPE (RoBERTa) tokenizers", path, tk.GetModel())
 	}
 	vocab := make([]string, wp.GetVocabSize())
 	for tok, id := range wp.GetVocab() {
@@ -265,6 +283,9 @@ func (t *Tokenizer) EncodeBatch(texts []string, maxLen int) Batch {
 // joined to their word, spaces before punctuation removed (as HF's WordPiece
 // decoder with cleanup does).
 func (t *Tokenizer) Decode(ids []int32) string {
+	if t.bpe {
+		return t.bpeDecode(ids)
+	}
 	var sb strings.Builder
 	for _, id := range ids {
 		if id < 0 || int(id) >= len(t.vocab) {
@@ -289,3 +310,12 @@ func (t *Tokenizer) Decode(ids []int32) string {
 var cleanupReplacer = strings.NewReplacer(" .", ".", " ?", "?", " !", "!", " ,", ",", " ' ", "'", " n't", "n't", " 'm", "'m", " 's", "'s", " 've", "'ve", " 're", "'re")
 
 func cleanup(s string) string { return cleanupReplacer.Replace(s) }
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+// IsBPE reports whether this is a byte-level BPE (RoBERTa) tokenizer rather
+// than WordPiece.
+func (t *Tokenizer) IsBPE() bool { return t.bpe }
