@@ -1,0 +1,382 @@
+package peft
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+	"github.com/gomlx/gomlx/pkg/ml/layers"
+
+	"github.com/gopeft/gopeft/peft/encoder"
+	"github.com/gopeft/gopeft/peft/hf"
+)
+
+// LoRA is low-rank adaptation (Hu et al. 2021): each targeted projection
+// y = x W^T + b gains a trained update, y + s·(dropout(x) A^T) B^T with
+// A [r, in], B [out, r] (Hugging Face peft's shapes) and scaling
+// s = alpha/r (alpha/√r with UseRSLoRA). B starts at zero, so an adapter
+// starts as the identity. Field names and defaults follow HF peft's
+// LoraConfig; DefaultLoRA gives them.
+type LoRA struct {
+	R     int     `json:"r"`
+	Alpha float64 `json:"lora_alpha"`
+	// TargetModules are projection sites (query, key, value, attn_out,
+	// ffn_in, ffn_out) or Hugging Face module names (query, key, value,
+	// attention.output.dense, intermediate.dense, output.dense; DistilBERT's
+	// q_lin, k_lin, v_lin, out_lin, lin1, lin2) or "all-linear". Empty
+	// means query and value, HF peft's default for BERT.
+	TargetModules []string `json:"target_modules,omitempty"`
+	Dropout       float64  `json:"lora_dropout"`
+	// Bias must be "none" (HF's default); train biases with a BitFit
+	// adapter beside the LoRA one instead.
+	Bias string `json:"bias"`
+	// InitWeights is HF's init_lora_weights: "true" (or "") draws A
+	// Kaiming-uniform (a=√5, i.e. U(±1/√in)) and sets B = 0; "gaussian"
+	// draws A from N(0, 1/r) and sets B = 0; "false" draws both
+	// Kaiming-uniform, so the adapter does not start as the identity
+	// (for tests, as in HF).
+	InitWeights string `json:"init_lora_weights"`
+	UseRSLoRA   bool   `json:"use_rslora,omitempty"`
+	// LayersToTransform limits the adapter to these layers; nil means all.
+	LayersToTransform []int `json:"layers_to_transform,omitempty"`
+
+	// merged is set on the Tuned's private copy by MergeLoRA: the update is
+	// in the base weights, so the hook adds nothing.
+	merged bool
+}
+
+func init() { registerMethod("lora", func() Method { return &LoRA{} }) }
+
+// DefaultLoRA is HF peft's LoraConfig default: r 8, lora_alpha 8 (scaling
+// 1), no dropout, query and value for BERT, bias "none", Kaiming-A/zero-B.
+// (Hu et al. used alpha = r as well; many recipes raise alpha to 2r.)
+func DefaultLoRA() *LoRA {
+	return &LoRA{R: 8, Alpha: 8, TargetModules: []string{"query", "value"}, Bias: "none", InitWeights: "true"}
+}
+
+func (l *LoRA) Kind() string { return "lora" }
+
+// Scaling is the factor the low-rank update is multiplied by.
+func (l *LoRA) Scaling() float64 {
+	if l.UseRSLoRA {
+		return l.Alpha / math.Sqrt(float64(l.R))
+	}
+	return l.Alpha / float64(l.R)
+}
+
+func (l *LoRA) Validate(cfg hf.Config) error {
+	if l.R <= 0 {
+		return fmt.Errorf("r is %d: the LoRA rank must be > 0 (HF peft's default is 8)", l.R)
+	}
+	if l.Alpha <= 0 {
+		return fmt.Errorf("lora_alpha is %v: it must be > 0 (HF peft's default is 8)", l.Alpha)
+	}
+	if _, err := l.Sites(); err != nil {
+		return err
+	}
+	if l.Dropout < 0 || l.Dropout >= 1 {
+		return fmt.Errorf("lora_dropout %v is outside [0, 1)", l.Dropout)
+	}
+	if l.Bias != "" && l.Bias != "none" {
+		return fmt.Errorf("bias %q is not supported: use \"none\" and add a BitFit adapter to train biases", l.Bias)
+	}
+	switch l.InitWeights {
+	case "", "true", "gaussian", "false":
+	default:
+		return fmt.Errorf("init_lora_weights %q: use \"true\", \"gaussian\" or \"false\"", l.InitWeights)
+	}
+	for _, n := range l.LayersToTransform {
+		if n < 0 || n >= cfg.NumLayers {
+			return fmt.Errorf("layers_to_transform names layer %d, but the model has layers 0..%d", n, cfg.NumLayers-1)
+		}
+	}
+	return nil
+}
+
+// siteNames maps every accepted target name onto a projection site.
+var siteNames = map[string]encoder.Site{
+	"query": encoder.Query, "key": encoder.Key, "value": encoder.Value,
+	"attn_out": encoder.AttnOut, "ffn_in": encoder.FFNIn, "ffn_out": encoder.FFNOut,
+	"attention.self.query": encoder.Query, "attention.self.key": encoder.Key, "attention.self.value": encoder.Value,
+	"attention.output.dense": encoder.AttnOut, "intermediate.dense": encoder.FFNIn, "output.dense": encoder.FFNOut,
+	"q_lin": encoder.Query, "k_lin": encoder.Key, "v_lin": encoder.Value,
+	"out_lin": encoder.AttnOut, "lin1": encoder.FFNIn, "lin2": encoder.FFNOut,
+}
+
+// hfModules is each site's module path inside encoder.layer.N of a BERT or
+// RoBERTa model.
+var hfModules = map[encoder.Site]string{
+	encoder.Query: "attention.self.query", encoder.Key: "attention.self.key", encoder.Value: "attention.self.value",
+	encoder.AttnOut: "attention.output.dense", encoder.FFNIn: "intermediate.dense", encoder.FFNOut: "output.dense",
+}
+
+// parseSites turns target names into sites in encoder order, without duplicates.
+func parseSites(targets []string, def []encoder.Site) ([]encoder.Site, error) {
+	if len(targets) == 0 {
+		return def, nil
+	}
+	set := map[encoder.Site]bool{}
+	for _, t := range targets {
+		if t == "all-linear" {
+			for _, s := range encoder.Sites {
+				set[s] = true
+			}
+			continue
+		}
+		s, ok := siteNames[strings.TrimSpace(t)]
+		if !ok {
+			return nil, fmt.Errorf("target module %q is unknown: use query, key, value, attn_out, ffn_in, ffn_out (or HF names such as attention.output.dense, intermediate.dense, output.dense), or all-linear", t)
+		}
+		set[s] = true
+	}
+	var out []encoder.Site
+	for _, s := range encoder.Sites {
+		if set[s] {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// Sites lists the projection sites the adapter targets, in encoder order.
+func (l *LoRA) Sites() ([]encoder.Site, error) {
+	return parseSites(l.TargetModules, []encoder.Site{encoder.Query, encoder.Value})
+}
+
+func (l *LoRA) inLayer(layer int) bool {
+	return l.LayersToTransform == nil || slices.Contains(l.LayersToTransform, layer)
+}
+
+// siteDims returns a projection's input and output sizes.
+func siteDims(cfg hf.Config, s encoder.Site) (in, out int) {
+	switch s {
+	case encoder.FFNIn:
+		return cfg.HiddenSize, cfg.IntermediateSize
+	case encoder.FFNOut:
+		return cfg.IntermediateSize, cfg.HiddenSize
+	}
+	return cfg.HiddenSize, cfg.HiddenSize
+}
+
+// NumParams: r·(in + out) per adapted matrix.
+func (l *LoRA) NumParams(cfg hf.Config) int {
+	sites, _ := l.Sites()
+	n := 0
+	for layer := 0; layer < cfg.NumLayers; layer++ {
+		if !l.inLayer(layer) {
+			continue
+		}
+		for _, s := range sites {
+			in, out := siteDims(cfg, s)
+			n += l.R * (in + out)
+		}
+	}
+	return n
+}
+
+// loraScope is where a layer's site keeps lora_A and lora_B.
+func loraScope(layer int, s encoder.Site) string { return fmt.Sprintf("layer_%d_%s", layer, s) }
+
+func (l *LoRA) targets(layer int, site encoder.Site) bool {
+	if !l.inLayer(layer) {
+		return false
+	}
+	sites, _ := l.Sites()
+	return slices.Contains(sites, site)
+}
+
+func (l *LoRA) linear(ctx *context.Context, cfg hf.Config, layer int, site encoder.Site, x, y *graph.Node) *graph.Node {
+	if l.merged || !l.targets(layer, site) {
+		return y
+	}
+	ctx = ctx.In(loraScope(layer, site))
+	g := x.Graph()
+	in, out := x.Shape().Dim(-1), y.Shape().Dim(-1)
+	aInit, bInit := l.initializers(ctx, in)
+	a := ctx.In("lora_A").WithInitializer(aInit).VariableWithShape("weight", shapes.Make(x.DType(), l.R, in)).ValueGraph(g)
+	b := ctx.In("lora_B").WithInitializer(bInit).VariableWithShape("weight", shapes.Make(x.DType(), out, l.R)).ValueGraph(g)
+	h := layers.DropoutStatic(ctx, x, l.Dropout)
+	h = graph.DotGeneral(h, []int{h.Rank() - 1}, nil, a, []int{1}, nil) // [..., r]
+	h = graph.DotGeneral(h, []int{h.Rank() - 1}, nil, b, []int{1}, nil) // [..., out]
+	return graph.Add(y, graph.MulScalar(h, l.Scaling()))
+}
+
+// initializers are HF peft's reset_lora_parameters for init_lora_weights.
+func (l *LoRA) initializers(ctx *context.Context, fanIn int) (a, b initializers.VariableInitializer) {
+	kaiming := func(fan int) initializers.VariableInitializer {
+		bound := 1 / math.Sqrt(float64(fan)) // kaiming_uniform(a=√5) = U(±1/√fan_in)
+		return initializers.RandomUniformFn(ctx, -bound, bound)
+	}
+	switch l.InitWeights {
+	case "gaussian":
+		return initializers.RandomNormalFn(ctx, 1/float64(l.R)), initializers.Zero
+	case "false":
+		return kaiming(fanIn), kaiming(l.R)
+	}
+	return kaiming(fanIn), initializers.Zero
+}
+
+// loraOf returns the named adapter's LoRA config in t.
+func loraOf(t *Tuned, name string) (*LoRA, error) {
+	a := t.Setup.Adapter(name)
+	if a == nil {
+		return nil, fmt.Errorf("no adapter named %q (adapters: %v)", name, names(t.Setup))
+	}
+	l, ok := a.Method.(*LoRA)
+	if !ok {
+		return nil, fmt.Errorf("adapter %q is %s, not lora: only LoRA adapters merge into the base weights", name, a.Method.Kind())
+	}
+	return l, nil
+}
+
+// IsLoRAMerged reports whether MergeLoRA has folded the named adapter into
+// t's base weights.
+func IsLoRAMerged(t *Tuned, name string) bool {
+	l, err := loraOf(t, name)
+	return err == nil && l.merged
+}
+
+// MergeLoRA folds the named LoRA adapter into t's own copy of the base
+// weights, W += s·B A, so inference runs at the base model's cost; the
+// adapter's hook then adds nothing and its parameters stop training. The
+// Model t was made from is not touched. UnmergeLoRA undoes it (up to float32
+// rounding). The setup is copied, so a config shared with other Tuneds is
+// not marked merged.
+func MergeLoRA(t *Tuned, name string) error {
+	l, err := loraOf(t, name)
+	if err != nil {
+		return err
+	}
+	if l.merged {
+		return fmt.Errorf("LoRA adapter %q is already merged", name)
+	}
+	if err := l.foldInto(t, name, 1); err != nil {
+		return err
+	}
+	setLoRAMerged(t, name, true)
+	return nil
+}
+
+// UnmergeLoRA subtracts a merged adapter's update from t's base weights
+// again, W -= s·B A, and lets the adapter train again.
+func UnmergeLoRA(t *Tuned, name string) error {
+	l, err := loraOf(t, name)
+	if err != nil {
+		return err
+	}
+	if !l.merged {
+		return fmt.Errorf("LoRA adapter %q is not merged: call MergeLoRA first", name)
+	}
+	if err := l.foldInto(t, name, -1); err != nil {
+		return err
+	}
+	setLoRAMerged(t, name, false)
+	return nil
+}
+
+// setLoRAMerged swaps in a copied setup whose named adapter is a copy with
+// the merged flag, then re-derives which variables train.
+func setLoRAMerged(t *Tuned, name string, merged bool) {
+	s := *t.Setup
+	s.Adapters = slices.Clone(t.Setup.Adapters)
+	for i := range s.Adapters {
+		if s.Adapters[i].Name == name {
+			l := *s.Adapters[i].Method.(*LoRA)
+			l.merged = merged
+			s.Adapters[i].Method = &l
+		}
+	}
+	t.Setup = &s
+	t.markTrainable()
+	if merged {
+		for v := range t.Ctx.IterVariables() {
+			if strings.HasPrefix(v.Scope(), "/peft/"+name+"/") {
+				v.SetTrainable(false)
+			}
+		}
+	}
+}
+
+// foldInto adds sign·s·B A to every adapted base weight of t.
+func (l *LoRA) foldInto(t *Tuned, name string, sign float64) error {
+	sites, err := l.Sites()
+	if err != nil {
+		return err
+	}
+	for layer := 0; layer < t.Model.Config.NumLayers; layer++ {
+		if !l.inLayer(layer) {
+			continue
+		}
+		for _, s := range sites {
+			scope := "/peft/" + name + "/" + loraScope(layer, s)
+			a, err := t.variableValue(scope+"/lora_A", "weight")
+			if err != nil {
+				return fmt.Errorf("merging %q: %w", name, err)
+			}
+			b, err := t.variableValue(scope+"/lora_B", "weight")
+			if err != nil {
+				return fmt.Errorf("merging %q: %w", name, err)
+			}
+			wScope := fmt.Sprintf("/encoder/layer/%d/%s", layer, strings.ReplaceAll(hfModules[s], ".", "/"))
+			wv := t.Ctx.GetVariableByScopeAndName(wScope, "weight")
+			if wv == nil {
+				return fmt.Errorf("merging %q: base weight %s/weight is missing", name, wScope)
+			}
+			w, err := wv.Value()
+			if err != nil {
+				return err
+			}
+			merged, err := addLowRank(w, a, b, sign*l.Scaling())
+			if err != nil {
+				return fmt.Errorf("merging %q into %s: %w", name, wScope, err)
+			}
+			// A fresh tensor: the Model's context may share the old one.
+			if err := wv.SetValue(merged); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// addLowRank returns W + f·B A for W [out, in], A [r, in], B [out, r],
+// accumulating in float64.
+func addLowRank(w, a, b *tensors.Tensor, f float64) (*tensors.Tensor, error) {
+	if w.DType() != dtypes.Float32 || a.DType() != dtypes.Float32 || b.DType() != dtypes.Float32 {
+		return nil, fmt.Errorf("merging needs float32 weights, have %s, %s, %s", w.DType(), a.DType(), b.DType())
+	}
+	out, in := w.Shape().Dim(0), w.Shape().Dim(1)
+	r := a.Shape().Dim(0)
+	if a.Shape().Dim(1) != in || b.Shape().Dim(0) != out || b.Shape().Dim(1) != r {
+		return nil, fmt.Errorf("shapes W %s, A %s, B %s do not fit W += B A", w.Shape(), a.Shape(), b.Shape())
+	}
+	wd, err := tensors.CopyFlatData[float32](w)
+	if err != nil {
+		return nil, err
+	}
+	ad, err := tensors.CopyFlatData[float32](a)
+	if err != nil {
+		return nil, err
+	}
+	bd, err := tensors.CopyFlatData[float32](b)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < out; i++ {
+		for j := 0; j < in; j++ {
+			acc := 0.0
+			for k := 0; k < r; k++ {
+				acc += float64(bd[i*r+k]) * float64(ad[k*in+j])
+			}
+			wd[i*in+j] = float32(float64(wd[i*in+j]) + f*acc)
+		}
+	}
+	return tensors.FromFlatDataAndDimensions(wd, out, in), nil
+}

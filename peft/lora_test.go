@@ -1,0 +1,260 @@
+package peft
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/gopeft/gopeft/peft/encoder"
+)
+
+// GoMLX v0.26.0's pure-Go backend deadlocks on graphs with several
+// DotGenerals ready at once (each running op holds a worker slot while its
+// DotGeneral waits for another; 2 cores give 4 slots), which LoRA on all
+// linear layers reaches. Sequential op scheduling avoids it; remove this once
+// peft/backend configures the "go" backend that way itself.
+func init() {
+	if os.Getenv("GOMLX_BACKEND") == "" {
+		os.Setenv("GOMLX_BACKEND", "go:ops_sequential")
+	}
+}
+
+// newTunedT builds a Tuned with one adapter and a two-class head.
+func newTunedT(t *testing.T, m *Model, name string, method Method) *Tuned {
+	t.Helper()
+	tu, err := NewTuned(m, NewSetup(name, method), ClassificationHead(2), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tu
+}
+
+// baseHiddenT is the plain model's last hidden state on tinyBatch.
+func baseHiddenT(t *testing.T, m *Model) []float32 {
+	t.Helper()
+	x, _, err := m.Hidden(tinyBatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return flat(t, x)
+}
+
+// checkTrainedExactly trains a few high-LR steps and checks that every
+// parameter for which trains(scopeAndName) holds changed and every other
+// base or PEFT parameter is bitwise unchanged.
+func checkTrainedExactly(t *testing.T, tu *Tuned, trains func(scopeAndName string) bool) {
+	t.Helper()
+	before := snapshot(t, tu)
+	trainFew(t, tu, 3)
+	after := snapshot(t, tu)
+	nTrained := 0
+	for name, b := range before {
+		if !isParam(name) || strings.HasPrefix(name, "/head") {
+			continue
+		}
+		changed := !bytes.Equal(b, after[name])
+		want := trains(name)
+		if want {
+			nTrained++
+		}
+		switch {
+		case want && !changed:
+			t.Errorf("%s should train but did not change", name)
+		case !want && changed:
+			t.Errorf("%s should stay frozen but changed", name)
+		}
+	}
+	if nTrained == 0 {
+		t.Errorf("no parameter was expected to train: the test checks nothing")
+	}
+}
+
+func roundTripMethod(t *testing.T, m Method) {
+	t.Helper()
+	data, err := MarshalMethod(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := UnmarshalMethod(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(m, back) {
+		t.Errorf("JSON round trip of %s changed it:\n%s\n%#v\n%#v", m.Kind(), data, m, back)
+	}
+}
+
+func TestLoRAIdentityAtInit(t *testing.T) {
+	m := tinyModel(t)
+	base := baseHiddenT(t, m)
+	l := DefaultLoRA()
+	l.TargetModules = []string{"all-linear"}
+	tu := newTunedT(t, m, "lora", l)
+	if d := maxAbsDiff(base, hiddenOf(t, tu)); d != 0 {
+		t.Errorf("B = 0 LoRA changed the output by %g", d)
+	}
+	l2 := DefaultLoRA()
+	l2.InitWeights = "false"
+	if d := maxAbsDiff(base, hiddenOf(t, newTunedT(t, m, "lora", l2))); d == 0 {
+		t.Errorf("init_lora_weights false left the output unchanged")
+	}
+}
+
+func hiddenOf(t *testing.T, tu *Tuned) []float32 {
+	t.Helper()
+	x, err := tu.Hidden(tinyBatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return flat(t, x)
+}
+
+func TestLoRAParamCounts(t *testing.T) {
+	cfg := tinyConfig()
+	d, ff, r := cfg.HiddenSize, cfg.IntermediateSize, 4
+	for _, tc := range []struct {
+		targets []string
+		layers  []int
+		want    int
+	}{
+		{nil, nil, cfg.NumLayers * 2 * r * (d + d)},
+		{[]string{"query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"}, nil,
+			cfg.NumLayers * r * (4*(d+d) + (d + ff) + (ff + d))},
+		{[]string{"ffn_in"}, []int{1}, r * (d + ff)},
+	} {
+		l := DefaultLoRA()
+		l.R, l.TargetModules, l.LayersToTransform = r, tc.targets, tc.layers
+		if got := l.NumParams(cfg); got != tc.want {
+			t.Errorf("%v layers %v: closed form %d, want %d", tc.targets, tc.layers, got, tc.want)
+		}
+		tu := newTunedT(t, tinyModel(t), "lora", l)
+		if got := tu.Counts().PerAdapter["lora"]; got != tc.want {
+			t.Errorf("%v layers %v: live variables hold %d, want %d", tc.targets, tc.layers, got, tc.want)
+		}
+	}
+}
+
+func TestLoRATrainsOnlyItsMatrices(t *testing.T) {
+	l := DefaultLoRA()
+	l.R = 2
+	l.LayersToTransform = []int{1}
+	tu := newTunedT(t, tinyModel(t), "lora", l)
+	checkTrainedExactly(t, tu, func(n string) bool { return strings.HasPrefix(n, "/peft/lora/") })
+}
+
+func TestLoRAMergeUnmerge(t *testing.T) {
+	m := tinyModel(t)
+	modelQuery := snapshotVar(t, m.Ctx.GetVariableByScopeAndName("/encoder/layer/0/attention/self/query", "weight"))
+	l := DefaultLoRA()
+	l.InitWeights = "false" // non-zero B, so merging matters
+	l.Alpha = 16
+	l.TargetModules = []string{"all-linear"}
+	tu := newTunedT(t, m, "lora", l)
+	qv := tu.Ctx.GetVariableByScopeAndName("/encoder/layer/0/attention/self/query", "weight")
+	before := snapshotVar(t, qv)
+	unmerged := hiddenOf(t, tu)
+	unmergedLogits, err := tu.Logits(tinyBatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := MergeLoRA(tu, "lora"); err != nil {
+		t.Fatal(err)
+	}
+	if !IsLoRAMerged(tu, "lora") || l.merged {
+		t.Fatalf("merge flag: tuned %v, caller's config %v (want true, false)", IsLoRAMerged(tu, "lora"), l.merged)
+	}
+	if err := MergeLoRA(tu, "lora"); err == nil {
+		t.Errorf("merging twice succeeded")
+	}
+	merged := hiddenOf(t, tu)
+	if d := maxAbsDiff(unmerged, merged); d > 1e-4 {
+		t.Errorf("merged output differs from unmerged by %g", d)
+	}
+	if bytes.Equal(before, snapshotVar(t, qv)) {
+		t.Errorf("merging left the base query weight unchanged")
+	}
+	mergedLogits, err := tu.Logits(tinyBatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(flat(t, unmergedLogits), flat(t, mergedLogits)); d > 1e-4 {
+		t.Errorf("merged logits differ by %g", d)
+	}
+	for v := range tu.Ctx.IterVariables() {
+		if strings.HasPrefix(v.Scope(), "/peft/lora/") && v.Trainable {
+			t.Errorf("%s trains while merged", v.ScopeAndName())
+		}
+	}
+	if !bytes.Equal(modelQuery, snapshotVar(t, m.Ctx.GetVariableByScopeAndName("/encoder/layer/0/attention/self/query", "weight"))) {
+		t.Errorf("merging changed the Model's own weights")
+	}
+	if err := UnmergeLoRA(tu, "lora"); err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(bytesF32(before), bytesF32(snapshotVar(t, qv))); d > 1e-6 {
+		t.Errorf("unmerge left the query weight %g away from the original", d)
+	}
+	if d := maxAbsDiff(unmerged, hiddenOf(t, tu)); d > 1e-4 {
+		t.Errorf("unmerged output differs by %g", d)
+	}
+	for v := range tu.Ctx.IterVariables() {
+		if strings.HasPrefix(v.Scope(), "/peft/lora/") && !v.Trainable {
+			t.Errorf("%s frozen after unmerge", v.ScopeAndName())
+		}
+	}
+	if err := MergeLoRA(tu, "nope"); err == nil {
+		t.Errorf("merging an unknown adapter succeeded")
+	}
+}
+
+func TestLoRAValidateAndJSON(t *testing.T) {
+	cfg := tinyConfig()
+	for _, bad := range []*LoRA{
+		{R: 0, Alpha: 8},
+		{R: 8, Alpha: 8, TargetModules: []string{"qkv"}},
+		{R: 8, Alpha: 8, Bias: "all"},
+		{R: 8, Alpha: 8, LayersToTransform: []int{5}},
+		{R: 8, Alpha: 8, Dropout: 1},
+	} {
+		if err := bad.Validate(cfg); err == nil {
+			t.Errorf("%+v validated", bad)
+		}
+	}
+	l := DefaultLoRA()
+	l.LayersToTransform = []int{0}
+	l.Dropout = 0.1
+	l.UseRSLoRA = true
+	roundTripMethod(t, l)
+	roundTripMethod(t, DefaultLoRA())
+	sites, err := (&LoRA{R: 1, Alpha: 1, TargetModules: []string{"output.dense", "lin1", "value", "query"}}).Sites()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []encoder.Site{encoder.Query, encoder.Value, encoder.FFNIn, encoder.FFNOut}; !reflect.DeepEqual(sites, want) {
+		t.Errorf("sites %v, want %v", sites, want)
+	}
+}
+
+func snapshotVar(t *testing.T, v *context.Variable) []byte {
+	t.Helper()
+	var b []byte
+	if err := v.MustValue().ConstBytes(func(data []byte) { b = append(b, data...) }); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// bytesF32 reads little-endian float32s.
+func bytesF32(b []byte) []float32 {
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
+}
