@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -165,7 +166,7 @@ func childEnv(workDir string, gonbPath string) []string {
 }
 
 // startEngine starts GoNB on a private connection file with the same key.
-func startEngine(ci *ConnectionInfo, gonbPath, root string, logw io.Writer) (*engine, error) {
+func startEngine(ci *ConnectionInfo, frontConnFile, gonbPath, root string, logw io.Writer) (*engine, error) {
 	workDir, err := os.MkdirTemp("", "gopeft-kernel-")
 	if err != nil {
 		return nil, fmt.Errorf("creating the kernel's temp dir: %w", err)
@@ -178,7 +179,13 @@ func startEngine(ci *ConnectionInfo, gonbPath, root string, logw io.Writer) (*en
 	e := &engine{workDir: workDir, exited: make(chan struct{})}
 	e.conn = ConnectionInfo{Transport: "tcp", IP: "127.0.0.1", ShellPort: ports[0], ControlPort: ports[1],
 		StdinPort: ports[2], IOPubPort: ports[3], HBPort: ports[4], Key: ci.Key, SignatureScheme: "hmac-sha256"}
-	connPath := filepath.Join(workDir, "gonb-connection.json")
+	// GoNB takes the Jupyter kernel id from a "kernel-<id>.json" file name
+	// (its widgets address the kernel by it), so keep the front-end's name.
+	name := "kernel-" + newID() + ".json"
+	if b := filepath.Base(frontConnFile); strings.HasPrefix(b, "kernel-") && strings.HasSuffix(b, ".json") {
+		name = b
+	}
+	connPath := filepath.Join(workDir, name)
 	data, _ := json.Marshal(e.conn)
 	if err := os.WriteFile(connPath, data, 0o600); err != nil {
 		os.RemoveAll(workDir)
@@ -358,24 +365,73 @@ func (e *engine) stop() {
 
 func (e *engine) stopAfter(polite time.Duration) {
 	if e.cmd.Process != nil {
-		pgid := e.cmd.Process.Pid
+		// gopls starts in its own process group and its telemetry helper in
+		// its own session, so the group alone is not enough: snapshot the
+		// whole tree (and anything running from the work dir) before killing.
+		victims := e.processTree()
 		select {
 		case <-e.exited:
 		case <-time.After(polite):
-			_ = syscall.Kill(-pgid, syscall.SIGTERM)
+			_ = syscall.Kill(e.cmd.Process.Pid, syscall.SIGTERM)
 			select {
 			case <-e.exited:
 			case <-time.After(time.Second):
 			}
 		}
-		// GoNB may be gone while gopls or a cell program of its group lingers.
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		victims = append(victims, e.processTree()...)
+		_ = syscall.Kill(-e.cmd.Process.Pid, syscall.SIGKILL)
+		for _, pid := range victims {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 		<-e.exited
 	}
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 10; i++ {
 		if err := os.RemoveAll(e.workDir); err == nil {
-			break
+			if _, err := os.Stat(e.workDir); os.IsNotExist(err) {
+				break
+			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// processTree lists the engine's descendants and any process whose command
+// line or executable points into the work dir.
+func (e *engine) processTree() []int {
+	parent := map[int]int{}
+	var inWork []int
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// Fields after the parenthesised command: state ppid ...
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 {
+			f := strings.Fields(string(stat[i+1:]))
+			if len(f) > 1 {
+				parent[pid], _ = strconv.Atoi(f[1])
+			}
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		exe, _ := os.Readlink(filepath.Join("/proc", ent.Name(), "exe"))
+		if bytes.Contains(cmdline, []byte(e.workDir)) || strings.HasPrefix(exe, e.workDir+"/") {
+			inWork = append(inWork, pid)
+		}
+	}
+	root := e.cmd.Process.Pid
+	var out []int
+	for pid := range parent {
+		for p, n := pid, 0; p > 1 && n < 64; p, n = parent[p], n+1 {
+			if p == root {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return append(out, inWork...)
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -80,6 +81,7 @@ type Kernel struct {
 
 	mu      sync.Mutex
 	pending map[string]*request
+	comms   map[string]string // open comm id -> target name, from both sides
 	hist    *history
 
 	ctx    context.Context
@@ -143,7 +145,7 @@ func Start(opts Options) (*Kernel, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	k := &Kernel{opts: opts, ci: ci, sig: signer{key: []byte(ci.Key)}, session: newID(),
-		logger: log.New(opts.Log, "[gopeft kernel] ", log.LstdFlags), pending: map[string]*request{},
+		logger: log.New(opts.Log, "[gopeft kernel] ", log.LstdFlags), pending: map[string]*request{}, comms: map[string]string{},
 		hist: newHistory(defaultHistoryPath()), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 
 	k.shell = &sock{s: zmq4.NewRouter(ctx)}
@@ -163,7 +165,7 @@ func Start(opts Options) (*Kernel, error) {
 	}
 	go k.heartbeat()
 
-	k.eng, err = startEngine(ci, opts.GoNB, opts.Root, opts.Log)
+	k.eng, err = startEngine(ci, opts.ConnectionFile, opts.GoNB, opts.Root, opts.Log)
 	if err != nil {
 		k.closeSockets()
 		cancel()
@@ -197,6 +199,9 @@ func Start(opts Options) (*Kernel, error) {
 	go k.loop(k.cControl, k.fromEngine("control"))
 	go k.loop(k.cStdin, k.fromEngineStdin)
 	go k.loop(k.cIOPub, k.fromEngineIOPub)
+	if os.Getenv("JPY_PARENT_PID") != "" {
+		go k.watchParent()
+	}
 	go func() {
 		select {
 		case <-k.eng.exited:
@@ -354,10 +359,14 @@ func (k *Kernel) fromClient(channel string) func([][]byte) {
 			go k.Shutdown(2 * time.Second)
 		case "execute_request":
 			k.execute(channel, m)
-		case "comm_close":
-			// GoNB 0.11.1 dispatches only a misspelt "comm_comm_close"; its
-			// comm handler accepts comm_close and has nothing to release, so
-			// pass it on and publish the state change like a kernel should.
+		case "comm_info_request":
+			// GoNB 0.11.1 never replies; answer from the comms we saw opened.
+			target, _ := m.Content()["target_name"].(string)
+			k.answer(channel, m, "comm_info_reply", map[string]any{"status": "ok", "comms": k.openComms(target)})
+		case "comm_open", "comm_close":
+			// GoNB 0.11.1 dispatches comm_close only under a misspelt name;
+			// track both so comm_info is right, and pass them on.
+			k.trackComm(m)
 			k.status(m, "busy")
 			k.toEngine(channel, m)
 			k.status(m, "idle")
@@ -478,6 +487,11 @@ func (k *Kernel) fromEngineIOPub(frames [][]byte) {
 	}
 	k.mu.Lock()
 	req := k.pending[m.ParentID()]
+	if t := m.Header.MsgType; t == "comm_open" || t == "comm_close" {
+		k.mu.Unlock()
+		k.trackComm(m)
+		k.mu.Lock()
+	}
 	if req == nil || req.msg.Header.MsgType != "execute_request" {
 		k.mu.Unlock()
 		k.forwardIOPub(m)
@@ -599,6 +613,57 @@ func (k *Kernel) interrupt() {
 	}
 	k.mu.Unlock()
 	k.eng.interrupt(k.opts.InterruptGrace)
+}
+
+func (k *Kernel) trackComm(m *Message) {
+	c := m.Content()
+	id, _ := c["comm_id"].(string)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if m.Header.MsgType == "comm_open" {
+		target, _ := c["target_name"].(string)
+		k.comms[id] = target
+	} else {
+		delete(k.comms, id)
+	}
+}
+
+func (k *Kernel) openComms(target string) map[string]any {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := map[string]any{}
+	for id, t := range k.comms {
+		if target == "" || t == target {
+			out[id] = map[string]any{"target_name": t}
+		}
+	}
+	return out
+}
+
+// watchParent shuts the kernel down when the process that started it (named
+// by JPY_PARENT_PID, which jupyter_client sets) goes away, so a killed
+// front-end does not leave a kernel and its engine behind.
+func (k *Kernel) watchParent() {
+	ppid, _ := strconv.Atoi(os.Getenv("JPY_PARENT_PID"))
+	direct := os.Getppid()
+	if ppid <= 1 {
+		return
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.done:
+			return
+		case <-t.C:
+			// Reparenting (our parent died) or the named process exiting.
+			if (direct > 1 && os.Getppid() != direct) || syscall.Kill(ppid, 0) == syscall.ESRCH {
+				k.logger.Printf("parent process %d is gone; shutting down", ppid)
+				k.Shutdown(0)
+				return
+			}
+		}
+	}
 }
 
 // KernelInfo is the kernel_info_reply content.
