@@ -19,9 +19,9 @@ func TestBitFitTrainsExactlyTheBiases(t *testing.T) {
 		}},
 	} {
 		m := tinyModel(t)
-		modelBefore := snapshotModel(t, m)
-		tu := newTunedT(t, m, "bitfit", tc.method)
-		if d := maxAbsDiff(baseHiddenT(t, m), hiddenOf(t, tu)); d != 0 {
+		modelBefore := modelSnapshot(t, m)
+		tu := newTunedOne(t, m, "bitfit", tc.method)
+		if d := maxAbsDiff(modelHidden(t, m), tunedHidden(t, tu)); d != 0 {
 			t.Errorf("%s: untrained BitFit changed the output by %g", tc.method.Biases, d)
 		}
 		checkTrainedExactly(t, tu, tc.trains)
@@ -34,8 +34,8 @@ func TestBitFitTrainsExactlyTheBiases(t *testing.T) {
 
 func TestLNTuningTrainsExactlyTheLayerNorms(t *testing.T) {
 	m := tinyModel(t)
-	modelBefore := snapshotModel(t, m)
-	tu := newTunedT(t, m, "ln", &LNTuning{})
+	modelBefore := modelSnapshot(t, m)
+	tu := newTunedOne(t, m, "ln", &LNTuning{})
 	checkTrainedExactly(t, tu, func(n string) bool {
 		return strings.Contains(n, "/LayerNorm/") && (strings.HasPrefix(n, "/encoder/") || strings.HasPrefix(n, "/embeddings/"))
 	})
@@ -49,16 +49,16 @@ func TestBitFitValidateAndJSON(t *testing.T) {
 	if err := (&BitFit{Biases: "some"}).Validate(tinyConfig()); err == nil {
 		t.Errorf("biases \"some\" validated")
 	}
-	roundTripMethod(t, DefaultBitFit())
-	roundTripMethod(t, &BitFit{Biases: "query_intermediate"})
-	roundTripMethod(t, &LNTuning{})
+	methodJSONRoundTrip(t, DefaultBitFit())
+	methodJSONRoundTrip(t, &BitFit{Biases: "query_intermediate"})
+	methodJSONRoundTrip(t, &LNTuning{})
 }
 
-func snapshotModel(t *testing.T, m *Model) map[string][]byte {
+func modelSnapshot(t *testing.T, m *Model) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
 	for v := range m.Ctx.IterVariables() {
-		out[v.ScopeAndName()] = snapshotVar(t, v)
+		out[v.ScopeAndName()] = varBytes(t, v)
 	}
 	return out
 }
@@ -67,7 +67,7 @@ func snapshotModel(t *testing.T, m *Model) map[string][]byte {
 func assertModelUnchanged(t *testing.T, m *Model, before map[string][]byte) {
 	t.Helper()
 	for v := range m.Ctx.IterVariables() {
-		if !bytes.Equal(before[v.ScopeAndName()], snapshotVar(t, v)) {
+		if !bytes.Equal(before[v.ScopeAndName()], varBytes(t, v)) {
 			t.Errorf("training the Tuned changed the Model's %s", v.ScopeAndName())
 		}
 	}

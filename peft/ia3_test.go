@@ -7,8 +7,8 @@ import (
 
 func TestIA3IdentityAtInit(t *testing.T) {
 	m := tinyModel(t)
-	tu := newTunedT(t, m, "ia3", DefaultIA3())
-	if d := maxAbsDiff(baseHiddenT(t, m), hiddenOf(t, tu)); d != 0 {
+	tu := newTunedOne(t, m, "ia3", DefaultIA3())
+	if d := maxAbsDiff(modelHidden(t, m), tunedHidden(t, tu)); d != 0 {
 		t.Errorf("ones-initialised (IA)³ changed the output by %g", d)
 	}
 }
@@ -28,7 +28,7 @@ func TestIA3ParamCounts(t *testing.T) {
 		if got := tc.method.NumParams(cfg); got != tc.want {
 			t.Errorf("%+v: closed form %d, want %d", tc.method, got, tc.want)
 		}
-		tu := newTunedT(t, tinyModel(t), "ia3", tc.method)
+		tu := newTunedOne(t, tinyModel(t), "ia3", tc.method)
 		if got := tu.Counts().PerAdapter["ia3"]; got != tc.want {
 			t.Errorf("%+v: live variables hold %d, want %d", tc.method, got, tc.want)
 		}
@@ -36,10 +36,10 @@ func TestIA3ParamCounts(t *testing.T) {
 }
 
 func TestIA3TrainsOnlyItsVectors(t *testing.T) {
-	tu := newTunedT(t, tinyModel(t), "ia3", DefaultIA3())
+	tu := newTunedOne(t, tinyModel(t), "ia3", DefaultIA3())
 	checkTrainedExactly(t, tu, func(n string) bool { return strings.HasPrefix(n, "/peft/ia3/") })
 	// The trained scales must now change the output.
-	if d := maxAbsDiff(baseHiddenT(t, tu.Model), hiddenOf(t, tu)); d == 0 {
+	if d := maxAbsDiff(modelHidden(t, tu.Model), tunedHidden(t, tu)); d == 0 {
 		t.Errorf("trained (IA)³ still reproduces the base output")
 	}
 }
@@ -56,6 +56,6 @@ func TestIA3ValidateAndJSON(t *testing.T) {
 			t.Errorf("%+v validated", bad)
 		}
 	}
-	roundTripMethod(t, DefaultIA3())
-	roundTripMethod(t, &IA3{TargetModules: []string{"value"}, LayersToTransform: []int{1}})
+	methodJSONRoundTrip(t, DefaultIA3())
+	methodJSONRoundTrip(t, &IA3{TargetModules: []string{"value"}, LayersToTransform: []int{1}})
 }

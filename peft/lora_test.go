@@ -25,8 +25,8 @@ func init() {
 	}
 }
 
-// newTunedT builds a Tuned with one adapter and a two-class head.
-func newTunedT(t *testing.T, m *Model, name string, method Method) *Tuned {
+// newTunedOne builds a Tuned with one adapter and a two-class head.
+func newTunedOne(t *testing.T, m *Model, name string, method Method) *Tuned {
 	t.Helper()
 	tu, err := NewTuned(m, NewSetup(name, method), ClassificationHead(2), 3)
 	if err != nil {
@@ -35,8 +35,8 @@ func newTunedT(t *testing.T, m *Model, name string, method Method) *Tuned {
 	return tu
 }
 
-// baseHiddenT is the plain model's last hidden state on tinyBatch.
-func baseHiddenT(t *testing.T, m *Model) []float32 {
+// modelHidden is the plain model's last hidden state on tinyBatch.
+func modelHidden(t *testing.T, m *Model) []float32 {
 	t.Helper()
 	x, _, err := m.Hidden(tinyBatch())
 	if err != nil {
@@ -75,7 +75,7 @@ func checkTrainedExactly(t *testing.T, tu *Tuned, trains func(scopeAndName strin
 	}
 }
 
-func roundTripMethod(t *testing.T, m Method) {
+func methodJSONRoundTrip(t *testing.T, m Method) {
 	t.Helper()
 	data, err := MarshalMethod(m)
 	if err != nil {
@@ -92,21 +92,21 @@ func roundTripMethod(t *testing.T, m Method) {
 
 func TestLoRAIdentityAtInit(t *testing.T) {
 	m := tinyModel(t)
-	base := baseHiddenT(t, m)
+	base := modelHidden(t, m)
 	l := DefaultLoRA()
 	l.TargetModules = []string{"all-linear"}
-	tu := newTunedT(t, m, "lora", l)
-	if d := maxAbsDiff(base, hiddenOf(t, tu)); d != 0 {
+	tu := newTunedOne(t, m, "lora", l)
+	if d := maxAbsDiff(base, tunedHidden(t, tu)); d != 0 {
 		t.Errorf("B = 0 LoRA changed the output by %g", d)
 	}
 	l2 := DefaultLoRA()
 	l2.InitWeights = "false"
-	if d := maxAbsDiff(base, hiddenOf(t, newTunedT(t, m, "lora", l2))); d == 0 {
+	if d := maxAbsDiff(base, tunedHidden(t, newTunedOne(t, m, "lora", l2))); d == 0 {
 		t.Errorf("init_lora_weights false left the output unchanged")
 	}
 }
 
-func hiddenOf(t *testing.T, tu *Tuned) []float32 {
+func tunedHidden(t *testing.T, tu *Tuned) []float32 {
 	t.Helper()
 	x, err := tu.Hidden(tinyBatch())
 	if err != nil {
@@ -133,7 +133,7 @@ func TestLoRAParamCounts(t *testing.T) {
 		if got := l.NumParams(cfg); got != tc.want {
 			t.Errorf("%v layers %v: closed form %d, want %d", tc.targets, tc.layers, got, tc.want)
 		}
-		tu := newTunedT(t, tinyModel(t), "lora", l)
+		tu := newTunedOne(t, tinyModel(t), "lora", l)
 		if got := tu.Counts().PerAdapter["lora"]; got != tc.want {
 			t.Errorf("%v layers %v: live variables hold %d, want %d", tc.targets, tc.layers, got, tc.want)
 		}
@@ -144,21 +144,21 @@ func TestLoRATrainsOnlyItsMatrices(t *testing.T) {
 	l := DefaultLoRA()
 	l.R = 2
 	l.LayersToTransform = []int{1}
-	tu := newTunedT(t, tinyModel(t), "lora", l)
+	tu := newTunedOne(t, tinyModel(t), "lora", l)
 	checkTrainedExactly(t, tu, func(n string) bool { return strings.HasPrefix(n, "/peft/lora/") })
 }
 
 func TestLoRAMergeUnmerge(t *testing.T) {
 	m := tinyModel(t)
-	modelQuery := snapshotVar(t, m.Ctx.GetVariableByScopeAndName("/encoder/layer/0/attention/self/query", "weight"))
+	modelQuery := varBytes(t, m.Ctx.GetVariableByScopeAndName("/encoder/layer/0/attention/self/query", "weight"))
 	l := DefaultLoRA()
 	l.InitWeights = "false" // non-zero B, so merging matters
 	l.Alpha = 16
 	l.TargetModules = []string{"all-linear"}
-	tu := newTunedT(t, m, "lora", l)
+	tu := newTunedOne(t, m, "lora", l)
 	qv := tu.Ctx.GetVariableByScopeAndName("/encoder/layer/0/attention/self/query", "weight")
-	before := snapshotVar(t, qv)
-	unmerged := hiddenOf(t, tu)
+	before := varBytes(t, qv)
+	unmerged := tunedHidden(t, tu)
 	unmergedLogits, err := tu.Logits(tinyBatch())
 	if err != nil {
 		t.Fatal(err)
@@ -172,11 +172,11 @@ func TestLoRAMergeUnmerge(t *testing.T) {
 	if err := MergeLoRA(tu, "lora"); err == nil {
 		t.Errorf("merging twice succeeded")
 	}
-	merged := hiddenOf(t, tu)
+	merged := tunedHidden(t, tu)
 	if d := maxAbsDiff(unmerged, merged); d > 1e-4 {
 		t.Errorf("merged output differs from unmerged by %g", d)
 	}
-	if bytes.Equal(before, snapshotVar(t, qv)) {
+	if bytes.Equal(before, varBytes(t, qv)) {
 		t.Errorf("merging left the base query weight unchanged")
 	}
 	mergedLogits, err := tu.Logits(tinyBatch())
@@ -191,16 +191,16 @@ func TestLoRAMergeUnmerge(t *testing.T) {
 			t.Errorf("%s trains while merged", v.ScopeAndName())
 		}
 	}
-	if !bytes.Equal(modelQuery, snapshotVar(t, m.Ctx.GetVariableByScopeAndName("/encoder/layer/0/attention/self/query", "weight"))) {
+	if !bytes.Equal(modelQuery, varBytes(t, m.Ctx.GetVariableByScopeAndName("/encoder/layer/0/attention/self/query", "weight"))) {
 		t.Errorf("merging changed the Model's own weights")
 	}
 	if err := UnmergeLoRA(tu, "lora"); err != nil {
 		t.Fatal(err)
 	}
-	if d := maxAbsDiff(bytesF32(before), bytesF32(snapshotVar(t, qv))); d > 1e-6 {
+	if d := maxAbsDiff(bytesF32(before), bytesF32(varBytes(t, qv))); d > 1e-6 {
 		t.Errorf("unmerge left the query weight %g away from the original", d)
 	}
-	if d := maxAbsDiff(unmerged, hiddenOf(t, tu)); d > 1e-4 {
+	if d := maxAbsDiff(unmerged, tunedHidden(t, tu)); d > 1e-4 {
 		t.Errorf("unmerged output differs by %g", d)
 	}
 	for v := range tu.Ctx.IterVariables() {
@@ -230,8 +230,8 @@ func TestLoRAValidateAndJSON(t *testing.T) {
 	l.LayersToTransform = []int{0}
 	l.Dropout = 0.1
 	l.UseRSLoRA = true
-	roundTripMethod(t, l)
-	roundTripMethod(t, DefaultLoRA())
+	methodJSONRoundTrip(t, l)
+	methodJSONRoundTrip(t, DefaultLoRA())
 	sites, err := (&LoRA{R: 1, Alpha: 1, TargetModules: []string{"output.dense", "lin1", "value", "query"}}).Sites()
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +241,7 @@ func TestLoRAValidateAndJSON(t *testing.T) {
 	}
 }
 
-func snapshotVar(t *testing.T, v *context.Variable) []byte {
+func varBytes(t *testing.T, v *context.Variable) []byte {
 	t.Helper()
 	var b []byte
 	if err := v.MustValue().ConstBytes(func(data []byte) { b = append(b, data...) }); err != nil {
