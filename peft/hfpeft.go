@@ -1,0 +1,277 @@
+package peft
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/gopeft/gopeft/peft/encoder"
+	"github.com/gopeft/gopeft/peft/hf"
+	"github.com/gopeft/gopeft/peft/safetensors"
+)
+
+// Hugging Face peft's LoRA directory layout (PeftModel.save_pretrained):
+// adapter_config.json and adapter_model.safetensors with keys
+// base_model.model.<module>.lora_A.weight [r, in] and .lora_B.weight
+// [out, r]. <module> is the path inside the wrapped transformers model:
+// encoder.layer.N.attention.self.query for a BertModel, with a "bert."
+// ("roberta.", "distilbert.") prefix for the *ForSequenceClassification
+// classes. GoPEFT writes the bare-model form (task_type FEATURE_EXTRACTION,
+// since its task head is not HF's classifier) and reads both.
+const (
+	HFAdapterConfigFile  = "adapter_config.json"
+	HFAdapterWeightsFile = "adapter_model.safetensors"
+)
+
+// hfLoRAConfig is the part of peft's LoraConfig GoPEFT reads and writes.
+type hfLoRAConfig struct {
+	PeftType          string         `json:"peft_type"`
+	TaskType          string         `json:"task_type"`
+	BaseModel         string         `json:"base_model_name_or_path"`
+	R                 int            `json:"r"`
+	LoRAAlpha         float64        `json:"lora_alpha"`
+	TargetModules     any            `json:"target_modules"` // list of names, or one regex (full match)
+	LoRADropout       float64        `json:"lora_dropout"`
+	Bias              string         `json:"bias"`
+	FanInFanOut       bool           `json:"fan_in_fan_out"`
+	InferenceMode     bool           `json:"inference_mode"`
+	InitLoRAWeights   any            `json:"init_lora_weights"`
+	UseRSLoRA         bool           `json:"use_rslora"`
+	UseDoRA           bool           `json:"use_dora"`
+	ModulesToSave     []string       `json:"modules_to_save"`
+	LayersToTransform []int          `json:"layers_to_transform"`
+	LayersPattern     any            `json:"layers_pattern"`
+	RankPattern       map[string]int `json:"rank_pattern"`
+	AlphaPattern      map[string]any `json:"alpha_pattern"`
+}
+
+// hfModulePath is a site's module path in a bare transformers model.
+func hfModulePath(cfg hf.Config, layer int, s encoder.Site) string {
+	canonical := fmt.Sprintf("encoder.layer.%d.%s.weight", layer, hfModules[s])
+	name := strings.TrimSuffix(hf.HFName(cfg.ModelType, canonical), ".weight")
+	_, rest, _ := strings.Cut(name, ".") // drop bert./roberta./distilbert.
+	return rest
+}
+
+// hfTargetModules is target_modules for peft: short module names when they
+// select exactly the adapted modules, else one full-match regex (BERT's
+// "output.dense" would also match attention.output.dense by suffix, and
+// layers_to_transform needs a layers_pattern).
+func hfTargetModules(cfg hf.Config, l *LoRA, sites []encoder.Site) any {
+	short := make([]string, len(sites))
+	for i, s := range sites {
+		p := hfModulePath(cfg, 0, s)
+		short[i] = p[strings.Index(p, ".0.")+3:]
+		if cfg.Family() == hf.DistilBERT {
+			short[i] = short[i][strings.LastIndexByte(short[i], '.')+1:]
+		}
+	}
+	ambiguous := cfg.Family() != hf.DistilBERT && slices.Contains(sites, encoder.FFNOut) && !slices.Contains(sites, encoder.AttnOut)
+	if l.LayersToTransform == nil && !ambiguous {
+		return short
+	}
+	layers := `\d+`
+	if l.LayersToTransform != nil {
+		ls := make([]string, len(l.LayersToTransform))
+		for i, n := range l.LayersToTransform {
+			ls[i] = strconv.Itoa(n)
+		}
+		layers = "(?:" + strings.Join(ls, "|") + ")"
+	}
+	alts := make([]string, len(short))
+	for i, s := range short {
+		alts[i] = regexp.QuoteMeta(s)
+	}
+	return `.*\.layer\.` + layers + `\.(?:` + strings.Join(alts, "|") + `)`
+}
+
+// SaveHFLoRA writes the named LoRA adapter of t as a Hugging Face peft
+// directory that PeftModel.from_pretrained loads onto the bare transformers
+// model (BertModel, RobertaModel, DistilBertModel). Files are written
+// atomically. A merged adapter must be unmerged first.
+func SaveHFLoRA(t *Tuned, adapter, dir string) error {
+	l, err := loraOf(t, adapter)
+	if err != nil {
+		return err
+	}
+	if l.merged {
+		return fmt.Errorf("LoRA adapter %q is merged into the base weights: call UnmergeLoRA before SaveHFLoRA", adapter)
+	}
+	cfg := t.Model.Config
+	sites, err := l.Sites()
+	if err != nil {
+		return err
+	}
+	st := map[string]safetensors.Tensor{}
+	for layer := 0; layer < cfg.NumLayers; layer++ {
+		if !l.inLayer(layer) {
+			continue
+		}
+		for _, s := range sites {
+			scope := "/peft/" + adapter + "/" + loraScope(layer, s)
+			for _, ab := range []string{"A", "B"} {
+				v, err := t.variableValue(scope+"/lora_"+ab, "weight")
+				if err != nil {
+					return fmt.Errorf("saving %q: %w (was the Tuned built with this adapter?)", adapter, err)
+				}
+				x, err := safetensors.FromGoMLX(v)
+				if err != nil {
+					return err
+				}
+				st["base_model.model."+hfModulePath(cfg, layer, s)+".lora_"+ab+".weight"] = x
+			}
+		}
+	}
+	var init any = true
+	switch l.InitWeights {
+	case "gaussian":
+		init = "gaussian"
+	case "false":
+		init = false
+	}
+	hc := hfLoRAConfig{
+		PeftType: "LORA", TaskType: "FEATURE_EXTRACTION", BaseModel: t.Model.Dir,
+		R: l.R, LoRAAlpha: l.Alpha, TargetModules: hfTargetModules(cfg, l, sites), LoRADropout: l.Dropout,
+		Bias: "none", InferenceMode: true, InitLoRAWeights: init, UseRSLoRA: l.UseRSLoRA,
+		RankPattern: map[string]int{}, AlphaPattern: map[string]any{},
+	}
+	js, err := json.MarshalIndent(hc, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	meta := map[string]string{"format": "pt"}
+	if err := safetensors.Write(filepath.Join(dir, HFAdapterWeightsFile), &safetensors.File{Metadata: meta, Tensors: st}); err != nil {
+		return err
+	}
+	return safetensors.WriteFileAtomic(filepath.Join(dir, HFAdapterConfigFile), append(js, '\n'), 0o644)
+}
+
+// hfLoRAKey matches a LoRA tensor name of any family, with or without the
+// base_model.model. and model-class prefixes and an adapter name.
+var hfLoRAKey = regexp.MustCompile(`^(?:base_model\.model\.)?(?:(?:bert|roberta|distilbert)\.)?(?:encoder|transformer)\.layer\.(\d+)\.(.+)\.lora_([AB])(?:\.[^.]+)?\.weight$`)
+
+// ReadHFLoRA reads a Hugging Face peft LoRA directory for a model with
+// config cfg. It returns the LoRA config (sites and layers from the tensors
+// present) and the weights keyed by their variable path inside the
+// adapter's scope ("layer_0_query/lora_A/weight"). Tensors other than LoRA
+// matrices (e.g. a SEQ_CLS classifier in modules_to_save) are ignored.
+func ReadHFLoRA(dir string, cfg hf.Config) (*LoRA, map[string]*tensors.Tensor, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, HFAdapterConfigFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading a HF peft adapter: %w", err)
+	}
+	var hc hfLoRAConfig
+	if err := json.Unmarshal(raw, &hc); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", HFAdapterConfigFile, err)
+	}
+	switch {
+	case hc.PeftType != "LORA":
+		return nil, nil, fmt.Errorf("%s: peft_type is %q: only LORA adapters load here", dir, hc.PeftType)
+	case hc.UseDoRA:
+		return nil, nil, fmt.Errorf("%s: use_dora is set: DoRA adapters are not supported", dir)
+	case hc.FanInFanOut:
+		return nil, nil, fmt.Errorf("%s: fan_in_fan_out is set (GPT-2 Conv1D layout): BERT-family adapters store [r, in] and [out, r]", dir)
+	case len(hc.RankPattern) > 0 || len(hc.AlphaPattern) > 0:
+		return nil, nil, fmt.Errorf("%s: rank_pattern/alpha_pattern are not supported: GoPEFT's LoRA has one r and alpha", dir)
+	case hc.Bias != "" && hc.Bias != "none":
+		return nil, nil, fmt.Errorf("%s: bias is %q: only bias \"none\" adapters load", dir, hc.Bias)
+	}
+	f, err := safetensors.Read(filepath.Join(dir, HFAdapterWeightsFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	weights := map[string]*tensors.Tensor{}
+	layerSet, siteSet := map[int]bool{}, map[encoder.Site]bool{}
+	for name, x := range f.Tensors {
+		if !strings.Contains(name, "lora_") {
+			continue
+		}
+		mm := hfLoRAKey.FindStringSubmatch(name)
+		if mm == nil {
+			return nil, nil, fmt.Errorf("%s: tensor %s is not a LoRA matrix of an encoder layer", dir, name)
+		}
+		layer, _ := strconv.Atoi(mm[1])
+		module := mm[2]
+		s, ok := siteNames[module]
+		if !ok {
+			s, ok = siteNames[module[strings.LastIndexByte(module, '.')+1:]]
+		}
+		if !ok || layer >= cfg.NumLayers {
+			return nil, nil, fmt.Errorf("%s: tensor %s names a module GoPEFT cannot adapt (layer %d of %d, module %s)", dir, name, layer, cfg.NumLayers, module)
+		}
+		in, out := siteDims(cfg, s)
+		want := []int{hc.R, in}
+		if mm[3] == "B" {
+			want = []int{out, hc.R}
+		}
+		if !slices.Equal(x.Shape, want) {
+			return nil, nil, fmt.Errorf("%s: tensor %s has shape %v, want %v (r=%d)", dir, name, x.Shape, want, hc.R)
+		}
+		if x.DType != "F32" {
+			if x, err = x.Convert("F32"); err != nil {
+				return nil, nil, fmt.Errorf("%s: tensor %s: %w", dir, name, err)
+			}
+		}
+		gt, err := x.ToGoMLX()
+		if err != nil {
+			return nil, nil, err
+		}
+		weights[loraScope(layer, s)+"/lora_"+mm[3]+"/weight"] = gt
+		layerSet[layer], siteSet[s] = true, true
+	}
+	if len(weights) == 0 {
+		return nil, nil, fmt.Errorf("%s: %s holds no LoRA tensors", dir, HFAdapterWeightsFile)
+	}
+	l := &LoRA{R: hc.R, Alpha: hc.LoRAAlpha, Dropout: hc.LoRADropout, Bias: "none", InitWeights: "true", UseRSLoRA: hc.UseRSLoRA}
+	for _, s := range encoder.Sites {
+		if siteSet[s] {
+			l.TargetModules = append(l.TargetModules, string(s))
+		}
+	}
+	if len(layerSet) < cfg.NumLayers {
+		for n := range cfg.NumLayers {
+			if layerSet[n] {
+				l.LayersToTransform = append(l.LayersToTransform, n)
+			}
+		}
+	}
+	if want := 2 * len(layerSet) * len(siteSet); len(weights) != want {
+		return nil, nil, fmt.Errorf("%s: %d LoRA tensors do not cover every targeted module in every adapted layer (want %d): GoPEFT's LoRA adapts the same modules in each of its layers", dir, len(weights), want)
+	}
+	return l, weights, l.Validate(cfg)
+}
+
+// LoadHFLoRA reads a Hugging Face peft LoRA directory into a new Tuned on m
+// with one adapter called name and the given (freshly initialised) head.
+func LoadHFLoRA(m *Model, dir, name string, head Head) (*Tuned, error) {
+	l, weights, err := ReadHFLoRA(dir, m.Config)
+	if err != nil {
+		return nil, err
+	}
+	t, err := NewTuned(m, NewSetup(name, l), head, 0)
+	if err != nil {
+		return nil, err
+	}
+	for path, w := range weights {
+		i := strings.LastIndexByte(path, '/')
+		scope := "/peft/" + name + "/" + path[:i]
+		v := t.Ctx.GetVariableByScopeAndName(scope, path[i+1:])
+		if v == nil {
+			return nil, fmt.Errorf("%s: no variable %s/%s for the loaded adapter", dir, scope, path[i+1:])
+		}
+		if err := v.SetValue(w); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}

@@ -1,0 +1,210 @@
+package peft
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gopeft/gopeft/peft/safetensors"
+)
+
+func TestHFLoRARoundTrip(t *testing.T) {
+	m := tinyModel(t)
+	for _, tc := range []struct {
+		name  string
+		lora  func() *LoRA
+		regex bool
+	}{
+		{"query-value", DefaultLoRA, false},
+		{"ffn_out-only", func() *LoRA {
+			l := DefaultLoRA()
+			l.TargetModules = []string{"key", "ffn_out"}
+			return l
+		}, true},
+		{"one-layer", func() *LoRA {
+			l := DefaultLoRA()
+			l.LayersToTransform = []int{1}
+			l.UseRSLoRA = true
+			return l
+		}, true},
+	} {
+		l := tc.lora()
+		l.R, l.Alpha, l.InitWeights = 4, 8, "false" // non-zero B
+		tu := newTunedOne(t, m, "lora", l)
+		want := tunedHidden(t, tu)
+		dir := t.TempDir()
+		if err := SaveHFLoRA(tu, "lora", dir); err != nil {
+			t.Fatal(err)
+		}
+		var cfg map[string]any
+		raw, err := os.ReadFile(filepath.Join(dir, HFAdapterConfigFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if cfg["peft_type"] != "LORA" || cfg["r"] != 4.0 || cfg["lora_alpha"] != 8.0 || cfg["bias"] != "none" || cfg["fan_in_fan_out"] != false {
+			t.Errorf("%s: adapter_config.json %s", tc.name, raw)
+		}
+		if _, isRegex := cfg["target_modules"].(string); isRegex != tc.regex {
+			t.Errorf("%s: target_modules %v, regex form expected %v", tc.name, cfg["target_modules"], tc.regex)
+		}
+		f, err := safetensors.Read(filepath.Join(dir, HFAdapterWeightsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x, ok := f.Tensors["base_model.model.encoder.layer.1.attention.self.query.lora_A.weight"]; tc.name != "ffn_out-only" && (!ok || x.Shape[0] != 4 || x.Shape[1] != 16) {
+			t.Errorf("%s: lora_A key missing or shaped %v; keys %v", tc.name, x.Shape, keysOf(f.Tensors))
+		}
+		back, err := LoadHFLoRA(m, dir, "loaded", ClassificationHead(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := maxAbsDiff(want, tunedHidden(t, back)); d > 1e-6 {
+			t.Errorf("%s: reloaded adapter differs by %g", tc.name, d)
+		}
+		got := back.Setup.Adapter("loaded").Method.(*LoRA)
+		if got.Scaling() != l.Scaling() || got.NumParams(m.Config) != l.NumParams(m.Config) {
+			t.Errorf("%s: reloaded config %+v, saved %+v", tc.name, got, l)
+		}
+
+		// BertForSequenceClassification's keys carry "bert."; they load too.
+		prefixed := map[string]safetensors.Tensor{"base_model.model.classifier.weight": f.Tensors[keysOf(f.Tensors)[0]]}
+		for k, v := range f.Tensors {
+			prefixed[strings.Replace(k, "base_model.model.", "base_model.model.bert.", 1)] = v
+		}
+		if err := safetensors.Write(filepath.Join(dir, HFAdapterWeightsFile), &safetensors.File{Tensors: prefixed}); err != nil {
+			t.Fatal(err)
+		}
+		back, err = LoadHFLoRA(m, dir, "loaded", ClassificationHead(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := maxAbsDiff(want, tunedHidden(t, back)); d > 1e-6 {
+			t.Errorf("%s: bert.-prefixed adapter differs by %g", tc.name, d)
+		}
+	}
+}
+
+func keysOf(m map[string]safetensors.Tensor) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestHFLoRARejects(t *testing.T) {
+	m := tinyModel(t)
+	l := DefaultLoRA()
+	tu := newTunedOne(t, m, "lora", l)
+	if err := MergeLoRA(tu, "lora"); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveHFLoRA(tu, "lora", t.TempDir()); err == nil {
+		t.Errorf("saving a merged adapter succeeded")
+	}
+	if err := UnmergeLoRA(tu, "lora"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := SaveHFLoRA(tu, "lora", dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, edit := range []string{`"use_dora": true`, `"peft_type": "IA3"`, `"r": 3`} {
+		raw, _ := os.ReadFile(filepath.Join(dir, HFAdapterConfigFile))
+		bad := t.TempDir()
+		key := strings.SplitN(edit, ":", 2)[0]
+		lines := strings.Split(string(raw), "\n")
+		for i, line := range lines {
+			if strings.HasPrefix(strings.TrimSpace(line), key+":") {
+				lines[i] = "  " + edit + ","
+			}
+		}
+		os.WriteFile(filepath.Join(bad, HFAdapterConfigFile), []byte(strings.Join(lines, "\n")), 0o644)
+		w, _ := os.ReadFile(filepath.Join(dir, HFAdapterWeightsFile))
+		os.WriteFile(filepath.Join(bad, HFAdapterWeightsFile), w, 0o644)
+		if _, _, err := ReadHFLoRA(bad, m.Config); err == nil {
+			t.Errorf("adapter with %s loaded", edit)
+		}
+	}
+}
+
+// TestHFPeftReference compares GoPEFT with Hugging Face peft on the adapter
+// that scripts/hf/peft_lora_reference.py writes (set GOPEFT_HF_REFERENCE to
+// its OUTDIR).
+func TestHFPeftReference(t *testing.T) {
+	root := os.Getenv("GOPEFT_HF_REFERENCE")
+	if root == "" {
+		t.Skip("GOPEFT_HF_REFERENCE is unset: run scripts/hf/peft_lora_reference.py OUTDIR on the GPU machine and point it at OUTDIR")
+	}
+	m, err := LoadModel(filepath.Join(root, "bert"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adir := filepath.Join(root, "lora_adapter")
+	tu, err := LoadHFLoRA(m, adir, "hf", ClassificationHead(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := safetensors.Read(filepath.Join(adir, "reference.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	toI32 := func(name string) [][]int32 {
+		x := ref.Tensors[name]
+		v, err := x.Int64s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([][]int32, x.Shape[0])
+		for i := range out {
+			for j := 0; j < x.Shape[1]; j++ {
+				out[i] = append(out[i], int32(v[i*x.Shape[1]+j]))
+			}
+		}
+		return out
+	}
+	b := Batch{IDs: toI32("input_ids"), TypeIDs: toI32("token_type_ids"), Mask: toI32("attention_mask")}
+	got, err := tu.Hidden(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ref.Tensors["last_hidden_state"].Float32s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Compare real tokens only: padded positions are not defined the same way.
+	g := flat(t, got)
+	h := m.Config.HiddenSize
+	worst := 0.0
+	for i, row := range b.Mask {
+		for j, on := range row {
+			if on == 1 {
+				k := (i*len(row) + j) * h
+				worst = max(worst, maxAbsDiff(g[k:k+h], want[k:k+h]))
+			}
+		}
+	}
+	t.Logf("max |GoPEFT - HF peft| on real tokens: %.3g", worst)
+	if worst > 1e-4 {
+		t.Errorf("GoPEFT and HF peft differ by %g (tolerance 1e-4)", worst)
+	}
+	// The reverse direction: write our adapter and GoPEFT's outputs for the
+	// script's --check mode.
+	out := filepath.Join(root, "gopeft_adapter")
+	if err := SaveHFLoRA(tu, "hf", out); err != nil {
+		t.Fatal(err)
+	}
+	gs := safetensors.FromFloat32(got.Shape().Dimensions, g)
+	refOut := map[string]safetensors.Tensor{"last_hidden_state": gs}
+	for _, k := range []string{"input_ids", "token_type_ids", "attention_mask"} {
+		refOut[k] = ref.Tensors[k]
+	}
+	if err := safetensors.Write(filepath.Join(out, "reference.safetensors"), &safetensors.File{Tensors: refOut}); err != nil {
+		t.Fatal(err)
+	}
+}
