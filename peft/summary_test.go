@@ -24,7 +24,7 @@ func TestSummaryClosedForms(t *testing.T) {
 	d, L := cfg.HiddenSize, cfg.NumLayers
 	mUnits := d / 16
 	module := 2*mUnits*d + mUnits + d // down + up with biases
-	base := 0 // encoder and pooler, without the MLM head
+	base := 0                         // encoder and pooler, without the MLM head
 	for _, shape := range hf.ExpectedShapes(cfg) {
 		n := 1
 		for _, d := range shape {
