@@ -116,7 +116,7 @@ func New(opts ...Option) (backends.Backend, Choice, error) {
 			}
 		}
 	}
-	b, err := newWithConfig(choice.Config)
+	b, err := newWithConfig(deadlockFree(choice.Config))
 	if err != nil {
 		return nil, choice, fmt.Errorf("backend %s: %w (%s); %s", choice.Display(), err, choice.Reason, fixHint(choice))
 	}
@@ -133,6 +133,23 @@ func MustNew(opts ...Option) backends.Backend {
 		panic(err)
 	}
 	return b
+}
+
+// deadlockFree makes the pure-Go backend execute ops one at a time unless the
+// config already chooses. GoMLX v0.26.0's parallel op scheduler deadlocks on
+// large graphs (a BERT training step on 2 cores): finished ops hold worker
+// slots while they hand their dependents to the scheduler, which is itself
+// waiting for a free slot. Sequential op order still runs each DotGeneral
+// on several cores, which is where the time goes (DESIGN.md fact 4).
+func deadlockFree(config string) string {
+	name, opts, _ := strings.Cut(config, ":")
+	if name != "go" || strings.Contains(opts, "ops_") {
+		return config
+	}
+	if opts == "" {
+		return "go:ops_sequential"
+	}
+	return config + ",ops_sequential"
 }
 
 // newWithConfig turns GoMLX's panics (unknown backend name) into errors.

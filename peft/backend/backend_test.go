@@ -346,3 +346,17 @@ func TestXLAByNameStaysOffline(t *testing.T) {
 		t.Fatalf("tried to auto-install: %v", err)
 	}
 }
+
+func TestDeadlockFreeConfig(t *testing.T) {
+	for in, want := range map[string]string{
+		"go":                  "go:ops_sequential",
+		"go:parallelism=2":    "go:parallelism=2,ops_sequential",
+		"go:ops_parallel":     "go:ops_parallel",
+		"xla:/p/plugin.so":    "xla:/p/plugin.so",
+		"go:dotgeneral_small": "go:dotgeneral_small,ops_sequential",
+	} {
+		if got := deadlockFree(in); got != want {
+			t.Errorf("deadlockFree(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
