@@ -35,7 +35,8 @@ type Setup struct {
 	// adapter, stacked in the order they were added.
 	Active Block
 	// Train names the adapters whose parameters train; nil trains every
-	// active adapter (AdapterHub's train_adapter).
+	// active adapter (AdapterHub's train_adapter), or none when a Fuse block
+	// is active (train_adapter_fusion: only fusion layers and the head).
 	Train []string
 	// Drop is AdapterDrop (Rücklé et al. 2021); the zero value drops nothing.
 	Drop AdapterDrop
@@ -85,7 +86,7 @@ func (s *Setup) Trains(name string) bool {
 	if s.Train != nil {
 		return slices.Contains(s.Train, name)
 	}
-	return slices.Contains(s.ActiveNames(), name)
+	return !s.hasActiveFuse() && slices.Contains(s.ActiveNames(), name)
 }
 
 // Validate checks names, the composition and every method against the model.

@@ -80,10 +80,8 @@ func NewTuned(m *Model, s *Setup, head Head, seed int64) (*Tuned, error) {
 		return nil, err
 	}
 	t := &Tuned{Model: m, Setup: s, Head: head, Ctx: ctx}
-	// Build once per distinct AdapterDrop depth so every variable exists.
-	if err := initVariables(ctx, seed, func(ctx *context.Context, in encoder.Inputs) {
-		t.logits(ctx, in, 0)
-	}); err != nil {
+	// Every adapter (active or not) and fusion layer gets its variables.
+	if err := initVariables(ctx, seed, t.initForward); err != nil {
 		return nil, err
 	}
 	t.markTrainable()
@@ -130,6 +128,9 @@ func (t *Tuned) isTrainable(v *context.Variable) bool {
 		return true
 	case strings.HasPrefix(scope, "/peft/"):
 		name := strings.SplitN(strings.TrimPrefix(scope, "/peft/"), "/", 2)[0]
+		if isFusionScope(name) {
+			return t.Setup.trainsFusion(name)
+		}
 		return t.Setup.Trains(name)
 	}
 	return false
