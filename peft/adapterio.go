@@ -262,12 +262,12 @@ func LoadAdapter(t *Tuned, dir string) (string, error) {
 	}
 	name := fc.Name
 	if a := t.Setup.Adapter(name); a != nil {
-		old := a.Method
-		a.Method = method
-		if err := t.createAdapterVariables(name); err != nil {
-			a.Method = old
+		// Overwrite: the file must fit the existing variables exactly.
+		if err := compareAdapterFile(t, name, dir); err != nil {
 			return "", err
 		}
+		old := a.Method
+		a.Method = method
 		if err := loadAdapterWeights(t, name, dir); err != nil {
 			a.Method = old
 			return "", err
@@ -325,6 +325,41 @@ func loadAdapterWeights(t *Tuned, name, dir string) error {
 		return fmt.Errorf("adapter %q: %s lacks tensors %v that its config implies: the file is incomplete or from another GoPEFT version", name, file, missing)
 	}
 	return LoadScope(t, "/peft/"+name, file, false)
+}
+
+// compareAdapterFile reports every tensor whose name or shape differs
+// between an adapter file and the adapter's variables in t.
+func compareAdapterFile(t *Tuned, name, dir string) error {
+	file := filepath.Join(dir, AdapterWeightsFile)
+	h, err := safetensors.ReadHeader(file)
+	if err != nil {
+		return fmt.Errorf("adapter %q: %w", name, err)
+	}
+	have, err := scopeTensors(t.Ctx, "/peft/"+name)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	for k, info := range h.Tensors {
+		v, ok := have[k]
+		switch {
+		case !ok:
+			problems = append(problems, k+": not in this Tuned's adapter")
+		case !slices.Equal(v.Shape().Dimensions, info.Shape):
+			problems = append(problems, fmt.Sprintf("%s: file %v, Tuned %v", k, info.Shape, v.Shape().Dimensions))
+		}
+	}
+	for k := range have {
+		if _, ok := h.Tensors[k]; !ok {
+			problems = append(problems, k+": missing from the file")
+		}
+	}
+	if len(problems) > 0 {
+		slices.Sort(problems)
+		return fmt.Errorf("adapter %q in %s does not fit the Tuned's adapter of that name (different config?): %s; remove it from the setup first or load into a fresh Tuned",
+			name, dir, strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 // SaveHead writes the task head (head_config.json, head.safetensors) to dir.
