@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,17 +12,6 @@ import (
 
 	"github.com/gopeft/gopeft/peft/encoder"
 )
-
-// GoMLX v0.26.0's pure-Go backend deadlocks on graphs with several
-// DotGenerals ready at once (each running op holds a worker slot while its
-// DotGeneral waits for another; 2 cores give 4 slots), which LoRA on all
-// linear layers reaches. Sequential op scheduling avoids it; remove this once
-// peft/backend configures the "go" backend that way itself.
-func init() {
-	if os.Getenv("GOMLX_BACKEND") == "" {
-		os.Setenv("GOMLX_BACKEND", "go:ops_sequential")
-	}
-}
 
 // newTunedOne builds a Tuned with one adapter and a two-class head.
 func newTunedOne(t *testing.T, m *Model, name string, method Method) *Tuned {
