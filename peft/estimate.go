@@ -1,0 +1,154 @@
+package peft
+
+import (
+	"fmt"
+
+	"github.com/gopeft/gopeft/peft/hf"
+)
+
+// MemoryEstimate is a first, honest estimate of training memory in bytes
+// (issue 6's estimator v1). It counts tensors, not allocator overhead or
+// the backend's own buffers, so measured peaks run higher.
+type MemoryEstimate struct {
+	Weights     int64 // base + adapters + a two-class head
+	Trainable   int64 // the trained parameters (included in Weights)
+	Gradients   int64 // one per trainable parameter
+	Optimizer   int64 // AdamW: 2 moments per trainable parameter
+	Activations int64 // stored for the backward pass
+	Workspace   int64 // the largest transient tensors of one layer
+	Total       int64
+	// BackwardLayers is how many encoder layers keep activations: those at
+	// or above the lowest trained layer.
+	BackwardLayers int
+}
+
+// Activation constants, counted from encoder.Forward (floats per token per
+// layer kept because a VJP reads them; frozen weights need no input copies):
+//
+//	hidden (c1 = 7): q and k (read by the scores einsum's VJP), v (read by
+//	  probs·v), and 2 per LayerNorm × 2 LayerNorms (centred input, normalised
+//	  output); +2 when hidden dropout is on (its masks).
+//	intermediate (c2 = 2): GELU's input and its erf term.
+//	heads·seq (c3 = 2): the softmax's exp and its normalised output; +1 with
+//	  attention dropout (its mask). Prefix tuning widens this to seq+prefix.
+//
+// Each bottleneck module adds its input (hidden, read by the trained down
+// projection's weight gradient) and 2 floats per unit (activation and its
+// input); other methods are counted as one extra hidden vector per layer.
+const (
+	actHidden       = 7
+	actIntermediate = 2
+	actScores       = 2
+)
+
+// EstimateMemory estimates the memory of one training step of setup s on a
+// model of config cfg, for batch × seqLen tokens, with dtypeBytes per value
+// (4 for float32, 2 for bfloat16).
+func EstimateMemory(cfg hf.Config, s *Setup, batch, seqLen int, dtypeBytes int) MemoryEstimate {
+	if s == nil {
+		s = &Setup{}
+	}
+	B, S, H, I, A := int64(batch), int64(seqLen), int64(cfg.HiddenSize), int64(cfg.IntermediateSize), int64(cfg.NumHeads)
+	bytes := int64(dtypeBytes)
+	head := ClassificationHead(2).NumParams(cfg.HiddenSize)
+	base := 0
+	for _, shape := range hf.ExpectedShapes(cfg) {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		base += n
+	}
+	trainable := int64(head)
+	lowest := cfg.NumLayers // lowest layer that needs gradients
+	prefix := int64(0)
+	perLayerExtra := int64(0) // floats per layer beyond the plain encoder
+	names := map[string]bool{}
+	for _, n := range s.ActiveNames() {
+		names[n] = true
+	}
+	for _, a := range s.Adapters {
+		if !s.Trains(a.Name) {
+			continue
+		}
+		trainable += int64(a.Method.NumParams(cfg))
+		if bt, ok := a.Method.(baseTrainer); ok {
+			for name, shape := range hf.ExpectedShapes(cfg) {
+				if bt.trainsBase(name) {
+					n := int64(1)
+					for _, d := range shape {
+						n *= int64(d)
+					}
+					trainable += n
+				}
+			}
+			lowest = 0 // base weights from the embeddings up
+		}
+		if !names[a.Name] {
+			continue
+		}
+		if !s.Drop.Robust { // static drops ignore the rng; robust ones are planned at depth 0 below
+			lowest = min(lowest, s.Drop.TrainDepth(cfg, nil))
+		}
+		switch m := a.Method.(type) {
+		case *Bottleneck:
+			perLayerExtra += bottleneckActs(cfg, m, B*S)
+		case *MAM:
+			perLayerExtra += bottleneckActs(cfg, m.FFN, B*S)
+			prefix += int64(m.Prefix.PrefixLength)
+		case *PrefixTuning:
+			prefix += int64(m.PrefixLength)
+		default:
+			if _, ok := a.Method.(embeddingsHook); ok {
+				lowest = 0
+			}
+			perLayerExtra += B * S * H
+		}
+	}
+	if s.Drop.Robust && len(names) > 0 {
+		lowest = 0 // depth 0 is drawn too: plan for the deepest backward pass
+	}
+	layers := int64(max(0, cfg.NumLayers-lowest))
+	hiddenC, scoresC := int64(actHidden), int64(actScores)
+	if cfg.HiddenDropout > 0 {
+		hiddenC += 2
+	}
+	if cfg.AttentionDropout > 0 {
+		scoresC++
+	}
+	keys := S + prefix
+	perLayer := B*S*(hiddenC*H+actIntermediate*I) + scoresC*B*A*S*keys + perLayerExtra
+	e := MemoryEstimate{
+		Weights:        (int64(base) + int64(s.NumParams(cfg)) + int64(head)) * bytes,
+		Trainable:      trainable * bytes,
+		Gradients:      trainable * bytes,
+		Optimizer:      2 * trainable * bytes,
+		Activations:    layers * perLayer * bytes,
+		Workspace:      (2*B*A*S*keys + B*S*I) * bytes,
+		BackwardLayers: int(layers),
+	}
+	e.Total = e.Weights + e.Gradients + e.Optimizer + e.Activations + e.Workspace
+	return e
+}
+
+func bottleneckActs(cfg hf.Config, b *Bottleneck, tokens int64) int64 {
+	var n int64
+	for _, sub := range b.sublayers() {
+		// Averaged over layers: per-layer reduction factors differ.
+		var total int64
+		for layer := range cfg.NumLayers {
+			if b.placedAt(cfg, layer, sub) {
+				total += tokens * (int64(cfg.HiddenSize) + 2*int64(b.BottleneckSize(cfg, layer)))
+			}
+		}
+		n += total / int64(max(1, cfg.NumLayers))
+	}
+	return n
+}
+
+// String formats an estimate in MiB.
+func (e MemoryEstimate) String() string {
+	mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+	return fmt.Sprintf("total %s = weights %s + gradients %s + optimizer %s + activations %s (%d layers) + workspace %s",
+		mib(e.Total), mib(e.Weights), mib(e.Gradients), mib(e.Optimizer), mib(e.Activations), e.BackwardLayers, mib(e.Workspace))
+}
