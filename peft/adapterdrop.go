@@ -1,8 +1,14 @@
 package peft
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/gopeft/gopeft/peft/hf"
 )
@@ -18,8 +24,10 @@ import (
 //     trained adapter works at any drop depth at inference. This is a
 //     training option, not a callback.
 //
-// Fusion pruning (keeping the k adapters with the highest mean fusion
-// attention) is PruneFusion.
+// With a Parallel composition the batch is replicated only at the first
+// layer with an adapter, so the dropped layers run once for all tasks: the
+// multi-task inference speed-up. Fusion pruning (keeping the k adapters with
+// the highest mean fusion attention) is PruneFusion.
 type AdapterDrop struct {
 	Layers    int  `json:"layers"`
 	Training  bool `json:"training"`
@@ -77,3 +85,144 @@ func (d AdapterDrop) InferenceDepth() int {
 
 // DroppedAt reports whether layer has no adapters at inference.
 func (d AdapterDrop) DroppedAt(layer int) bool { return layer < d.InferenceDepth() }
+
+// PruneFusion is AdapterDrop's fusion pruning (Rücklé et al. 2021, §5):
+// it runs b through t, keeps the k children of fuse with the highest mean
+// fusion attention (over examples, tokens and layers) and returns a Tuned
+// whose composition fuses only those, with the kept names in the Fuse's
+// order. The result has its own copy of the weights; its fusion layers keep
+// the trained Q, K and V (their shapes do not depend on the number of
+// adapters), so pruning needs no retraining. fuse nil means the one Fuse of
+// the active composition.
+func PruneFusion(t *Tuned, fuse *FuseBlock, k int, b Batch) (*Tuned, []string, error) {
+	if fuse == nil {
+		fuses := t.Setup.activeFuses()
+		if len(fuses) != 1 {
+			return nil, nil, fmt.Errorf("PruneFusion needs the Fuse block to prune: the active composition has %d", len(fuses))
+		}
+		fuse = fuses[0]
+	}
+	n := len(fuse.Children)
+	if k < 1 || k > n {
+		return nil, nil, fmt.Errorf("PruneFusion keeps k=%d of %d adapters: k must be within 1..%d", k, n, n)
+	}
+	att, err := t.FusionAttentionOf(b, fuse)
+	if err != nil {
+		return nil, nil, err
+	}
+	score := make([]float64, n)
+	for _, rows := range att {
+		for _, r := range rows {
+			if len(r) != n {
+				continue // a layer where not every child has a module
+			}
+			for i, p := range r {
+				score[i] += p
+			}
+		}
+	}
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(score[b], score[a]) })
+	keep := order[:k]
+	slices.Sort(keep)
+	pruned := &FuseBlock{Config: fuse.Config, Scope: fuse.ScopeName()}
+	var kept []string
+	for _, i := range keep {
+		pruned.Children = append(pruned.Children, fuse.Children[i])
+		kept = append(kept, lastName(fuse.Children[i]))
+	}
+	s := *t.Setup
+	s.Active = replaceBlock(t.Setup.ActiveBlock(), fuse, pruned)
+	if err := s.Validate(t.Model.Config); err != nil {
+		return nil, nil, err
+	}
+	ctx, err := t.Ctx.Clone()
+	if err != nil {
+		return nil, nil, err
+	}
+	out := &Tuned{Model: t.Model, Setup: &s, Head: t.Head, Ctx: ctx}
+	out.markTrainable()
+	return out, kept, nil
+}
+
+// replaceBlock returns b with old (compared by identity) replaced by repl.
+func replaceBlock(b, old, repl Block) Block {
+	if f, ok := b.(*FuseBlock); ok && f == old {
+		return repl
+	}
+	kids := func(cs []Block) []Block {
+		out := make([]Block, len(cs))
+		for i, c := range cs {
+			out[i] = replaceBlock(c, old, repl)
+		}
+		return out
+	}
+	switch x := b.(type) {
+	case Stack:
+		return Stack(kids(x))
+	case ParallelBlock:
+		return ParallelBlock(kids(x))
+	case *AverageBlock:
+		return &AverageBlock{Children: kids(x.Children), Weights: x.Weights}
+	case *BatchSplitBlock:
+		return &BatchSplitBlock{Children: kids(x.Children), Sizes: x.Sizes}
+	case *FuseBlock:
+		return &FuseBlock{Children: kids(x.Children), Config: x.Config, Scope: x.Scope}
+	}
+	return b
+}
+
+// Stepper runs training steps on a Tuned with a chosen AdapterDrop depth
+// per step (AdamW, as Finetune): what custom loops and `gopeft bench
+// adapterdrop` use. One graph is compiled per depth, so dropped layers cost
+// nothing in the forward or backward pass.
+type Stepper struct{ s *stepper }
+
+// NewStepper starts an AdamW stepper with the given decoupled weight decay.
+func (t *Tuned) NewStepper(weightDecay float64) *Stepper {
+	return &Stepper{s: newStepper(t, weightDecay)}
+}
+
+// Step trains on one batch with learning rate lr, without adapters in the
+// lowest depth layers (use AdapterDrop.TrainDepth to draw it).
+func (s *Stepper) Step(b Batch, y Labels, lr float64, depth int) (StepResult, error) {
+	if n := s.s.t.Model.Config.NumLayers; depth < 0 || depth > n {
+		return StepResult{}, fmt.Errorf("AdapterDrop depth %d is outside 0..%d", depth, n)
+	}
+	return s.s.step(b, y, lr, depth)
+}
+
+// LogitsAt compiles the forward pass with the lowest depth layers' adapters
+// dropped and returns a function computing the head's outputs (n·B rows for
+// a Parallel composition). Repeated calls with batches of one shape reuse
+// the compiled graph, so this is what multi-task inference timing measures.
+func (t *Tuned) LogitsAt(depth int) (func(Batch) (*tensors.Tensor, error), error) {
+	if n := t.Model.Config.NumLayers; depth < 0 || depth > n {
+		return nil, fmt.Errorf("AdapterDrop depth %d is outside 0..%d", depth, n)
+	}
+	backend, err := Backend()
+	if err != nil {
+		return nil, err
+	}
+	exec, err := context.NewExec(backend, t.Ctx, func(ctx *context.Context, ids, types, mask *graph.Node) *graph.Node {
+		ctx.SetTraining(ids.Graph(), false)
+		return t.logits(ctx, inputs(ids, types, mask), depth)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func(b Batch) (*tensors.Tensor, error) {
+		ids, types, mask, err := b.tensors()
+		if err != nil {
+			return nil, err
+		}
+		out, err := exec.Exec(ids, types, mask)
+		if err != nil {
+			return nil, err
+		}
+		return out[0], nil
+	}, nil
+}
