@@ -330,8 +330,10 @@ class ToolTests(unittest.TestCase):
             child.expect(r"In \[3\]: ")
             # --simple-prompt reads one line per cell; multi-line input and
             # is_complete are covered by ProtocolTests.test_is_complete_answered.
-            child.sendline("exit")
-            child.expect(pexpect.EOF)
+            child.sendeof()
+            if child.expect([r"exit \(\[y\]/n\)\?", pexpect.EOF]) == 0:
+                child.sendline("y")
+                child.expect(pexpect.EOF)
         finally:
             child.close(force=True)
 
