@@ -10,16 +10,16 @@ import (
 // (issue 6's estimator v1). It counts tensors, not allocator overhead or
 // the backend's own buffers, so measured peaks run higher.
 type MemoryEstimate struct {
-	Weights     int64 // base + adapters + a two-class head
-	Trainable   int64 // the trained parameters (included in Weights)
-	Gradients   int64 // one per trainable parameter
-	Optimizer   int64 // AdamW: 2 moments per trainable parameter
-	Activations int64 // stored for the backward pass
-	Workspace   int64 // the largest transient tensors of one layer
-	Total       int64
+	Weights     int64 `json:"weights"`     // base + adapters + a two-class head
+	Trainable   int64 `json:"trainable"`   // the trained parameters (included in Weights)
+	Gradients   int64 `json:"gradients"`   // one per trainable parameter
+	Optimizer   int64 `json:"optimizer"`   // AdamW: 2 moments per trainable parameter
+	Activations int64 `json:"activations"` // stored for the backward pass
+	Workspace   int64 `json:"workspace"`   // the largest transient tensors of one layer
+	Total       int64 `json:"total"`
 	// BackwardLayers is how many encoder layers keep activations: those at
 	// or above the lowest trained layer.
-	BackwardLayers int
+	BackwardLayers int `json:"backward_layers"`
 }
 
 // Activation constants, counted from encoder.Forward (floats per token per

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/gopeft/gopeft/peft"
+	"github.com/gopeft/gopeft/peft/data"
+)
+
+func init() {
+	register("finetune", "fine-tune a PEFT method on a task; save the run", runFinetune)
+}
+
+// methodPresets are the --method names with a default config.
+var methodPresets = map[string]func() peft.Method{
+	"houlsby":   func() peft.Method { return peft.Houlsby() },
+	"pfeiffer":  func() peft.Method { return peft.Pfeiffer() },
+	"parallel":  func() peft.Method { return peft.ParallelAdapter() },
+	"mam":       func() peft.Method { return peft.SmallMAMAdapter() },
+	"mam-paper": func() peft.Method { return peft.MAMAdapter() },
+	"mam-masks": func() peft.Method {
+		m := peft.SmallMAMAdapter()
+		m.FFN.Masks = peft.DefaultMasks()
+		return m
+	},
+	"prefix": func() peft.Method { return peft.Prefix() },
+	"lora":   func() peft.Method { return peft.DefaultLoRA() },
+	"ia3":    func() peft.Method { return peft.DefaultIA3() },
+	"bitfit": func() peft.Method { return peft.DefaultBitFit() },
+	"ln":     func() peft.Method { return &peft.LNTuning{} },
+	"prompt": func() peft.Method { return peft.RandomPrompt(10) }, // 10 virtual tokens: short inputs leave room
+}
+
+func knownMethods() string {
+	var names []string
+	for n := range methodPresets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ") + " (with --config: any of " + strings.Join(peft.MethodKinds(), ", ") + ")"
+}
+
+// buildSetup turns --method and --config into a setup. --config holds a
+// method (MarshalMethod: {"method": ..., "config": {...}}) or a whole setup
+// (MarshalSetup: {"adapters": [...], ...}).
+func buildSetup(method, configFile string) (*peft.Setup, error) {
+	if configFile != "" {
+		raw, err := os.ReadFile(configFile)
+		if err != nil {
+			return nil, err
+		}
+		var probe map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &probe); err != nil {
+			return nil, fmt.Errorf("%s: %w", configFile, err)
+		}
+		if _, ok := probe["adapters"]; ok {
+			s, err := peft.UnmarshalSetup(raw)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", configFile, err)
+			}
+			return s, nil
+		}
+		m, err := peft.UnmarshalMethod(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", configFile, err)
+		}
+		name := method
+		if name == "" {
+			name = m.Kind()
+		}
+		return peft.NewSetup(name, m), nil
+	}
+	if method == "" {
+		return nil, fmt.Errorf("give --method NAME (%s) or --config FILE.json", knownMethods())
+	}
+	newFn, ok := methodPresets[method]
+	if !ok {
+		return nil, fmt.Errorf("unknown method %q: known methods are %s", method, knownMethods())
+	}
+	return peft.NewSetup(method, newFn()), nil
+}
+
+func runFinetune(args []string) int {
+	fs := newFlags("finetune", "--model DIR --task NAME --method NAME [--config FILE.json] [--steps N] [--seed S] [--save DIR] [--json]")
+	modelDir := fs.String("model", "", "model directory (config.json, model.safetensors, tokenizer)")
+	taskName := fs.String("task", "", "built-in task (see `gopeft data list`) or a CSV/JSONL file")
+	method := fs.String("method", "", "PEFT method: "+knownMethods())
+	configFile := fs.String("config", "", "method JSON (MarshalMethod) or setup JSON (MarshalSetup)")
+	steps := fs.Int("steps", peft.DefaultSteps, "training steps")
+	batch := fs.Int("batch", peft.DefaultBatchSize, "batch size")
+	lr := fs.Float64("lr", peft.DefaultLearningRate, "peak learning rate")
+	maxLen := fs.Int("max-len", peft.DefaultMaxLen, "max tokens per example")
+	seed := fs.Int64("seed", 0, "seed for the split, initialisation and batches")
+	save := fs.String("save", "", "run directory: reused if it holds this exact run, else written there")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *modelDir == "" || *taskName == "" {
+		fmt.Fprintln(os.Stderr, "gopeft finetune: --model and --task are required")
+		fs.Usage()
+		return 2
+	}
+	s, err := buildSetup(*method, *configFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
+		return 2
+	}
+	m, err := peft.LoadModel(*modelDir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
+		return 1
+	}
+	var task *data.Task
+	if _, statErr := os.Stat(*taskName); statErr == nil {
+		task, err = data.LoadFile(*taskName, data.Options{Seed: *seed})
+	} else {
+		task, err = data.Load(*taskName, data.Options{Seed: *seed})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
+		return 1
+	}
+	run, err := peft.Finetune(m, task, s, peft.Options{
+		Steps: *steps, BatchSize: *batch, LearningRate: *lr, MaxLen: *maxLen, Seed: *seed,
+		RunDir: *save, Progress: !*asJSON, Quiet: *asJSON,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
+		return 1
+	}
+	c := run.Tuned.Counts()
+	if *asJSON {
+		metrics := map[string]any{}
+		for k, v := range run.Metrics {
+			metrics[k] = jsonNumber(v)
+		}
+		out := map[string]any{
+			"trainable_params": c.Trainable, "total_params": c.Total, "metrics": metrics,
+			"run_dir": run.Dir, "baseline": jsonNumber(run.Baseline), "train_seconds": run.TrainSeconds,
+			"loaded": run.Loaded, "config_hash": run.Config.Hash, "task": task.Name,
+			"adapters": s.ActiveNames(), "seed": *seed, "steps": run.Config.Options.Steps,
+			"backend": peft.BackendChoice().Display(), "version": peft.Version,
+		}
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Print(run.Tuned.SummaryTable())
+	keys := make([]string, 0, len(run.Metrics))
+	for k := range run.Metrics {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Printf("%-16s %.4f\n", k, run.Metrics[k])
+	}
+	fmt.Printf("%-16s %.4f\n", "baseline", run.Baseline)
+	how := fmt.Sprintf("trained in %.1fs", run.TrainSeconds)
+	if run.Loaded {
+		how = "loaded from " + run.Dir
+	}
+	fmt.Printf("%s on %s, seed %d", how, peft.BackendChoice().Display(), *seed)
+	if run.Dir != "" && !run.Loaded {
+		fmt.Printf(", saved to %s", run.Dir)
+	}
+	fmt.Println()
+	return 0
+}
+
+// jsonNumber writes NaN and infinities as null.
+func jsonNumber(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
+}
