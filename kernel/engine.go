@@ -167,10 +167,12 @@ func childEnv(workDir string, gonbPath string) []string {
 
 // startEngine starts GoNB on a private connection file with the same key.
 func startEngine(ci *ConnectionInfo, frontConnFile, gonbPath, root string, logw io.Writer) (*engine, error) {
+	sweepStale()
 	workDir, err := os.MkdirTemp("", "gopeft-kernel-")
 	if err != nil {
 		return nil, fmt.Errorf("creating the kernel's temp dir: %w", err)
 	}
+	_ = os.WriteFile(filepath.Join(workDir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o600)
 	ports, err := freePorts(5)
 	if err != nil {
 		os.RemoveAll(workDir)
@@ -323,6 +325,42 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return nil
 }
 
+// sweepStale cleans up after kernels that were killed outright (SIGKILL, OOM):
+// GoNB dies with them (Pdeathsig) but gopls and the work dir would stay.
+func sweepStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "gopeft-kernel-*"))
+	for _, d := range dirs {
+		data, err := os.ReadFile(filepath.Join(d, "owner.pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil || pid <= 0 || alive(pid) {
+			continue
+		}
+		e := &engine{workDir: d}
+		for _, p := range e.processTree() {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+		_ = os.RemoveAll(d)
+	}
+}
+
+// alive reports whether pid runs (a zombie does not count).
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) == syscall.ESRCH {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z'
+	}
+	return true
+}
+
 // interrupt asks GoNB to interrupt the running cell (it forwards SIGINT to
 // the cell program); after grace, cell programs still alive are killed, so a
 // cell that ignores SIGINT still stops.
@@ -419,12 +457,15 @@ func (e *engine) processTree() []int {
 		}
 		cmdline, _ := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
 		exe, _ := os.Readlink(filepath.Join("/proc", ent.Name(), "exe"))
-		if bytes.Contains(cmdline, []byte(e.workDir)) || strings.HasPrefix(exe, e.workDir+"/") {
+		if bytes.Contains(cmdline, []byte(e.workDir+"/")) || strings.HasPrefix(exe, e.workDir+"/") {
 			inWork = append(inWork, pid)
 		}
 	}
-	root := e.cmd.Process.Pid
 	var out []int
+	if e.cmd == nil || e.cmd.Process == nil {
+		return inWork
+	}
+	root := e.cmd.Process.Pid
 	for pid := range parent {
 		for p, n := pid, 0; p > 1 && n < 64; p, n = parent[p], n+1 {
 			if p == root {

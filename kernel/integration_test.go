@@ -40,6 +40,7 @@ func startTestKernel(t *testing.T) (*Kernel, *ConnectionInfo) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { k.Shutdown(0) })
 	return k, ci
 }
 
