@@ -27,10 +27,10 @@ import (
 // Stack or a Name, and a Stack below level 0 may hold only Names. Every
 // Parallel block of one composition has the same number of children (they
 // address the same replicated batch). Children of Fuse, Parallel, Average
-// and BatchSplit must be bottleneck-style adapters (Bottleneck, MAM's FFN
-// adapter outside Fuse) without attention or linear-layer parts, because only
-// residual points are composed per child; Fuse also rejects parallel
-// adapters (see FuseBlock).
+// and BatchSplit must be adapters that act only at residual points
+// (Bottleneck: Pfeiffer, Houlsby, ParallelAdapter), because only residual
+// points are routed per child; put LoRA, prefix tuning, MAM and the like in a
+// Stack around the block. Fuse also rejects parallel adapters (see FuseBlock).
 type Block interface {
 	children() []Block
 }
@@ -47,7 +47,10 @@ type Stack []Block
 // first residual point where one of the children has an adapter, so the
 // frozen layers below it (and AdapterDrop's dropped layers) run once for all
 // tasks. Outputs then have n·B rows, channel-major: rows i·B .. (i+1)·B-1
-// belong to child i (Tuned.Hidden, Tuned.Logits). The head is shared.
+// belong to child i (Tuned.Hidden, Tuned.Logits). The head is shared. When
+// no layer has an adapter (every layer dropped) nothing is replicated and
+// outputs have B rows. Parallel is for inference: the training step expects
+// one label per output row.
 type ParallelBlock []Block
 
 // AverageBlock is the weighted average of its children's outputs, each

@@ -224,3 +224,33 @@ func TestFusionTemperatureAnnealsPerTrainingStep(t *testing.T) {
 		t.Errorf("attention spread with T=50 (%g) is not below the spread at T=1 (%g)", hot, cold)
 	}
 }
+
+func TestFusionOfStacksAndHoulsbyRuns(t *testing.T) {
+	s := NewSetup("a", Houlsby()).Add("b", Houlsby()).Add("c", Houlsby())
+	f := &FuseBlock{Children: []Block{Stack{Name("a"), Name("b")}, Name("c")}, Config: DynamicFusion()}
+	s.Active = f
+	tu, err := NewTuned(tinyModel(t), s, Head{Outputs: 2, Layers: 1}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.ScopeName() != "fusion_b,c" {
+		t.Errorf("fusion scope %q, want AdapterHub's name of the last adapters, fusion_b,c", f.ScopeName())
+	}
+	for _, sub := range []string{"attention", "ffn"} {
+		if tu.Ctx.GetVariableByScopeAndName("/peft/fusion_b,c/layer_1_"+sub+"/value", "weight") == nil {
+			t.Errorf("no fusion value matrix at layer 1 %s: Houlsby adapters fuse at both residual points", sub)
+		}
+	}
+	att, err := tu.FusionAttention(tinyBatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for layer, rows := range att {
+		for _, r := range rows {
+			if math.Abs(r[0]+r[1]-1) > 1e-5 {
+				t.Errorf("layer %d: attention %v does not sum to 1", layer, r)
+			}
+		}
+	}
+	trainFew(t, tu, 1)
+}
