@@ -196,7 +196,8 @@ func startEngine(ci *ConnectionInfo, frontConnFile, gonbPath, root string, logw 
 	e.cmd = exec.Command(gonbPath, "--kernel", connPath, "--logtostderr")
 	e.cmd.Dir = workDir
 	e.cmd.Env = childEnv(workDir, gonbPath)
-	e.cmd.Stdout, e.cmd.Stderr = logw, logw
+	lw := newLogFilter(logw)
+	e.cmd.Stdout, e.cmd.Stderr = lw, lw
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := e.cmd.Start(); err != nil {
 		os.RemoveAll(workDir)

@@ -485,6 +485,7 @@ func (k *Kernel) fromEngineIOPub(frames [][]byte) {
 	if m == nil {
 		return
 	}
+	fixWidgetJS(m)
 	k.mu.Lock()
 	req := k.pending[m.ParentID()]
 	if t := m.Header.MsgType; t == "comm_open" || t == "comm_close" {

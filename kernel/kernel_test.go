@@ -191,3 +191,24 @@ func TestRunMagics(t *testing.T) {
 		t.Fatalf("got %q %q", code, out)
 	}
 }
+
+func TestFixWidgetJS(t *testing.T) {
+	js := `<script>let x = {_ws_url: "ws://" + document.location.host + "/api/kernels/abc/channels"};</script>`
+	m := newMessage("s", "display_data", nil, map[string]any{"data": map[string]any{"text/html": js}, "metadata": map[string]any{}})
+	fixWidgetJS(m)
+	got := m.Content()["data"].(map[string]any)["text/html"].(string)
+	if strings.Contains(got, `"ws://" + document.location.host`) || !strings.Contains(got, `wss://`) || !strings.Contains(got, `"api/kernels/abc/channels"`) {
+		t.Fatalf("websocket URL not rewritten: %s", got)
+	}
+}
+
+func TestLogFilter(t *testing.T) {
+	var b bytes.Buffer
+	t.Setenv("GOPEFT_KERNEL_DEBUG", "")
+	w := newLogFilter(&b)
+	_, _ = w.Write([]byte("I1128 13:00 info line\nE1128 13:00 err"))
+	_, _ = w.Write([]byte("or line\nplain\n"))
+	if b.String() != "E1128 13:00 error line\nplain\n" {
+		t.Fatalf("filtered log = %q", b.String())
+	}
+}
