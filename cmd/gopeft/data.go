@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/gopeft/gopeft/peft/data"
+	"github.com/gopeft/gopeft/peft/safetensors"
 )
 
 func init() {
@@ -15,7 +18,7 @@ func init() {
 
 func runData(args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(os.Stderr, "Usage: gopeft data fetch [--force] [--tarball FILE] | list | show TASK [-n 5] [--split train]\n\nCache dir: %s (set GOPEFT_DATA to change it)\n", data.CacheDir())
+		fmt.Fprintf(os.Stderr, "Usage: gopeft data fetch [--force] [--tarball FILE] | list | show TASK [-n 5] [--split train] | export TASK FILE.jsonl\n\nCache dir: %s (set GOPEFT_DATA to change it)\n", data.CacheDir())
 		if len(args) == 0 {
 			return 2
 		}
@@ -28,6 +31,8 @@ func runData(args []string) int {
 		return dataList(args[1:])
 	case "show":
 		return dataShow(args[1:])
+	case "export":
+		return dataExport(args[1:])
 	case "status":
 		ok, detail := data.CacheStatus()
 		fmt.Println(detail)
@@ -36,7 +41,7 @@ func runData(args []string) int {
 		}
 		return 0
 	}
-	fmt.Fprintf(os.Stderr, "gopeft data: unknown subcommand %q; use fetch, list, show or status\n", args[0])
+	fmt.Fprintf(os.Stderr, "gopeft data: unknown subcommand %q; use fetch, list, show, export or status\n", args[0])
 	return 2
 }
 
@@ -149,5 +154,62 @@ func dataShow(args []string) int {
 		}
 		fmt.Printf("[%s] %s\n", label, text)
 	}
+	return 0
+}
+
+// dataExport writes a task as JSONL ({"text", "label"}), which LoadFile and
+// `gopeft finetune --task FILE.jsonl` read back, e.g. to take a task to a
+// machine without the data cache. Texts can be cut to --max-chars.
+func dataExport(args []string) int {
+	fs := newFlags("data export", "TASK FILE.jsonl [--max-chars N]")
+	maxChars := fs.Int("max-chars", 0, "cut each text to this many bytes at a word boundary (0: keep whole)")
+	var name, out string
+	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		if name == "" {
+			name = args[0]
+		} else {
+			out = args[0]
+		}
+		args = args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if name == "" || out == "" {
+		fs.Usage()
+		return 2
+	}
+	t, err := data.Load(name, data.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft:", err)
+		return 1
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, part := range [][]data.Example{t.Train, t.Dev, t.Test} {
+		for _, e := range part {
+			text := e.Text
+			if *maxChars > 0 && len(text) > *maxChars {
+				text = text[:*maxChars]
+				if i := strings.LastIndexByte(text, ' '); i > 0 {
+					text = text[:i]
+				}
+			}
+			row := map[string]any{"text": text}
+			if t.Regression {
+				row["label"] = e.Value
+			} else {
+				row["label"] = t.Labels[e.Label]
+			}
+			if err := enc.Encode(row); err != nil {
+				return 1
+			}
+		}
+	}
+	if err := safetensors.WriteFileAtomic(out, buf.Bytes(), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft:", err)
+		return 1
+	}
+	fmt.Printf("wrote %s: %d examples of %s\n", out, len(t.Train)+len(t.Dev)+len(t.Test), name)
 	return 0
 }

@@ -95,7 +95,7 @@ def build(name, config, cls, outdir, seed):
         specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
         f.write("\n".join(specials + ["tok%d" % i for i in range(VOCAB - len(specials))]) + "\n")
 
-    inputs = batch(config.pad_token_id, gen, with_types=(name != "distilbert"))
+    inputs = batch(config.pad_token_id, gen, with_types=(name == "bert"))
     with torch.no_grad():
         out = model(**inputs, output_hidden_states=True)
     ref = dict(inputs)
