@@ -59,6 +59,8 @@ type request struct {
 	magicOut    string // output of our own magics, published after execute_input
 	execCount   int
 	storeHist   bool
+	stopOnError bool
+	fwd         *Message // the request as sent to GoNB
 	stderr      strings.Builder
 	stdout      strings.Builder
 	heldExit    *Message // GoNB's "exit status N" stream, held to decide the status
@@ -82,6 +84,10 @@ type Kernel struct {
 	mu      sync.Mutex
 	pending map[string]*request
 	comms   map[string]string // open comm id -> target name, from both sides
+	// Cells run one at a time: running is at GoNB, queue waits here, so a
+	// failed cell can abort the queued ones (Run-All stops at the error).
+	running *request
+	queue   []*request
 	hist    *history
 
 	ctx    context.Context
@@ -387,17 +393,43 @@ func (k *Kernel) execute(channel string, m *Message) {
 	if silent, _ := c["silent"].(bool); silent {
 		req.storeHist = false
 	}
+	req.stopOnError = true
+	if v, ok := c["stop_on_error"].(bool); ok {
+		req.stopOnError = v
+	}
 	newCode, out := runMagics(code, k.opts.Backend)
 	req.magicOut = out
-	fwd := *m
+	req.fwd = m
 	if newCode != code {
+		fwd := *m
 		c["code"] = newCode
 		fwd.setContent(c)
+		req.fwd = &fwd
 	}
 	k.mu.Lock()
-	k.pending[m.Header.MsgID] = req
+	if k.running != nil {
+		k.queue = append(k.queue, req)
+		k.mu.Unlock()
+		return
+	}
+	k.running = req
 	k.mu.Unlock()
-	k.toEngine(channel, &fwd)
+	k.startExecute(req)
+}
+
+func (k *Kernel) startExecute(req *request) {
+	k.mu.Lock()
+	k.pending[req.msg.Header.MsgID] = req
+	k.mu.Unlock()
+	k.toEngine(req.channel, req.fwd)
+}
+
+// abortExecute answers a queued cell that will not run because an earlier
+// one failed.
+func (k *Kernel) abortExecute(req *request) {
+	k.status(req.msg, "busy")
+	k.replyTo(req.channel, req.msg, "execute_reply", map[string]any{"status": "aborted", "execution_count": nil})
+	k.status(req.msg, "idle")
 }
 
 // runMagics handles the magics the kernel owns (GoNB never sees them): the
@@ -601,6 +633,24 @@ func (k *Kernel) finishExecute(req *request) {
 	}
 	_ = s.send(k.sig.encode(reply))
 	k.forwardIOPub(req.idle)
+
+	k.mu.Lock()
+	var aborted []*request
+	if c["status"] == "error" && req.stopOnError {
+		aborted, k.queue = k.queue, nil
+	}
+	var next *request
+	if len(k.queue) > 0 {
+		next, k.queue = k.queue[0], k.queue[1:]
+	}
+	k.running = next
+	k.mu.Unlock()
+	for _, a := range aborted {
+		k.abortExecute(a)
+	}
+	if next != nil {
+		k.startExecute(next)
+	}
 }
 
 // interrupt stops the running cell: GoNB forwards SIGINT to the cell

@@ -185,6 +185,21 @@ class ProtocolTests(unittest.TestCase):
     def test_interrupt_sigint(self):
         self._interrupt_cell('%%\nfmt.Println("started")\nselect {}', "signal")
 
+    def test_run_all_stops_at_error(self):
+        # The notebook's Run All queues every cell at once: after the failing
+        # cell, the queued ones are aborted, not run.
+        ids = [self.kc.execute(code) for code in (
+            '%%\nfmt.Println("one")', '%%\npanic("two")', '%%\nfmt.Println("three")')]
+        replies = {}
+        deadline = time.time() + TIMEOUT
+        while len(replies) < 3 and time.time() < deadline:
+            r = self.kc.get_shell_msg(timeout=TIMEOUT)
+            if r["parent_header"].get("msg_id") in ids:
+                replies[r["parent_header"]["msg_id"]] = r["content"]["status"]
+        self.assertEqual([replies.get(i) for i in ids], ["ok", "error", "aborted"])
+        reply, msgs = run_cell(self.kc, '%%\nfmt.Println("runs again")')
+        self.assertEqual(reply["status"], "ok")
+
     def test_is_complete_answered(self):
         for code, want in [("func f() {", "incomplete"), ("%%\nfmt.Println(1)", "complete"), ("func f() }", "invalid")]:
             msg_id = self.kc.is_complete(code)
@@ -326,7 +341,7 @@ class ToolTests(unittest.TestCase):
             child.expect("from console 42")
             child.expect(r"In \[2\]: ")
             child.sendline("%backend")
-            child.expect(r"Out\[2\]: backend: ")
+            child.expect(r"Out\[2\]:\s+backend: ")
             child.expect(r"In \[3\]: ")
             # --simple-prompt reads one line per cell; multi-line input and
             # is_complete are covered by ProtocolTests.test_is_complete_answered.
