@@ -8,6 +8,19 @@ import unittest
 KERNEL_NAME = os.environ.get("GOPEFT_KERNEL_NAME", "gopeft")
 
 
+def has_tool(name):
+    """Whether the kernel will find the named program (as the kernel looks)."""
+    paths = os.environ.get("PATH", "").split(os.pathsep)
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+        paths += (spec.env.get("GOPEFT_TOOL_PATH", "") or "").split(os.pathsep)
+    except Exception:
+        pass
+    paths += [os.path.expanduser("~/go/bin"), "/usr/local/bin"]
+    return any(os.path.exists(os.path.join(p, name)) for p in paths if p)
+
+
 def missing():
     """Returns why the gopeft kernel cannot be tested here, or ''."""
     try:

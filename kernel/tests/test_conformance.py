@@ -9,7 +9,9 @@ import unittest
 
 import jupyter_kernel_test as jkt
 
-from kernelenv import KERNEL_NAME, skip_unless_kernel
+from kernelenv import KERNEL_NAME, has_tool, skip_unless_kernel
+
+GOPLS = has_tool("gopls")
 
 # Each Go cell compiles a program; the suite's default 15 s is tight for the
 # first one on a 2-core machine.
@@ -25,8 +27,13 @@ class GoPEFTKernelTests(jkt.KernelTests):
     code_hello_world = '%%\nfmt.Println("hello, world")'
     code_stderr = '%%\nfmt.Fprintln(os.Stderr, "to stderr")'
 
-    # GoNB completes through gopls; the reply must be well-formed either way.
-    completion_samples = [{"text": "fmt.Pri"}, {"text": "%%\nx := 1\nx"}]
+    # GoNB completes and inspects through gopls; without gopls completion
+    # replies are empty (still well-formed) and inspect is not tested.
+    completion_samples = [{"text": "%%\nx := 1\nx"}] + (
+        [{"text": "%%\nfmt.Pri", "matches": ["Print", "Printf", "Println"]},
+         {"text": 'import "strings"\n%%\nstrings.ToU', "matches": ["ToUpper", "ToUpperSpecial", "ToValidUTF8"]}]
+        if GOPLS else [{"text": "fmt.Pri"}])
+    code_inspect_sample = "%%\nfmt.Println" if GOPLS else ""
 
     complete_code_samples = [
         'import "fmt"',
