@@ -363,19 +363,45 @@ func alive(pid int) bool {
 }
 
 // interrupt asks GoNB to interrupt the running cell (it forwards SIGINT to
-// the cell program); after grace, cell programs still alive are killed, so a
-// cell that ignores SIGINT still stops.
-func (e *engine) interrupt(grace time.Duration) {
+// the cell program). GoNB ignores interrupts while it compiles, and a cell
+// may ignore SIGINT, so after grace, while stillRunning reports the cell
+// unfinished, the engine's workers (go build, goimports, the cell program;
+// not GoNB or gopls) are killed.
+func (e *engine) interrupt(grace time.Duration, stillRunning func() bool) {
 	if e.cmd.Process == nil {
 		return
 	}
 	_ = e.cmd.Process.Signal(syscall.SIGINT)
 	go func() {
 		time.Sleep(grace)
-		for _, pid := range e.cellPrograms() {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+		deadline := time.Now().Add(30 * time.Second)
+		for stillRunning() && time.Now().Before(deadline) {
+			for _, pid := range e.workers() {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			select {
+			case <-e.exited:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
 	}()
+}
+
+// workers lists the engine's descendants except gopls (and its helpers).
+func (e *engine) workers() []int {
+	var out []int
+	for _, pid := range e.processTree() {
+		if pid == e.cmd.Process.Pid {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if bytes.Contains(cmdline, []byte("gopls")) {
+			continue
+		}
+		out = append(out, pid)
+	}
+	return out
 }
 
 // cellPrograms lists running processes whose executable was built in the

@@ -657,13 +657,16 @@ func (k *Kernel) finishExecute(req *request) {
 // program, and what still runs after the grace period is killed.
 func (k *Kernel) interrupt() {
 	k.mu.Lock()
-	for _, r := range k.pending {
-		if r.msg.Header.MsgType == "execute_request" {
-			r.interrupted = true
-		}
+	req := k.running
+	if req != nil {
+		req.interrupted = true
 	}
 	k.mu.Unlock()
-	k.eng.interrupt(k.opts.InterruptGrace)
+	k.eng.interrupt(k.opts.InterruptGrace, func() bool {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return req != nil && k.running == req
+	})
 }
 
 func (k *Kernel) trackComm(m *Message) {

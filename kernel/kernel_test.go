@@ -212,3 +212,25 @@ func TestLogFilter(t *testing.T) {
 		t.Fatalf("filtered log = %q", b.String())
 	}
 }
+
+func TestDoctorFindsSpec(t *testing.T) {
+	root := t.TempDir()
+	_ = os.WriteFile(filepath.Join(root, "go.mod"), []byte("module github.com/gopeft/gopeft\n"), 0o644)
+	data := t.TempDir()
+	exe, _ := os.Executable()
+	if _, err := Install(InstallOptions{Dir: filepath.Join(data, "kernels"), Exe: exe, Root: root}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("JUPYTER_DATA_DIR", data)
+	t.Setenv("JUPYTER_PATH", "")
+	var spec *Finding
+	for _, f := range Doctor() {
+		if f.Name == "kernelspec gopeft" {
+			f := f
+			spec = &f
+		}
+	}
+	if spec == nil || !spec.OK {
+		t.Fatalf("doctor did not accept the installed spec: %+v", spec)
+	}
+}
