@@ -8,14 +8,27 @@ import (
 	"github.com/gopeft/gopeft/peft/safetensors"
 )
 
-// TestForwardMatchesTransformers compares GoPEFT's encoder with Hugging Face
-// transformers on checkpoints written by scripts/hf/make_reference.py on the
-// GPU machine (which has transformers): GOPEFT_HF_REFERENCE=<dir>.
-func TestForwardMatchesTransformers(t *testing.T) {
-	root := os.Getenv("GOPEFT_HF_REFERENCE")
-	if root == "" {
-		t.Skip("set GOPEFT_HF_REFERENCE to the output of scripts/hf/make_reference.py")
+// hfReferenceDir holds checkpoints and outputs that Hugging Face
+// transformers and peft wrote (scripts/hf/make_reference.py and
+// peft_lora_reference.py, run on the GPU machine, which has them): the copy
+// committed in testdata/hfref, or GOPEFT_HF_REFERENCE for a fresh one.
+func hfReferenceDir(t *testing.T) string {
+	t.Helper()
+	if dir := os.Getenv("GOPEFT_HF_REFERENCE"); dir != "" {
+		return dir
 	}
+	dir, _ := filepath.Abs("testdata/hfref")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skip("no Hugging Face reference outputs: run scripts/hf/make_reference.py OUTDIR and set GOPEFT_HF_REFERENCE=OUTDIR")
+	}
+	return dir
+}
+
+// TestForwardMatchesTransformers compares GoPEFT's encoder with Hugging Face
+// transformers on BERT, RoBERTa and DistilBERT checkpoints that transformers
+// wrote, with its outputs.
+func TestForwardMatchesTransformers(t *testing.T) {
+	root := hfReferenceDir(t)
 	for _, family := range []string{"bert", "roberta", "distilbert"} {
 		t.Run(family, func(t *testing.T) {
 			dir := filepath.Join(root, family)

@@ -137,10 +137,7 @@ func TestHFLoRARejects(t *testing.T) {
 // that scripts/hf/peft_lora_reference.py writes (set GOPEFT_HF_REFERENCE to
 // its OUTDIR).
 func TestHFPeftReference(t *testing.T) {
-	root := os.Getenv("GOPEFT_HF_REFERENCE")
-	if root == "" {
-		t.Skip("GOPEFT_HF_REFERENCE is unset: run scripts/hf/peft_lora_reference.py OUTDIR on the GPU machine and point it at OUTDIR")
-	}
+	root := hfReferenceDir(t)
 	m, err := LoadModel(filepath.Join(root, "bert"))
 	if err != nil {
 		t.Fatal(err)
