@@ -351,6 +351,9 @@ func (k *Kernel) fromClient(channel string) func([][]byte) {
 				c["indent"] = indent
 			}
 			k.answer(channel, m, "is_complete_reply", c)
+		case "connect_request":
+			k.answer(channel, m, "connect_reply", map[string]any{"status": "ok", "shell_port": k.ci.ShellPort,
+				"iopub_port": k.ci.IOPubPort, "stdin_port": k.ci.StdinPort, "hb_port": k.ci.HBPort, "control_port": k.ci.ControlPort})
 		case "history_request":
 			k.answer(channel, m, "history_reply", map[string]any{"status": "ok", "history": k.hist.query(m.Content())})
 		case "interrupt_request":

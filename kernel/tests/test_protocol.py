@@ -200,6 +200,26 @@ class ProtocolTests(unittest.TestCase):
         reply, msgs = run_cell(self.kc, '%%\nfmt.Println("runs again")')
         self.assertEqual(reply["status"], "ok")
 
+    def test_stdin_input_request_routed(self):
+        # GoNB asks for input on its stdin socket; the kernel routes it to the
+        # client that sent the cell and the reply back.
+        msg_id = self.kc.execute('%with_inputs\n!read x && echo hello $x', allow_stdin=True)
+        req = self.kc.get_stdin_msg(timeout=TIMEOUT)
+        self.assertEqual(req["msg_type"], "input_request")
+        self.assertEqual(req["parent_header"]["msg_id"], msg_id)
+        self.kc.input("gopher")
+        out = []
+        while True:
+            m = self.kc.get_iopub_msg(timeout=TIMEOUT)
+            if m["parent_header"].get("msg_id") != msg_id:
+                continue
+            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                break
+            out.append(m)
+        self.assertIn("hello gopher", stdout_of(out))
+        while self.kc.get_shell_msg(timeout=TIMEOUT)["parent_header"].get("msg_id") != msg_id:
+            pass
+
     def test_is_complete_answered(self):
         for code, want in [("func f() {", "incomplete"), ("%%\nfmt.Println(1)", "complete"), ("func f() }", "invalid")]:
             msg_id = self.kc.is_complete(code)
