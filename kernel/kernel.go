@@ -629,14 +629,8 @@ func (k *Kernel) finishExecute(req *request) {
 		k.hist.add(req.execCount, req.code)
 		k.hist.setOutput(req.execCount, req.stdout.String())
 	}
-	reply.Identities = req.msg.Identities
-	s := k.shell
-	if req.channel == "control" {
-		s = k.control
-	}
-	_ = s.send(k.sig.encode(reply))
-	k.forwardIOPub(req.idle)
-
+	// Settle the queue before replying: a cell the client sends after seeing
+	// this reply must run, not be aborted with the ones queued behind it.
 	k.mu.Lock()
 	var aborted []*request
 	if c["status"] == "error" && req.stopOnError {
@@ -648,6 +642,14 @@ func (k *Kernel) finishExecute(req *request) {
 	}
 	k.running = next
 	k.mu.Unlock()
+
+	reply.Identities = req.msg.Identities
+	s := k.shell
+	if req.channel == "control" {
+		s = k.control
+	}
+	_ = s.send(k.sig.encode(reply))
+	k.forwardIOPub(req.idle)
 	for _, a := range aborted {
 		k.abortExecute(a)
 	}

@@ -200,6 +200,19 @@ class ProtocolTests(unittest.TestCase):
         reply, msgs = run_cell(self.kc, '%%\nfmt.Println("runs again")')
         self.assertEqual(reply["status"], "ok")
 
+    def test_cell_sent_right_after_error_runs(self):
+        # A cell sent as soon as the error reply arrives is not aborted.
+        for _ in range(5):
+            bad = self.kc.execute('%%\npanic("x")')
+            while self.kc.get_shell_msg(timeout=TIMEOUT)["parent_header"].get("msg_id") != bad:
+                pass
+            good = self.kc.execute('%%\nfmt.Println("next")')
+            while True:
+                r = self.kc.get_shell_msg(timeout=TIMEOUT)
+                if r["parent_header"].get("msg_id") == good:
+                    break
+            self.assertEqual(r["content"]["status"], "ok")
+
     def test_stdin_input_request_routed(self):
         # GoNB asks for input on its stdin socket; the kernel routes it to the
         # client that sent the cell and the reply back.
