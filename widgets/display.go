@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/janpfeifer/gonb/gonbui"
+	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
 
 // Display shows an SVG or HTML rendering as the output of the current GoNB
@@ -19,11 +20,17 @@ func Display(svgOrHTML string) {
 	if !gonbui.IsNotebook {
 		return
 	}
+	data := map[protocol.MIMEType]any{protocol.MIMETextHTML: svgOrHTML, protocol.MIMETextPlain: "[GoPEFT widget]"}
 	if strings.HasPrefix(strings.TrimSpace(svgOrHTML), "<svg") {
-		gonbui.DisplaySvg(svgOrHTML)
-		return
+		// Both: Jupyter and nbconvert pick the HTML (inline SVG, which
+		// nbconvert's HTML keeps with JavaScript off); viewers that sanitise
+		// HTML away fall back to the image.
+		data[protocol.MIMETextHTML] = "<div>" + svgOrHTML + "</div>"
+		data[protocol.MIMEImageSVG] = svgOrHTML
 	}
-	gonbui.DisplayHtml(svgOrHTML)
+	gonbui.SendData(&protocol.DisplayData{Data: data})
+	// GoNB drops display data still in its pipe when the cell program exits.
+	gonbui.Sync()
 }
 
 // SaveSVG writes svg to path atomically (temporary file in the same
