@@ -39,6 +39,10 @@ type Options struct {
 	// EvalEvery evaluates on dev every so many steps (default Steps/10; < 0:
 	// only at the end).
 	EvalEvery int
+	// EvalExamples caps the dev examples evaluated during training (the
+	// learning curve); 0 means all. Final dev and test metrics always use
+	// the whole splits.
+	EvalExamples int
 	Seed      int64 // batches, initialisation, dropout, AdapterDrop depths
 	// Head defaults to ClassificationHead(len(task.Labels)), or
 	// RegressionHead() for regression tasks.
@@ -314,7 +318,11 @@ func (r *Run) train() error {
 		return err
 	}
 	train := r.encode(r.Task.Train)
-	dev := r.encode(r.Task.Dev)
+	devSet := r.Task.Dev
+	if opt.EvalExamples > 0 && opt.EvalExamples < len(devSet) {
+		devSet = devSet[:opt.EvalExamples]
+	}
+	dev := r.encode(devSet)
 	rng := rand.New(rand.NewPCG(uint64(opt.Seed), 0x9e3779b97f4a7c15))
 	order := rng.Perm(len(train))
 	pos := 0
