@@ -145,7 +145,16 @@ func childEnv(workDir string, gonbPath string) []string {
 	}
 	set("PATH", path)
 	set("TMPDIR", workDir)
+	// GOFLAGS in the environment replaces the one from `go env -w`, so start
+	// from the effective value.
 	flags := os.Getenv("GOFLAGS")
+	if flags == "" {
+		if goBin, err := FindTool("go"); err == nil {
+			if out, err := exec.Command(goBin, "env", "GOFLAGS").Output(); err == nil {
+				flags = strings.TrimSpace(string(out))
+			}
+		}
+	}
 	if !strings.Contains(flags, "-mod=") {
 		flags = strings.TrimSpace(flags + " -mod=mod")
 	}
