@@ -75,7 +75,7 @@ esac
 step "2/7 System packages (Jupyter stack, reference PyTorch, browser-test tools)"
 APT_PACKAGES=(jupyter-notebook jupyter-client python3-nbclient jupyter-nbconvert
   python3-jupyter-kernel-test python3-ipywidgets python3-torch python3-sklearn
-  chromium chromium-driver jupyter-console python3-pexpect tmux)
+  chromium chromium-driver python3-selenium jupyter-console python3-pexpect tmux)
 # Also needed: a C compiler (the XLA backend is cgo) and npm (gopeft data fetch).
 have gcc || APT_PACKAGES+=(gcc)
 have npm || APT_PACKAGES+=(npm)
@@ -239,6 +239,15 @@ else
   "$JUPYTER" nbconvert --to notebook --execute "$NB" --output-dir "$OUT" \
     --ExecutePreprocessor.timeout=3600
   note "executed copy: $OUT/$(basename "$NB")"
+  # The notebook's last cell prints the accuracies; show them here.
+  /usr/bin/python3 - "$OUT/$(basename "$NB")" << 'PY' || warn "could not read the accuracies from the executed notebook"
+import json, re, sys
+nb = json.load(open(sys.argv[1]))
+text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "stream")
+for line in text.splitlines():
+    if re.match(r"(test accuracy \w+:|majority baseline:|GoPEFT \S+, backend)", line):
+        print("  " + line)
+PY
 fi
 
 step "Done"

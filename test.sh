@@ -116,9 +116,13 @@ if [ "${#unit[@]}" -gt 0 ]; then
 else
   skip unit "no other Go packages"
 fi
-py_suite kernel kernel/tests
+if [ -f kernel/tests/run.sh ]; then
+  suite kernel sh kernel/tests/run.sh
+else
+  py_suite kernel kernel/tests
+fi
 py_suite notebooks notebooks/test_notebooks.py notebooks/tests
-py_suite browser tests/browser widgets/tests
+py_suite browser notebooks/test_browser.py
 
 printf '\n%d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
 if [ "$failed" -gt 0 ]; then

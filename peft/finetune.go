@@ -43,7 +43,7 @@ type Options struct {
 	// learning curve); 0 means all. Final dev and test metrics always use
 	// the whole splits.
 	EvalExamples int
-	Seed      int64 // batches, initialisation, dropout, AdapterDrop depths
+	Seed         int64 // batches, initialisation, dropout, AdapterDrop depths
 	// Head defaults to ClassificationHead(len(task.Labels)), or
 	// RegressionHead() for regression tasks.
 	Head *Head
@@ -221,7 +221,8 @@ func Finetune(m *Model, task *data.Task, s *Setup, opt Options) (*Run, error) {
 		switch {
 		case err == nil:
 			if !opt.Quiet {
-				fmt.Fprintf(os.Stderr, "gopeft: loaded the finished run in %s (config %s); delete the directory to train again\n", opt.RunDir, rc.Hash[:12])
+				// Not an error: stdout, so notebooks do not flag it.
+				fmt.Printf("gopeft: loaded the finished run in %s (config %s); delete the directory to train again\n", opt.RunDir, rc.Hash[:12])
 			}
 			return r, nil
 		case !os.IsNotExist(err) && !opt.Quiet:

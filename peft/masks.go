@@ -141,14 +141,18 @@ func PruneMasks(t *Tuned, adapter string, keep int) (PruneReport, error) {
 // PruneMasks prunes like the package function and also reports test
 // accuracy (dev when there is no test split) before and after.
 func (r *Run) PruneMasks(adapter string, keep int) (PruneReport, error) {
-	split := r.Task.Test
+	split, metric := r.Task.Test, "test_accuracy"
 	if len(split) == 0 {
-		split = r.Task.Dev
+		split, metric = r.Task.Dev, "dev_accuracy"
 	}
 	var before map[string]float64
 	var err error
 	if len(split) > 0 && !r.Tuned.Head.Regression {
-		if before, err = r.Evaluate(split); err != nil {
+		// An unpruned run's accuracy is already in its metrics.
+		b, _, berr := maskedBottleneck(r.Tuned, adapter)
+		if acc, ok := r.Metrics[metric]; ok && berr == nil && b.Masks.Keep == 0 {
+			before = map[string]float64{"accuracy": acc}
+		} else if before, err = r.Evaluate(split); err != nil {
 			return PruneReport{}, err
 		}
 	}
