@@ -3,6 +3,7 @@ package peft
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/gopeft/gopeft/peft/hf"
@@ -183,10 +184,5 @@ func UnmarshalMethod(data []byte) (Method, error) {
 
 // MethodKinds lists the registered method names, sorted.
 func MethodKinds() []string {
-	out := make([]string, 0, len(methodRegistry))
-	for k := range methodRegistry {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(methodRegistry))
 }

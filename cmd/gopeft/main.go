@@ -8,8 +8,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -31,12 +32,7 @@ func register(name, summary string, run func(args []string) int) {
 
 func usage() {
 	fmt.Fprintf(os.Stderr, "gopeft %s: parameter-efficient fine-tuning in Go.\n\nUsage: gopeft <command> [flags]\n\nCommands:\n", version)
-	names := make([]string, 0, len(commands))
-	for name := range commands {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range sortedNames() {
 		fmt.Fprintf(os.Stderr, "  %-12s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintf(os.Stderr, "\nRun 'gopeft <command> -h' for a command's flags.\n")
@@ -62,14 +58,7 @@ func main() {
 	os.Exit(cmd.run(os.Args[2:]))
 }
 
-func sortedNames() []string {
-	names := make([]string, 0, len(commands))
-	for name := range commands {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names
-}
+func sortedNames() []string { return slices.Sorted(maps.Keys(commands)) }
 
 // newFlags returns a FlagSet whose usage line names the subcommand.
 func newFlags(name, argsHelp string) *flag.FlagSet {

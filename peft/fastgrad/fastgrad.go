@@ -294,6 +294,23 @@ func isIdentity(perm []int) bool {
 	return true
 }
 
+// inputsStruct returns the struct behind node's unexported "inputs"
+// interface field (graph's nodeInputs<Op>), checking it is the named type.
+func inputsStruct(node *graph.Node, typeName string) (reflect.Value, error) {
+	f := reflect.ValueOf(node).Elem().FieldByName("inputs")
+	if !f.IsValid() || f.Kind() != reflect.Interface || f.IsNil() {
+		return reflect.Value{}, fmt.Errorf("graph.Node has no interface field %q", "inputs")
+	}
+	p := f.Elem()
+	if p.Kind() != reflect.Pointer || p.IsNil() || p.Elem().Kind() != reflect.Struct {
+		return reflect.Value{}, fmt.Errorf("graph.Node.inputs is %s, want a pointer to a struct", p.Type())
+	}
+	if s := p.Elem(); s.Type().Name() == typeName {
+		return s, nil
+	}
+	return reflect.Value{}, fmt.Errorf("graph.Node.inputs is %s, want %s", p.Elem().Type(), typeName)
+}
+
 // readDotGeneralAxes reads the axes from node's unexported
 // *graph.nodeInputsDotGeneral, checking every field's name and type, and that
 // its lhs/rhs pointers are node's inputs.
@@ -302,16 +319,11 @@ func readDotGeneralAxes(node *graph.Node) (dotAxes, error) {
 	if node == nil || node.Type() != graph.NodeTypeDotGeneral {
 		return a, fmt.Errorf("not a DotGeneral node")
 	}
-	f := reflect.ValueOf(node).Elem().FieldByName("inputs")
-	if !f.IsValid() || f.Kind() != reflect.Interface || f.IsNil() {
-		return a, fmt.Errorf("graph.Node has no interface field %q", "inputs")
+	s, err := inputsStruct(node, "nodeInputsDotGeneral")
+	if err != nil {
+		return a, err
 	}
-	p := f.Elem()
-	if p.Kind() != reflect.Pointer || p.IsNil() || p.Elem().Kind() != reflect.Struct {
-		return a, fmt.Errorf("graph.Node.inputs is %s, want a pointer to a struct", p.Type())
-	}
-	s := p.Elem()
-	if s.Type().Name() != "nodeInputsDotGeneral" || s.NumField() != 6 {
+	if s.NumField() != 6 {
 		return a, fmt.Errorf("DotGeneral inputs are %s with %d fields, want nodeInputsDotGeneral with 6", s.Type(), s.NumField())
 	}
 	in := node.Inputs()

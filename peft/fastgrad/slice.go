@@ -63,17 +63,9 @@ func readSliceBounds(node *graph.Node) (sliceBounds, error) {
 	if node == nil || node.Type() != graph.NodeTypeSlice || len(node.Inputs()) != 1 {
 		return b, fmt.Errorf("not a Slice node")
 	}
-	f := reflect.ValueOf(node).Elem().FieldByName("inputs")
-	if !f.IsValid() || f.Kind() != reflect.Interface || f.IsNil() {
-		return b, fmt.Errorf("graph.Node has no interface field %q", "inputs")
-	}
-	p := f.Elem()
-	if p.Kind() != reflect.Pointer || p.IsNil() || p.Elem().Kind() != reflect.Struct {
-		return b, fmt.Errorf("graph.Node.inputs is not a pointer to a struct")
-	}
-	s := p.Elem()
-	if s.Type().Name() != "nodeInputsSlice" {
-		return b, fmt.Errorf("Slice inputs are %s, want nodeInputsSlice", s.Type())
+	s, err := inputsStruct(node, "nodeInputsSlice")
+	if err != nil {
+		return b, err
 	}
 	rank := node.Inputs()[0].Rank()
 	for _, fld := range []struct {
