@@ -1,6 +1,7 @@
 package peft
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -386,8 +387,11 @@ type adapterJSON struct {
 
 // MarshalSetup writes a setup as JSON: adapters (each with MarshalMethod's
 // output), the active composition, the trained adapters and AdapterDrop.
-// Compositions are written as a name, {"stack": [...]}, or, for other block
-// types, {"<type>": value} through their own JSON encoding.
+// Compositions are written as an adapter name, {"stack": [...]},
+// {"parallel": [...]}, {"average": {"children": [...], "weights": [...]}},
+// {"batch_split": {"children": [...], "sizes": [...]}} or
+// {"fuse": {"children": [...], "config": {...}, "scope": "..."}}, children
+// recursively in the same form.
 func MarshalSetup(s *Setup) ([]byte, error) {
 	sj := setupJSON{Train: s.Train, Drop: s.Drop}
 	for _, a := range s.Adapters {
@@ -407,26 +411,99 @@ func MarshalSetup(s *Setup) ([]byte, error) {
 	return json.Marshal(sj)
 }
 
+// The JSON bodies of the blocks that carry more than their children.
+type (
+	fuseJSON struct {
+		Children []json.RawMessage `json:"children"`
+		// Config is a pointer so that a hand-written setup without one gets
+		// Fuse's default (dynamic fusion) rather than every option off.
+		Config *FusionConfig `json:"config,omitempty"`
+		Scope  string        `json:"scope,omitempty"`
+	}
+	averageJSON struct {
+		Children []json.RawMessage `json:"children"`
+		Weights  []float64         `json:"weights,omitempty"`
+	}
+	batchSplitJSON struct {
+		Children []json.RawMessage `json:"children"`
+		Sizes    []int             `json:"sizes"`
+	}
+)
+
+// blockJSONKeys are the keys of the composition objects, for error messages.
+const blockJSONKeys = `"stack", "parallel", "average", "batch_split" or "fuse"`
+
 func marshalBlock(b Block) ([]byte, error) {
-	switch b := b.(type) {
-	case Name:
-		return json.Marshal(string(b))
-	case Stack:
-		var kids []json.RawMessage
-		for _, c := range b {
+	kids := func() ([]json.RawMessage, error) {
+		out := make([]json.RawMessage, 0, len(b.children()))
+		for _, c := range b.children() {
 			k, err := marshalBlock(c)
 			if err != nil {
 				return nil, err
 			}
-			kids = append(kids, k)
+			out = append(out, k)
 		}
-		return json.Marshal(map[string]any{"stack": kids})
+		return out, nil
 	}
-	v, err := json.Marshal(b)
-	if err != nil {
-		return nil, fmt.Errorf("composition %s: %w", blockKind(b), err)
+	var key string
+	var body any
+	switch b := b.(type) {
+	case nil:
+		return nil, fmt.Errorf("nil block in the active composition: remove it or give a block")
+	case Name:
+		return json.Marshal(string(b))
+	case Stack, ParallelBlock:
+		k, err := kids()
+		if err != nil {
+			return nil, err
+		}
+		key, body = "stack", k
+		if _, ok := b.(ParallelBlock); ok {
+			key = "parallel"
+		}
+	case *FuseBlock:
+		k, err := kids()
+		if err != nil {
+			return nil, err
+		}
+		cfg := b.Config
+		key, body = "fuse", fuseJSON{Children: k, Config: &cfg, Scope: b.Scope}
+	case *AverageBlock:
+		k, err := kids()
+		if err != nil {
+			return nil, err
+		}
+		key, body = "average", averageJSON{Children: k, Weights: b.Weights}
+	case *BatchSplitBlock:
+		k, err := kids()
+		if err != nil {
+			return nil, err
+		}
+		key, body = "batch_split", batchSplitJSON{Children: k, Sizes: b.Sizes}
+	default:
+		return nil, fmt.Errorf("composition block %T cannot be written as JSON: use Name, Stack, Fuse, Parallel, Average or BatchSplit", b)
 	}
-	return json.Marshal(map[string]json.RawMessage{strings.ToLower(strings.TrimPrefix(fmt.Sprintf("%T", b), "peft.")): v})
+	return json.Marshal(map[string]any{key: body})
+}
+
+// decodeStrict decodes JSON into v, rejecting unknown keys so a misspelt
+// option is reported rather than silently defaulted.
+func decodeStrict(raw json.RawMessage, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+func unmarshalBlocks(what string, list []json.RawMessage) ([]Block, error) {
+	out := make([]Block, 0, len(list))
+	for i, k := range list {
+		c, err := unmarshalBlock(k)
+		if err != nil {
+			return nil, fmt.Errorf("%s child %d: %w", what, i, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 func unmarshalBlock(raw json.RawMessage) (Block, error) {
@@ -435,25 +512,64 @@ func unmarshalBlock(raw json.RawMessage) (Block, error) {
 		return Name(name), nil
 	}
 	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, fmt.Errorf("composition %s: want an adapter name or {\"stack\": [...]}", raw)
+	if err := json.Unmarshal(raw, &obj); err != nil || len(obj) != 1 {
+		return nil, fmt.Errorf("composition %s: want an adapter name or an object with one key, %s", raw, blockJSONKeys)
 	}
-	if kids, ok := obj["stack"]; ok && len(obj) == 1 {
+	var key string
+	var body json.RawMessage
+	for k, v := range obj {
+		key, body = k, v
+	}
+	switch key {
+	case "stack", "parallel":
 		var list []json.RawMessage
-		if err := json.Unmarshal(kids, &list); err != nil {
-			return nil, fmt.Errorf("stack: %w", err)
+		if err := json.Unmarshal(body, &list); err != nil {
+			return nil, fmt.Errorf("%s: want a list of blocks: %w", key, err)
 		}
-		var st Stack
-		for _, k := range list {
-			c, err := unmarshalBlock(k)
-			if err != nil {
-				return nil, err
-			}
-			st = append(st, c)
+		kids, err := unmarshalBlocks(key, list)
+		if err != nil {
+			return nil, err
 		}
-		return st, nil
+		if key == "parallel" {
+			return ParallelBlock(kids), nil
+		}
+		return Stack(kids), nil
+	case "fuse":
+		var fj fuseJSON
+		if err := decodeStrict(body, &fj); err != nil {
+			return nil, fmt.Errorf("fuse: %w (keys: children, config, scope)", err)
+		}
+		kids, err := unmarshalBlocks(key, fj.Children)
+		if err != nil {
+			return nil, err
+		}
+		f := &FuseBlock{Children: kids, Config: DynamicFusion(), Scope: fj.Scope}
+		if fj.Config != nil {
+			f.Config = *fj.Config
+		}
+		return f, nil
+	case "average":
+		var aj averageJSON
+		if err := decodeStrict(body, &aj); err != nil {
+			return nil, fmt.Errorf("average: %w (keys: children, weights)", err)
+		}
+		kids, err := unmarshalBlocks(key, aj.Children)
+		if err != nil {
+			return nil, err
+		}
+		return &AverageBlock{Children: kids, Weights: aj.Weights}, nil
+	case "batch_split":
+		var bj batchSplitJSON
+		if err := decodeStrict(body, &bj); err != nil {
+			return nil, fmt.Errorf("batch_split: %w (keys: children, sizes)", err)
+		}
+		kids, err := unmarshalBlocks(key, bj.Children)
+		if err != nil {
+			return nil, err
+		}
+		return &BatchSplitBlock{Children: kids, Sizes: bj.Sizes}, nil
 	}
-	return nil, fmt.Errorf("composition %s cannot be read from JSON yet: only adapter names and {\"stack\": [...]} are; build other compositions in Go", raw)
+	return nil, fmt.Errorf("composition key %q is unknown: use %s", key, blockJSONKeys)
 }
 
 // UnmarshalSetup reads MarshalSetup's output.
