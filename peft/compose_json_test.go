@@ -81,13 +81,13 @@ func TestBlockJSONRoundTrip(t *testing.T) {
 
 func TestBlockJSONErrors(t *testing.T) {
 	for raw, want := range map[string]string{
-		`{"fuse":{"children":["a"],"confg":{}}}`:       "confg",
+		`{"fuse":{"children":["a"],"confg":{}}}`:        "confg",
 		`{"batch_split":{"children":["a"],"size":[1]}}`: "size",
-		`{"split":["a"]}`:                               `"split" is unknown`,
-		`{"stack":["a"],"parallel":["b"]}`:              "one key",
-		`{"stack":[{"nope":["a"]}]}`:                    `stack child 0: composition key "nope"`,
-		`{"average":{"children":"a"}}`:                  "average",
-		`3`:                                             "adapter name",
+		`{"split":["a"]}`:                  `"split" is unknown`,
+		`{"stack":["a"],"parallel":["b"]}`: "one key",
+		`{"stack":[{"nope":["a"]}]}`:       `stack child 0: composition key "nope"`,
+		`{"average":{"children":"a"}}`:     "average",
+		`3`:                                "adapter name",
 	} {
 		_, err := unmarshalBlock(json.RawMessage(raw))
 		if err == nil || !strings.Contains(err.Error(), want) {
