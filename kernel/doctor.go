@@ -33,7 +33,7 @@ func Doctor() []Finding {
 	tool("go", "Go toolchain not found: install Go 1.26 (/usr/local/go/bin on PATH)", false)
 	tool("gonb", "GoNB not found: go build -o /usr/local/bin/gonb github.com/janpfeifer/gonb (from the GoPEFT checkout)", false)
 	tool("goimports", "goimports not found (GoNB needs it for every cell): GOTOOLCHAIN=local go install golang.org/x/tools/cmd/goimports@v0.36.0", false)
-	tool("gopls", "gopls not found (completion and inspect stay empty): GOTOOLCHAIN=local go install golang.org/x/tools/gopls@v0.20.0", true)
+	tool("gopls", "gopls not found (completion and inspect stay empty): GOTOOLCHAIN=local go install golang.org/x/tools/gopls@v0.23.0", true)
 	if p, err := FindTool("go"); err == nil {
 		if v, err := exec.Command(p, "env", "GOVERSION").Output(); err == nil {
 			out[0].Detail += " (" + strings.TrimSpace(string(v)) + ")"

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gopeft/gopeft/kernel"
 	"github.com/gopeft/gopeft/peft/backend"
 	"github.com/gopeft/gopeft/peft/data"
 )
@@ -195,18 +196,15 @@ func doctor() doctorReport {
 	}
 	add(jc)
 
-	ks := check{Name: "kernelspec", Required: true, Fix: "gopeft kernel install --user (or as root: gopeft kernel install)"}
-	if jupyter == "" {
-		ks.Detail = "cannot check without jupyter"
-	} else if dir, err := kernelspecDir(jupyter, "gopeft"); err != nil {
-		ks.Detail = err.Error()
-	} else if dir == "" {
-		ks.Detail = "no `gopeft` kernel in `jupyter kernelspec list`"
-	} else {
-		ks.OK = true
-		ks.Detail = "gopeft in " + dir
+	// The kernel package knows what a working kernelspec holds (a binary
+	// that exists, a GOPEFT_ROOT that is the checkout).
+	for _, f := range kernel.Doctor() {
+		if !strings.HasPrefix(f.Name, "kernelspec") {
+			continue // the tools are checked above, with their versions
+		}
+		add(check{Name: f.Name, OK: f.OK, Required: !f.Optional, Detail: f.Detail,
+			Fix: "gopeft kernel install (from the GoPEFT checkout; --user when not root)"})
 	}
-	add(ks)
 
 	dc := check{Name: "data", Fix: "gopeft data fetch"}
 	dc.OK, dc.Detail = data.CacheStatus()
@@ -256,25 +254,6 @@ func jupyterCommand() string {
 	return ""
 }
 
-// kernelspecDir returns the resource dir of the named kernel, "" if absent.
-func kernelspecDir(jupyter, name string) (string, error) {
-	out, err := quickStdout(jupyter, "kernelspec", "list", "--json")
-	if err != nil {
-		return "", fmt.Errorf("`%s kernelspec list --json` failed: %v", jupyter, err)
-	}
-	var list struct {
-		Kernelspecs map[string]struct {
-			ResourceDir string `json:"resource_dir"`
-		} `json:"kernelspecs"`
-	}
-	if err := json.Unmarshal([]byte(out), &list); err != nil {
-		return "", fmt.Errorf("cannot parse `%s kernelspec list --json`: %v", jupyter, err)
-	}
-	if k, ok := list.Kernelspecs[name]; ok {
-		return k.ResourceDir, nil
-	}
-	return "", nil
-}
 
 // versionOf finds "name : x.y.z" in `jupyter --version` output.
 func versionOf(out, name string) string {
