@@ -254,7 +254,6 @@ func jupyterCommand() string {
 	return ""
 }
 
-
 // versionOf finds "name : x.y.z" in `jupyter --version` output.
 func versionOf(out, name string) string {
 	for _, line := range strings.Split(out, "\n") {
