@@ -2,6 +2,7 @@ package peft
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -20,7 +21,7 @@ import (
 // prefix embedding [P, hidden] passes through an MLP
 // (hidden -> BottleneckSize -> tanh -> layers·2·hidden) that produces every
 // layer's keys and values. Flat skips the MLP and trains the keys and values
-// directly; Flatten turns a trained reparameterised prefix into a flat one.
+// directly; FlattenPrefix turns a trained reparameterised prefix into a flat one.
 type PrefixTuning struct {
 	PrefixLength   int     `json:"prefix_length"`
 	BottleneckSize int     `json:"bottleneck_size"`
@@ -106,4 +107,80 @@ func (p *PrefixTuning) prefix(ctx *context.Context, cfg hf.Config, layer int, x 
 		return graph.BroadcastToDims(s, batch, pl, d)
 	}
 	return pick(0), pick(1)
+}
+
+// prefixMLPScopes are the sub-scopes of the reparameterisation, which
+// FlattenPrefix removes.
+var prefixMLPScopes = []string{"wte", "control_trans_0", "control_trans_2"}
+
+// FlattenPrefix turns the named adapter's trained reparameterised prefix
+// (a PrefixTuning adapter, or a MAM adapter's prefix) into a flat one: the
+// MLP's output [P, layers, 2, hidden] is computed once and stored as the
+// variable "prefix" in the prefix's scope, the embedding and MLP variables
+// are deleted, and the adapter's config gets Flat = true. Inference outputs
+// do not change (the MLP's dropout is off at inference) and the adapter
+// shrinks to P·layers·2·hidden parameters. The setup and method are copied,
+// so a config shared with other Tuneds is not changed. Graphs compiled
+// before (Stepper, LogitsAt) still read the deleted variables: build new ones.
+func FlattenPrefix(t *Tuned, adapter string) error {
+	a := t.Setup.Adapter(adapter)
+	if a == nil {
+		return fmt.Errorf("FlattenPrefix: no adapter %q (adapters: %v)", adapter, names(t.Setup))
+	}
+	var p *PrefixTuning
+	var flatMethod Method
+	scope := "/peft/" + adapter
+	switch m := a.Method.(type) {
+	case *PrefixTuning:
+		p = m
+		c := *m
+		c.Flat = true
+		flatMethod = &c
+	case *MAM:
+		p = m.Prefix
+		scope += "/prefix"
+		c, pc := *m, *m.Prefix
+		pc.Flat = true
+		c.Prefix = &pc
+		flatMethod = &c
+	default:
+		return fmt.Errorf("FlattenPrefix: adapter %q is %s; only prefix tuning and MAM adapters have a prefix to flatten", adapter, a.Method.Kind())
+	}
+	if p.Flat {
+		return fmt.Errorf("FlattenPrefix: adapter %q's prefix is already flat", adapter)
+	}
+	// Without its trained variables, states would initialise fresh random ones.
+	for _, sub := range prefixMLPScopes {
+		if t.Ctx.GetVariableByScopeAndName(scope+"/"+sub, "weight") == nil {
+			return fmt.Errorf("FlattenPrefix: adapter %q has no variables under %s/%s: was it created with NewTuned or loaded?", adapter, scope, sub)
+		}
+	}
+	backend, err := Backend()
+	if err != nil {
+		return err
+	}
+	cfg := t.Model.Config
+	states, err := context.ExecOnce(backend, t.Ctx, func(ctx *context.Context, g *graph.Graph) *graph.Node {
+		ctx.SetTraining(g, false) // no dropout: the flat prefix is what inference saw
+		return p.states(ctx.InAbsPath(scope).Checked(false), cfg, g)
+	})
+	if err != nil {
+		return fmt.Errorf("FlattenPrefix: computing adapter %q's prefix states: %w", adapter, err)
+	}
+	for _, sub := range prefixMLPScopes {
+		if err := t.Ctx.InAbsPath(scope + "/" + sub).DeleteVariablesInScope(); err != nil {
+			return fmt.Errorf("FlattenPrefix: deleting %s/%s: %w", scope, sub, err)
+		}
+	}
+	t.Ctx.InAbsPath(scope).Checked(false).VariableWithValue("prefix", states)
+	s := *t.Setup
+	s.Adapters = slices.Clone(t.Setup.Adapters)
+	for i := range s.Adapters {
+		if s.Adapters[i].Name == adapter {
+			s.Adapters[i].Method = flatMethod
+		}
+	}
+	t.Setup = &s
+	t.markTrainable()
+	return nil
 }
