@@ -57,8 +57,28 @@ func inputs(ids, types, mask *graph.Node) encoder.Inputs {
 	return encoder.Inputs{IDs: ids, TypeIDs: types, Mask: mask}
 }
 
-// runInference executes fn (inference mode) on a batch and returns its outputs.
-func runInference(ctx *context.Context, b Batch, fn func(ctx *context.Context, in encoder.Inputs) []*graph.Node) ([]*tensors.Tensor, error) {
+// runInference executes fn (inference mode) on a batch and returns its
+// outputs. Graph building reports misuse (a batch that does not fit a
+// BatchSplit, mismatched shapes) by panicking; those become errors here, so
+// a notebook cell or CLI gets a message instead of a crash.
+func runInference(ctx *context.Context, b Batch, fn func(ctx *context.Context, in encoder.Inputs) []*graph.Node) (out []*tensors.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, panicError(r)
+		}
+	}()
+	return execInference(ctx, b, fn)
+}
+
+// panicError turns a recovered panic value into an error, keeping its message.
+func panicError(r any) error {
+	if e, ok := r.(error); ok {
+		return fmt.Errorf("inference: %w", e)
+	}
+	return fmt.Errorf("inference: %v", r)
+}
+
+func execInference(ctx *context.Context, b Batch, fn func(ctx *context.Context, in encoder.Inputs) []*graph.Node) ([]*tensors.Tensor, error) {
 	backend, err := Backend()
 	if err != nil {
 		return nil, err
