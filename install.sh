@@ -142,6 +142,9 @@ fi
 
 #######################################################################
 step "4/7 gopeft CLI"
+# Every module of the build list, so notebook cells (GOPROXY=off in the
+# kernel) compile offline from now on.
+go mod download
 CGO_ENABLED=1 build_to gopeft ./cmd/gopeft
 GOPEFT=$BIN/gopeft
 note "built $GOPEFT ($("$GOPEFT" version))"
