@@ -2,7 +2,9 @@ package kernel
 
 import (
 	"fmt"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -14,12 +16,17 @@ var exitLine = regexp.MustCompile(`^(\^C\n)?(exit status (\d+)|signal: ([a-z ]+)
 var (
 	ansiSeq  = regexp.MustCompile("\x1b\\[[0-9;]*m")
 	cellLine = regexp.MustCompile(`\[\[ Cell (?:\[(\d+)\] )?Line (\d+) \]\]`)
+	// mainPos is a stack frame's position in the program GoNB generated.
+	mainPos = regexp.MustCompile(`(/\S+/main\.go):(\d+)`)
 )
 
 // cellError turns a failed cell program's exit line and its stderr into the
 // ename, evalue and traceback of a Jupyter error, with stack frames mapped to
-// the cell's lines (GoNB annotates main.go positions with "[[ Cell [n] Line m ]]").
-func cellError(exit, stderr string, interrupted bool) (ename, evalue string, traceback []string) {
+// the cell's lines. GoNB annotates main.go positions with "[[ Cell [n] Line m ]]",
+// but only when a position arrives in one read of the program's stderr; the
+// runtime writes a traceback in small pieces, so for unannotated frames the
+// line of main.go is looked up in the cell's code instead.
+func cellError(exit, stderr, code string, interrupted bool) (ename, evalue string, traceback []string) {
 	m := exitLine.FindStringSubmatch(exit)
 	stderr = ansiSeq.ReplaceAllString(stderr, "")
 	lines := strings.Split(stderr, "\n")
@@ -52,25 +59,54 @@ func cellError(exit, stderr string, interrupted bool) (ename, evalue string, tra
 	}
 	traceback = append(traceback, fmt.Sprintf("\x1b[0;31m%s\x1b[0m: %s", ename, evalue))
 	// Frames come as a function line followed by a tab-indented position line.
+	sources := map[string][]string{}
 	for i := 1; i < len(lines); i++ {
-		cm := cellLine.FindStringSubmatch(lines[i])
-		if cm == nil {
-			continue
-		}
 		fn := strings.TrimSpace(lines[i-1])
 		if j := strings.LastIndex(fn, "("); j > 0 {
 			fn = fn[:j]
 		}
-		where := "Cell line " + cm[2]
-		if cm[1] != "" {
-			where = fmt.Sprintf("Cell [%s], line %s", cm[1], cm[2])
+		if cm := cellLine.FindStringSubmatch(lines[i]); cm != nil {
+			where := "Cell line " + cm[2]
+			if cm[1] != "" {
+				where = fmt.Sprintf("Cell [%s], line %s", cm[1], cm[2])
+			}
+			traceback = append(traceback, fmt.Sprintf("  %s, in %s", where, fn))
+		} else if pm := mainPos.FindStringSubmatch(lines[i]); pm != nil && strings.HasPrefix(lines[i], "\t") {
+			if n := cellLineOf(sources, pm[1], pm[2], code); n > 0 {
+				traceback = append(traceback, fmt.Sprintf("  Cell line %d, in %s", n, fn))
+			}
 		}
-		traceback = append(traceback, fmt.Sprintf("  %s, in %s", where, fn))
 	}
 	if m != nil {
 		traceback = append(traceback, strings.TrimSpace(strings.TrimPrefix(exit, "^C\n")))
 	}
 	return ename, evalue, traceback
+}
+
+// cellLineOf finds the 1-based line of the cell's code that line num of the
+// generated main.go holds (GoNB copies cell lines verbatim), or 0.
+func cellLineOf(sources map[string][]string, mainGo, num, code string) int {
+	src, ok := sources[mainGo]
+	if !ok {
+		if data, err := os.ReadFile(mainGo); err == nil {
+			src = strings.Split(string(data), "\n")
+		}
+		sources[mainGo] = src
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 || n > len(src) {
+		return 0
+	}
+	want := strings.TrimSpace(src[n-1])
+	if want == "" {
+		return 0
+	}
+	for i, l := range strings.Split(code, "\n") {
+		if strings.TrimSpace(l) == want {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // globRegexp turns a history search pattern (glob: * and ?) into a regexp.

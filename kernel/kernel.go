@@ -617,7 +617,7 @@ func (k *Kernel) finishExecute(req *request) {
 	}
 	if c["status"] == "ok" && req.heldExit != nil {
 		text, _ := req.heldExit.Content()["text"].(string)
-		ename, evalue, tb := cellError(text, req.stderr.String(), req.interrupted)
+		ename, evalue, tb := cellError(text, req.stderr.String(), req.code, req.interrupted)
 		k.publish(newMessage(k.session, "error", req.msg, map[string]any{"ename": ename, "evalue": evalue, "traceback": tb}))
 		c["status"], c["ename"], c["evalue"], c["traceback"] = "error", ename, evalue, tb
 		delete(c, "user_expressions")

@@ -39,22 +39,22 @@ func TestSignerRejectsMisSigned(t *testing.T) {
 
 func TestCellErrorPanicMapsLines(t *testing.T) {
 	stderr := "panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n\t \x1b[7m[[ Cell [3] Line 2 ]]\x1b[0m /tmp/x/main.go:10 +0x65\n"
-	ename, evalue, tb := cellError("exit status 2\n", stderr, false)
+	ename, evalue, tb := cellError("exit status 2\n", stderr, "", false)
 	if ename != "panic" || evalue != "boom" {
 		t.Fatalf("got %q %q", ename, evalue)
 	}
 	if !strings.Contains(strings.Join(tb, "\n"), "Cell [3], line 2, in main.main") {
 		t.Fatalf("traceback does not map the cell line: %q", tb)
 	}
-	ename, evalue, _ = cellError("exit status 3\n", "", false)
+	ename, evalue, _ = cellError("exit status 3\n", "", "", false)
 	if ename != "ExitError" || !strings.Contains(evalue, "3") {
 		t.Fatalf("exit: got %q %q", ename, evalue)
 	}
-	ename, _, _ = cellError("^C\nsignal: interrupt\n", "", true)
+	ename, _, _ = cellError("^C\nsignal: interrupt\n", "", "", true)
 	if ename != "KeyboardInterrupt" {
 		t.Fatalf("interrupt: got %q", ename)
 	}
-	ename, evalue, _ = cellError("exit status 2\n", "fatal error: all goroutines are asleep - deadlock!\n", false)
+	ename, evalue, _ = cellError("exit status 2\n", "fatal error: all goroutines are asleep - deadlock!\n", "", false)
 	if ename != "FatalError" || !strings.Contains(evalue, "deadlock") {
 		t.Fatalf("fatal: got %q %q", ename, evalue)
 	}
@@ -232,5 +232,20 @@ func TestDoctorFindsSpec(t *testing.T) {
 	}
 	if spec == nil || !spec.OK {
 		t.Fatalf("doctor did not accept the installed spec: %+v", spec)
+	}
+}
+
+// GoNB annotates a frame only when its position arrives in one read of the
+// program's stderr; an unannotated frame is mapped through main.go.
+func TestCellErrorMapsUnannotatedFrames(t *testing.T) {
+	mainGo := filepath.Join(t.TempDir(), "main.go")
+	src := "package main\n\nimport \"fmt\"\n\nfunc main() {\n\tvar s []int\n\t_ = s[3]\n\tfmt.Println()\n}\n"
+	if err := os.WriteFile(mainGo, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stderr := "panic: runtime error: index out of range [3] with length 0\n\ngoroutine 1 [running]:\nmain.main()\n\t" + mainGo + ":7 +0x52\n"
+	_, _, tb := cellError("exit status 2\n", stderr, "%%\nvar s []int\n_ = s[3]", false)
+	if !strings.Contains(strings.Join(tb, "\n"), "Cell line 3, in main.main") {
+		t.Fatalf("unannotated frame not mapped to the cell: %q", tb)
 	}
 }
