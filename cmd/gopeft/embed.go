@@ -41,6 +41,12 @@ func runEmbed(args []string) int {
 		limit = m.Config.MaxPositions - m.Config.PositionOffset
 	}
 	ids, types, mask := m.Tokenizer.Encode(*text, limit)
+	// Encode pads to limit; embed the real tokens only.
+	real := 0
+	for _, v := range mask {
+		real += int(v)
+	}
+	ids, types, mask = ids[:real], types[:real], mask[:real]
 	hidden, pooled, err := m.Hidden(peft.Batch{IDs: [][]int32{ids}, TypeIDs: [][]int32{types}, Mask: [][]int32{mask}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft embed:", err)
@@ -53,8 +59,9 @@ func runEmbed(args []string) int {
 		Pooled []float32   `json:"pooler_output"`
 		Shape  []int       `json:"hidden_shape"`
 	}{IDs: ids, Hidden: rows(hidden), Pooled: rows(pooled)[0], Shape: hidden.Shape().Dimensions}
+	vocab := m.Tokenizer.Vocab() // by id, so special tokens show as [CLS], [SEP]
 	for _, id := range ids {
-		out.Tokens = append(out.Tokens, m.Tokenizer.Decode([]int32{id}))
+		out.Tokens = append(out.Tokens, vocab[id])
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
