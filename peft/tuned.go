@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -147,9 +146,7 @@ type ParamCounts struct {
 func (t *Tuned) Counts() ParamCounts {
 	c := ParamCounts{PerAdapter: map[string]int{}}
 	for v := range t.Ctx.IterVariables() {
-		if v.Shape().DType == dtypes.Float32 || v.Shape().DType == dtypes.BFloat16 || v.Shape().DType == dtypes.Float16 {
-			// counted below
-		} else {
+		if !v.Shape().DType.IsFloat() {
 			continue // RNG state and step counters are not parameters
 		}
 		n := v.Shape().Size()
