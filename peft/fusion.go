@@ -197,7 +197,6 @@ func (h *hooks) fuse(ctx *context.Context, f *FuseBlock, layer int, sub encoder.
 	}
 	fctx := ctx.Checked(false).In("peft").In(f.ScopeName())
 	out, att := h.fusionLayer(fctx, f.Config, layer, sub, query, ups, residual)
-	h.fusionAttention[layer] = att // FFN after attention: the FFN point wins
 	h.memoNodes[fusionAttentionKey(f.ScopeName(), layer, sub)] = att
 	st.hidden, st.residual = out, residual
 	st.finish = finisher(last, st.ln)

@@ -51,10 +51,6 @@ type hooks struct {
 	// dropBelow skips every adapter in layers below it (AdapterDrop); it is
 	// fixed per compiled graph, so dropped layers cost nothing.
 	dropBelow int
-	// fusionAttention collects fusion attention weights per layer for plots.
-	fusionAttention map[int]*graph.Node
-	// extraLoss collects loss terms methods add (Fusion regularisation, MAM mask loss).
-	extraLoss []*graph.Node
 	memoNodes map[string]*graph.Node
 }
 
@@ -70,7 +66,7 @@ func (h *hooks) memo(key string, build func() *graph.Node) *graph.Node {
 var _ encoder.Hooks = (*hooks)(nil)
 
 func newHooks(s *Setup, cfg hf.Config, dropBelow int) *hooks {
-	return &hooks{setup: s, cfg: cfg, dropBelow: dropBelow, fusionAttention: map[int]*graph.Node{}, memoNodes: map[string]*graph.Node{}}
+	return &hooks{setup: s, cfg: cfg, dropBelow: dropBelow, memoNodes: map[string]*graph.Node{}}
 }
 
 func adapterCtx(root *context.Context, name string) *context.Context {
