@@ -128,29 +128,24 @@ type Point struct {
 	DevMSE   float64 `json:"dev_mse"`      // regression; NaN when not evaluated
 }
 
+// pointJSON is Point on disk: NaN (not evaluated) is null.
+type pointJSON struct {
+	Step     int      `json:"step"`
+	Loss     *float64 `json:"loss"`
+	TaskLoss *float64 `json:"task_loss"`
+	LR       float64  `json:"lr"`
+	DevAcc   *float64 `json:"dev_accuracy,omitempty"`
+	DevMSE   *float64 `json:"dev_mse,omitempty"`
+}
+
 // MarshalJSON writes NaN as null.
 func (p Point) MarshalJSON() ([]byte, error) {
-	type plain struct {
-		Step     int      `json:"step"`
-		Loss     *float64 `json:"loss"`
-		TaskLoss *float64 `json:"task_loss"`
-		LR       float64  `json:"lr"`
-		DevAcc   *float64 `json:"dev_accuracy,omitempty"`
-		DevMSE   *float64 `json:"dev_mse,omitempty"`
-	}
-	return json.Marshal(plain{p.Step, finiteOrNil(p.Loss), finiteOrNil(p.TaskLoss), p.LR, finiteOrNil(p.DevAcc), finiteOrNil(p.DevMSE)})
+	return json.Marshal(pointJSON{p.Step, finiteOrNil(p.Loss), finiteOrNil(p.TaskLoss), p.LR, finiteOrNil(p.DevAcc), finiteOrNil(p.DevMSE)})
 }
 
 // UnmarshalJSON reads null (or a missing value) as NaN.
 func (p *Point) UnmarshalJSON(b []byte) error {
-	var aux struct {
-		Step     int      `json:"step"`
-		Loss     *float64 `json:"loss"`
-		TaskLoss *float64 `json:"task_loss"`
-		LR       float64  `json:"lr"`
-		DevAcc   *float64 `json:"dev_accuracy"`
-		DevMSE   *float64 `json:"dev_mse"`
-	}
+	var aux pointJSON
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return err
 	}
