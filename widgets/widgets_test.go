@@ -42,17 +42,6 @@ func noScript(t *testing.T, s string) {
 
 func ptr(v float64) *float64 { return &v }
 
-func isNiceStep(step float64) bool {
-	p := math.Pow(10, math.Floor(math.Log10(step)+1e-9))
-	m := step / p
-	for _, n := range []float64{1, 2, 5, 10} {
-		if math.Abs(m-n) < 1e-6 {
-			return true
-		}
-	}
-	return false
-}
-
 func TestNiceTicks(t *testing.T) {
 	cases := [][2]float64{
 		{0, 1}, {0.13, 0.87}, {-3, 7}, {0, 9999}, {1e-7, 3e-7}, {-1e12, 5e12},
@@ -67,7 +56,7 @@ func TestNiceTicks(t *testing.T) {
 			t.Errorf("%v: ticks %v do not cover the range", c, ticks)
 		}
 		step := ticks[1] - ticks[0]
-		if !isNiceStep(step) {
+		if !isOneTwoFive(step) {
 			t.Errorf("%v: step %g not 1-2-5", c, step)
 		}
 		for i := 1; i < len(ticks); i++ {
