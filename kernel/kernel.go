@@ -305,12 +305,16 @@ func (k *Kernel) forwardIOPub(m *Message) {
 }
 
 func (k *Kernel) replyTo(channel string, parent *Message, msgType string, content any) {
-	r := newMessage(k.session, msgType, parent, content)
+	k.sendOn(channel, newMessage(k.session, msgType, parent, content))
+}
+
+// sendOn signs m and sends it on the shell or control socket a request came in on.
+func (k *Kernel) sendOn(channel string, m *Message) {
 	s := k.shell
 	if channel == "control" {
 		s = k.control
 	}
-	_ = s.send(k.sig.encode(r))
+	_ = s.send(k.sig.encode(m))
 }
 
 func (k *Kernel) status(parent *Message, state string) {
@@ -507,11 +511,7 @@ func (k *Kernel) fromEngine(channel string) func([][]byte) {
 		delete(k.pending, pid)
 		k.mu.Unlock()
 		m.Identities = req.msg.Identities
-		s := k.shell
-		if req.channel == "control" {
-			s = k.control
-		}
-		_ = s.send(k.sig.encode(m))
+		k.sendOn(req.channel, m)
 	}
 }
 
@@ -644,11 +644,7 @@ func (k *Kernel) finishExecute(req *request) {
 	k.mu.Unlock()
 
 	reply.Identities = req.msg.Identities
-	s := k.shell
-	if req.channel == "control" {
-		s = k.control
-	}
-	_ = s.send(k.sig.encode(reply))
+	k.sendOn(req.channel, reply)
 	k.forwardIOPub(req.idle)
 	for _, a := range aborted {
 		k.abortExecute(a)
