@@ -2,6 +2,7 @@ package peft
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -178,12 +179,7 @@ func sitesOf(m Method, layer int) []placement {
 // Curves turns runs' learning curves into line-chart series: the training
 // loss (smoothed over window steps) and the dev accuracy where evaluated.
 func Curves(runs map[string]*Run, window int) (loss, devAcc []widgets.Series) {
-	names := make([]string, 0, len(runs))
-	for n := range runs {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(runs)) {
 		r := runs[name]
 		l := widgets.Series{Name: name}
 		a := widgets.Series{Name: name}

@@ -2,7 +2,8 @@ package encoder
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -53,12 +54,7 @@ func IsBase(v *context.Variable) bool {
 // SetWeights creates (or overwrites) the variables of the given canonical
 // tensors in ctx. Shapes are checked against existing variables.
 func SetWeights(ctx *context.Context, weights map[string]*tensors.Tensor) error {
-	names := make([]string, 0, len(weights))
-	for n := range weights {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(weights)) {
 		t := weights[n]
 		scope, name := ScopeOf(n)
 		if v := ctx.GetVariableByScopeAndName(scope, name); v != nil {
