@@ -53,11 +53,6 @@ case ":$PATH:" in
      export PATH="$BIN:$PATH" ;;
 esac
 
-# Debian's Jupyter stack installs into the system python (/usr/bin/python3),
-# not a pyenv/conda python3 that may come first on PATH.
-JUPYTER=/usr/bin/jupyter
-[ -x "$JUPYTER" ] || JUPYTER=$(command -v jupyter || true)
-
 #######################################################################
 step "1/7 Go toolchain"
 if ! have go; then
@@ -75,7 +70,8 @@ esac
 step "2/7 System packages (Jupyter stack, reference PyTorch, browser-test tools)"
 APT_PACKAGES=(jupyter-notebook jupyter-client python3-nbclient jupyter-nbconvert
   python3-jupyter-kernel-test python3-ipywidgets python3-torch python3-sklearn
-  chromium chromium-driver python3-selenium jupyter-console python3-pexpect tmux)
+  chromium chromium-driver python3-selenium jupyter-console python3-pexpect tmux
+  libopenblas-dev)
 # Also needed: a C compiler (the XLA backend is cgo) and npm (gopeft data fetch).
 have gcc || APT_PACKAGES+=(gcc)
 have npm || APT_PACKAGES+=(npm)
@@ -102,6 +98,13 @@ else
   note "optional (reference and browser tests): torch scikit-learn, chromium + chromedriver, tmux"
   note "a C compiler (gcc or clang) and Node.js/npm"
 fi
+
+# Looked up only now, after step 2 may have installed it. Debian's Jupyter
+# stack lives in the system python (/usr/bin/python3), not a pyenv/conda
+# python3 that may come first on PATH.
+hash -r
+JUPYTER=/usr/bin/jupyter
+[ -x "$JUPYTER" ] || JUPYTER=$(command -v jupyter || true)
 
 #######################################################################
 step "3/7 Go tools: GoNB $GONB_VERSION, goimports, gopls $GOPLS_VERSION"
