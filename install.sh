@@ -71,7 +71,7 @@ step "2/7 System packages (Jupyter stack, reference PyTorch, browser-test tools)
 APT_PACKAGES=(jupyter-notebook jupyter-client python3-nbclient jupyter-nbconvert
   python3-jupyter-kernel-test python3-ipywidgets python3-torch python3-sklearn
   chromium chromium-driver python3-selenium jupyter-console python3-pexpect tmux
-  libopenblas-dev)
+  libopenblas-dev debootstrap ca-certificates)
 # Also needed: a C compiler (the XLA backend is cgo) and npm (gopeft data fetch).
 have gcc || APT_PACKAGES+=(gcc)
 have npm || APT_PACKAGES+=(npm)
@@ -240,20 +240,10 @@ elif [ -z "$JUPYTER" ]; then
   warn "no jupyter: install the packages from step 2, then re-run"
 else
   OUT=${GOPEFT_OUT:-$ROOT/.cache/executed}
-  mkdir -p "$OUT"
   note "running on backend: $("$GOPEFT" doctor 2> /dev/null | tail -1 | sed 's/^backend: //' || true)"
-  "$JUPYTER" nbconvert --to notebook --execute "$NB" --output-dir "$OUT" \
-    --ExecutePreprocessor.timeout=3600
-  note "executed copy: $OUT/$(basename "$NB")"
-  # The notebook's last cell prints the accuracies; show them here.
-  /usr/bin/python3 - "$OUT/$(basename "$NB")" << 'PY' || warn "could not read the accuracies from the executed notebook"
-import json, re, sys
-nb = json.load(open(sys.argv[1]))
-text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "stream")
-for line in text.splitlines():
-    if re.match(r"(test accuracy \w+:|majority baseline:|GoPEFT \S+, backend)", line):
-        print("  " + line)
-PY
+  # Live progress (cell k of N, the training bar, a heartbeat), then the
+  # executed notebook, an HTML export and a record that gopeft doctor reads.
+  /usr/bin/python3 scripts/run_notebook.py "$NB" --out "$OUT" --timeout 3600
 fi
 
 step "Done"

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/janpfeifer/gonb/gonbui"
+	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
 
 // Progress shows training progress. In a GoNB notebook it renders an HTML
@@ -77,7 +78,7 @@ func (p *Progress) Update(step int, metrics map[string]float64) {
 	}
 	p.lastDraw, p.drawn = now, true
 	if p.notebook {
-		gonbui.UpdateHtml(p.id, p.htmlLocked(now))
+		p.sendLocked(p.id, now)
 	} else {
 		fmt.Fprint(p.out, "\r"+p.textLocked(now)+"\x1b[K")
 	}
@@ -95,11 +96,24 @@ func (p *Progress) Done() {
 	now := p.now()
 	if p.notebook {
 		gonbui.UpdateHtml(p.id, "")
-		gonbui.DisplayHtml(p.htmlLocked(now))
+		p.sendLocked("", now)
 		gonbui.Sync()
 		return
 	}
 	fmt.Fprint(p.out, "\r"+p.textLocked(now)+"\x1b[K\n")
+}
+
+// sendLocked sends the bar as HTML with a text/plain twin, so front-ends
+// without HTML (a terminal running the notebook, nbconvert to text) show
+// progress too. An empty id sends an ordinary (not updatable) output.
+func (p *Progress) sendLocked(id string, now time.Time) {
+	gonbui.SendData(&protocol.DisplayData{
+		Data: map[protocol.MIMEType]any{
+			protocol.MIMETextHTML:  p.htmlLocked(now),
+			protocol.MIMETextPlain: p.textLocked(now),
+		},
+		DisplayID: id,
+	})
 }
 
 // HTML returns the current state as static HTML.

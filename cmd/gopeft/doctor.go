@@ -209,6 +209,7 @@ func doctor() doctorReport {
 	dc := check{Name: "data", Fix: "gopeft data fetch"}
 	dc.OK, dc.Detail = data.CacheStatus()
 	add(dc)
+	add(mainJobCheck(mainJobPath()))
 
 	rep.OK = true
 	for i, c := range rep.Checks {
