@@ -3,7 +3,11 @@
 #
 # Runs each suite whose files exist, prints "N passed, N failed, N skipped"
 # and exits non-zero if any failed. With arguments, runs only the suites whose
-# names are given (vet gofmt race unit kernel notebooks browser).
+# names are given (vet gofmt race unit kernel notebooks browser install).
+#
+# The install suite is a newcomer's first run: ./install.sh in a fresh
+# debootstrap root with only Go (scripts/test/bare_install.sh; about 15
+# minutes, needs root and the Debian mirror).
 #
 # Python suites run under /usr/bin/python3: Debian's Jupyter stack lives in
 # the system python, not a pyenv/conda python3 first on PATH.
@@ -123,6 +127,11 @@ else
 fi
 py_suite notebooks notebooks/test_notebooks.py notebooks/tests
 py_suite browser notebooks/test_browser.py
+if [ "$(id -u)" -eq 0 ] && command -v debootstrap > /dev/null; then
+  suite install scripts/test/bare_install.sh
+else
+  skip install "needs root and debootstrap (./install.sh installs it)"
+fi
 
 printf '\n%d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
 if [ "$failed" -gt 0 ]; then
