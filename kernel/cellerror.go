@@ -57,7 +57,7 @@ func cellError(exit, stderr, code string, interrupted bool) (ename, evalue strin
 			break
 		}
 	}
-	traceback = append(traceback, fmt.Sprintf("\x1b[0;31m%s\x1b[0m: %s", ename, evalue))
+	traceback = append(traceback, errorHeader(ename, evalue))
 	// Frames come as a function line followed by a tab-indented position line.
 	sources := map[string][]string{}
 	for i := 1; i < len(lines); i++ {
@@ -81,6 +81,16 @@ func cellError(exit, stderr, code string, interrupted bool) (ename, evalue strin
 		traceback = append(traceback, strings.TrimSpace(strings.TrimPrefix(exit, "^C\n")))
 	}
 	return ename, evalue, traceback
+}
+
+// explainFailure is the cell queue's explain: cellError on a cellFailure.
+func explainFailure(f cellFailure) (string, string, []string) {
+	return cellError(f.Exit, f.Stderr, f.Code, f.Interrupted)
+}
+
+// errorHeader is a traceback's first line, as Jupyter front-ends colour it.
+func errorHeader(ename, evalue string) string {
+	return fmt.Sprintf("\x1b[0;31m%s\x1b[0m: %s", ename, evalue)
 }
 
 // cellLineOf finds the 1-based line of the cell's code that line num of the
