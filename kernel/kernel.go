@@ -140,7 +140,7 @@ func Start(opts Options) (*Kernel, error) {
 		hist: newHistory(defaultHistoryPath()), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	k.cells = newCellQueue(func(msgType string, parent *Message, content any) *Message {
 		return newMessage(k.session, msgType, parent, content)
-	}, explainFailure)
+	}, cellError)
 
 	k.shell = &sock{s: zmq4.NewRouter(ctx)}
 	k.control = &sock{s: zmq4.NewRouter(ctx)}

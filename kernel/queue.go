@@ -76,7 +76,23 @@ type cell struct {
 	heldExit       *Message // GoNB's "exit status N" stream, held to decide the status
 	reply          *Message // GoNB's execute_reply, held until its idle status
 	idle           *Message
+
+	// stderr is forwarded as it comes, except a crash report: from its first
+	// line it is held, so that a panic reaches the client once, as the error
+	// (not also as a raw goroutine dump with temp paths).
+	errLineStart bool   // the next stderr text begins a line
+	errTail      string // a line start that may become "panic: "
+	crashing     bool
+	crash        []out
+	crashSize    int
+
+	compile   []string       // GoNB's compile report, read by compileReport
+	engineErr map[string]any // GoNB's own error as rewritten, for its reply too
 }
+
+// maxCrash bounds the stderr held as a crash report: a program that printed
+// "panic: " itself and carries on writing gets its stderr back.
+const maxCrash = 1 << 20
 
 func newCellQueue(mint func(string, *Message, any) *Message, explain func(cellFailure) (string, string, []string)) *cellQueue {
 	return &cellQueue{mint: mint, explain: explain}
@@ -87,7 +103,7 @@ func newCellQueue(mint func(string, *Message, any) *Message, explain func(cellFa
 // starts now when nothing runs, else it waits.
 func (q *cellQueue) Execute(channel string, m *Message, engineCode, magicOut string) []out {
 	c := m.Content()
-	cl := &cell{req: m, channel: channel, magicOut: magicOut, store: true, stopOnError: true}
+	cl := &cell{req: m, channel: channel, magicOut: magicOut, store: true, stopOnError: true, errLineStart: true}
 	cl.code, _ = c["code"].(string)
 	cl.silent, _ = c["silent"].(bool)
 	if v, ok := c["store_history"].(bool); ok {
@@ -209,9 +225,37 @@ func (q *cellQueue) EngineIOPub(m *Message) ([]out, bool) {
 		flushExit()
 		if c["name"] == "stderr" {
 			cl.stderr.WriteString(text)
-		} else {
-			cl.stdout.WriteString(text)
+			outs = append(outs, q.stderrOut(cl, m, text)...)
+			return outs, true
 		}
+		// A program still writing output did not crash.
+		outs = append(outs, q.release(cl)...)
+		cl.stdout.WriteString(text)
+		forward(m)
+	case "display_data", "update_display_data":
+		flushExit()
+		outs = append(outs, q.release(cl)...)
+		if data, ok := c["data"].(map[string]any); ok {
+			h, _ := data["text/html"].(string)
+			if entries := compileReport(h); entries != nil {
+				// nbconvert, CI logs and consoles read text/plain.
+				cl.compile = append(cl.compile, entries...)
+				data["text/plain"] = strings.Join(entries, "\n")
+				m.setContent(c)
+			}
+		}
+		forward(m)
+	case "error":
+		// GoNB's own errors: a cell that does not build, a failed magic.
+		flushExit()
+		if len(cl.compile) > 0 {
+			ename, evalue, tb := compileError(cl.compile)
+			c = map[string]any{"ename": ename, "evalue": evalue, "traceback": tb}
+		} else {
+			withoutTempPaths(c)
+		}
+		cl.engineErr = c
+		m.setContent(c)
 		forward(m)
 	case "execute_input":
 		flushExit()
@@ -249,12 +293,38 @@ func (q *cellQueue) finish() []out {
 	c := reply.Content()
 	if c["status"] == "ok" && cl.heldExit != nil {
 		text, _ := cl.heldExit.Content()["text"].(string)
-		ename, evalue, tb := q.explain(cellFailure{Exit: text, Stderr: cl.stderr.String(), Code: cl.code, Count: cl.count, Interrupted: cl.interrupted})
+		f := cellFailure{Exit: text, Stderr: cl.stderr.String(), Code: cl.code, Interrupted: cl.interrupted}
+		if cl.store {
+			f.Count = cl.count
+		}
+		ename, evalue, tb := q.explain(f)
+		if ename == "panic" || ename == "FatalError" {
+			cl.crash = nil // the error carries it
+		}
+		outs = append(outs, q.release(cl)...)
 		outs = append(outs, q.publish("error", cl.req, map[string]any{"ename": ename, "evalue": evalue, "traceback": tb}))
 		c["status"], c["ename"], c["evalue"], c["traceback"] = "error", ename, evalue, tb
 		delete(c, "user_expressions")
-	} else if cl.heldExit != nil {
-		outs = append(outs, out{kind: outForward, msg: cl.heldExit})
+	} else {
+		outs = append(outs, q.release(cl)...)
+		if cl.heldExit != nil {
+			outs = append(outs, out{kind: outForward, msg: cl.heldExit})
+		}
+		if c["status"] == "error" {
+			e := cl.engineErr
+			if e == nil { // GoNB replied an error it did not publish
+				e = map[string]any{"ename": c["ename"], "evalue": c["evalue"], "traceback": c["traceback"]}
+				if len(cl.compile) > 0 {
+					ename, evalue, tb := compileError(cl.compile)
+					e = map[string]any{"ename": ename, "evalue": evalue, "traceback": tb}
+				} else {
+					withoutTempPaths(e)
+				}
+			}
+			for k, v := range e {
+				c[k] = v
+			}
+		}
 	}
 	c["execution_count"] = cl.count
 	reply.setContent(c)
@@ -320,6 +390,7 @@ func (q *cellQueue) drain(ename, evalue string) []out {
 	q.closed = true
 	var outs []out
 	if cl := q.running; cl != nil {
+		outs = append(outs, q.release(cl)...)
 		if cl.heldExit != nil {
 			outs = append(outs, out{kind: outForward, msg: cl.heldExit})
 		}
@@ -338,6 +409,66 @@ func (q *cellQueue) drain(ename, evalue string) []out {
 		outs = append(outs, q.abort(w)...)
 	}
 	q.queued = nil
+	return outs
+}
+
+// stderrOut forwards a stderr stream of the cell, unless it is (or begins) a
+// crash report: that is held from its first line on. A split stream goes out
+// as new messages.
+func (q *cellQueue) stderrOut(cl *cell, m *Message, text string) []out {
+	if cl.crashing {
+		cl.crash = append(cl.crash, out{kind: outForward, msg: m})
+		cl.crashSize += len(text)
+		if cl.crashSize > maxCrash {
+			outs := q.release(cl)
+			cl.errLineStart = strings.HasSuffix(text, "\n")
+			return outs
+		}
+		return nil
+	}
+	s := cl.errTail + text
+	cl.errTail = ""
+	part := func(t string) out {
+		if t == text {
+			return out{kind: outForward, msg: m}
+		}
+		return q.publish("stream", cl.req, map[string]any{"name": "stderr", "text": t})
+	}
+	var outs []out
+	if i := crashAt(s, cl.errLineStart); i >= 0 {
+		if i > 0 {
+			outs = append(outs, part(s[:i]))
+		}
+		cl.crashing, cl.crashSize = true, len(s)-i
+		cl.crash = append(cl.crash, part(s[i:]))
+		return outs
+	}
+	// Hold a line start that may still become "panic: ".
+	cut := len(s)
+	if nl := strings.LastIndexByte(s, '\n'); nl >= 0 || cl.errLineStart {
+		if crashPrefix(s[nl+1:]) {
+			cut = nl + 1
+		}
+	}
+	cl.errTail = s[cut:]
+	if cut == 0 {
+		return nil
+	}
+	cl.errLineStart = s[cut-1] == '\n'
+	return append(outs, part(s[:cut]))
+}
+
+// release sends the cell's held stderr: a crash report that turned out not
+// to be one, or a held line start.
+func (q *cellQueue) release(cl *cell) []out {
+	var outs []out
+	if cl.errTail != "" {
+		outs = append(outs, q.publish("stream", cl.req, map[string]any{"name": "stderr", "text": cl.errTail}))
+		cl.errLineStart = false
+		cl.errTail = ""
+	}
+	outs = append(outs, cl.crash...)
+	cl.crash, cl.crashing, cl.crashSize = nil, false, 0
 	return outs
 }
 

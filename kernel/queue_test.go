@@ -22,7 +22,7 @@ func testQueue() *cellQueue {
 		}
 		m.RawContent, _ = json.Marshal(content)
 		return m
-	}, explainFailure)
+	}, cellError)
 }
 
 // msg builds a message with id under parent (nil for a client request).
@@ -371,5 +371,77 @@ func TestQueueLeavesOtherMessagesToTheCaller(t *testing.T) {
 	}
 	if q.Requester(msg("i", "input_request", other, map[string]any{})) != nil {
 		t.Fatal("input_request of another request routed to the running cell")
+	}
+}
+
+// A panic reaches the client once, as the error: the runtime's report,
+// written in small pieces, is held from its first line and dropped; what
+// the cell wrote before it is forwarded, split off a shared stream.
+func TestQueuePanicIsOneError(t *testing.T) {
+	q := testQueue()
+	a := execReq("A", "%%\npanic(\"boom\")", nil)
+	q.Execute("shell", a, "", "")
+	e := &engine1{t: t, q: q, req: a}
+	wantOuts(t, "a progress line is forwarded at once", e.stream("stderr", "step 1\r"), `forward stream A "step 1\r"`)
+	wantOuts(t, "the rest of the line too", e.stream("stderr", " done\n"), `forward stream A " done\n"`)
+	wantOuts(t, "a line start that may become a panic is held", e.stream("stderr", "log\npa"), `publish stream A "log\n"`)
+	wantOuts(t, "it is one", e.stream("stderr", "nic: "))
+	for _, s := range []string{"boom", "\n", "\n", "goroutine ", "1", " [running]:\n", "main.main()\n", "\t/tmp/gopeft-kernel-1/gonb_a/main.go:9 +0x25\n"} {
+		wantOuts(t, "the report is held", e.stream("stderr", s))
+	}
+	e.stream("stderr", "exit status 2\n")
+	outs := e.reply(map[string]any{"status": "ok"})
+	outs = append(outs, e.iopub("status", map[string]any{"execution_state": "idle"})...)
+	wantOuts(t, "only the error", outs, "publish error A panic", `history 1 ""`, "reply execute_reply A error 1", "forward status A idle")
+	tb := outs[0].msg.Content()["traceback"].([]any)
+	if len(tb) != 3 || tb[2] != "main.main()\n\tmain.go:9" {
+		t.Fatalf("traceback %q", tb)
+	}
+	if r := outs[2].msg.Content(); r["evalue"] != "boom" {
+		t.Fatalf("reply %v", r)
+	}
+}
+
+// Text that looks like a crash but is followed by more output is not one.
+func TestQueueCrashLookalikeIsReleased(t *testing.T) {
+	q := testQueue()
+	a := execReq("A", "a", nil)
+	q.Execute("shell", a, "a", "")
+	e := &engine1{t: t, q: q, req: a}
+	wantOuts(t, "held", e.stream("stderr", "panic: recovered, carrying on\n"))
+	wantOuts(t, "released by stdout", e.stream("stdout", "still here\n"),
+		`forward stream A "panic: recovered, carrying on\n"`, `forward stream A "still here\n"`)
+	wantOuts(t, "a held line start goes out when the cell ends", append(e.stream("stderr", "p"), e.run("ok")...),
+		`publish stream A "p"`, `history 1 "still here\n"`, "reply execute_reply A ok 1", "forward status A idle")
+}
+
+// A cell that does not build: GoNB's HTML report gains a text/plain form, and
+// its error (the go build command line) becomes the compiler's messages.
+func TestQueueCompileErrorReadsLikeGo(t *testing.T) {
+	q := testQueue()
+	a := execReq("A", "%%\nundefinedThing()", nil)
+	q.Execute("shell", a, "", "")
+	q.Execute("shell", execReq("B", "b", nil), "b", "")
+	e := &engine1{t: t, q: q, req: a}
+	e.iopub("status", map[string]any{"execution_state": "busy"})
+	outs := e.iopub("display_data", map[string]any{"data": map[string]any{"text/html": compileReportHTML}, "metadata": map[string]any{}})
+	data := outs[0].msg.Content()["data"].(map[string]any)
+	if !strings.HasPrefix(data["text/plain"].(string), "Cell[3] line 2: undefined: undefinedThing\n\tundefinedThing()\n") || data["text/html"] != compileReportHTML {
+		t.Fatalf("display_data %v", data["text/plain"])
+	}
+	gonbErr := `failed to run "/usr/local/go/bin/go build -o /tmp/gopeft-kernel-1/gonb_a/gonb_a": exit status 1`
+	outs = e.iopub("error", map[string]any{"ename": "ERROR", "evalue": gonbErr, "traceback": []string{gonbErr}})
+	c := outs[0].msg.Content()
+	if c["ename"] != "CompileError" || !strings.HasPrefix(c["evalue"].(string), "Cell[3] line 2: undefined: undefinedThing") {
+		t.Fatalf("error %v", c)
+	}
+	outs = e.reply(map[string]any{"status": "error", "ename": "ERROR", "evalue": gonbErr, "traceback": []string{gonbErr}})
+	outs = append(outs, e.iopub("status", map[string]any{"execution_state": "idle"})...)
+	r := outs[1].msg.Content()
+	if r["ename"] != "CompileError" || r["evalue"] != c["evalue"] || fmt.Sprint(r["traceback"]) != fmt.Sprint(c["traceback"]) {
+		t.Fatalf("reply %v, error %v", r, c)
+	}
+	if got := describe(outs); got[3] != "publish status B busy" {
+		t.Fatalf("B not aborted after the compile error: %q", got)
 	}
 }
