@@ -221,6 +221,29 @@ class ProtocolTests(unittest.TestCase):
     def test_interrupt_sigint(self):
         self._interrupt_cell('%%\nfmt.Println("started")\nselect {}', "signal")
 
+    def test_interrupt_aborts_queued_cells(self):
+        # Interrupting Run All stops it: the cells queued behind the running
+        # one are aborted even with stop_on_error off; a cell sent later runs.
+        a = self.kc.execute('%%\nfmt.Println("started")\nselect {}', stop_on_error=False)
+        b = self.kc.execute('%%\nfmt.Println("queued")')
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline:
+            m = self.kc.get_iopub_msg(timeout=TIMEOUT)
+            if (m["parent_header"].get("msg_id") == a and m["msg_type"] == "stream"
+                    and "started" in m["content"]["text"]):
+                break
+        self.km.interrupt_kernel()
+        replies = {}
+        while len(replies) < 2 and time.time() < deadline:
+            r = self.kc.get_shell_msg(timeout=TIMEOUT)
+            if r["parent_header"].get("msg_id") in (a, b):
+                replies[r["parent_header"]["msg_id"]] = r["content"]
+        self.assertEqual(replies[a].get("ename"), "KeyboardInterrupt")
+        self.assertEqual(replies[b]["status"], "aborted")
+        reply, msgs = run_cell(self.kc, '%%\nfmt.Println("after")')
+        self.assertEqual(reply["status"], "ok")
+        self.assertIn("after", stdout_of(msgs))
+
     def test_run_all_stops_at_error(self):
         # The notebook's Run All queues every cell at once: after the failing
         # cell, the queued ones are aborted, not run.
