@@ -2,7 +2,9 @@ package kernel
 
 import (
 	"fmt"
+	"html"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,26 +16,66 @@ import (
 var exitLine = regexp.MustCompile(`^(\^C\n)?(exit status (\d+)|signal: ([a-z ]+))\n$`)
 
 var (
-	ansiSeq  = regexp.MustCompile("\x1b\\[[0-9;]*m")
+	ansiSeq = regexp.MustCompile("\x1b\\[[0-9;]*m")
+	// cellLine is GoNB's annotation of a main.go position in a traceback.
 	cellLine = regexp.MustCompile(`\[\[ Cell (?:\[(\d+)\] )?Line (\d+) \]\]`)
-	// mainPos is a stack frame's position in the program GoNB generated.
-	mainPos = regexp.MustCompile(`(/\S+/main\.go):(\d+)`)
+	// framePos is a traceback's position line: tab, GoNB's annotation if
+	// any, file:line, the pc offset if any.
+	framePos = regexp.MustCompile(`^\t\s*(?:\[\[ Cell .*?\]\]\s*)?(\S+):(\d+)(?: \+0x[0-9a-f]+)?\s*$`)
+	// tempPath is the kernel's work dir and GoNB's module dir inside it
+	// (main.go, the cell binary), meaningless to the user.
+	tempPath = regexp.MustCompile(`(?:/[^\s"':]*)?/gopeft-kernel-\d+/(?:gonb_[0-9a-f]+/)?`)
 )
 
-// cellError turns a failed cell program's exit line and its stderr into the
-// ename, evalue and traceback of a Jupyter error, with stack frames mapped to
-// the cell's lines. GoNB annotates main.go positions with "[[ Cell [n] Line m ]]",
-// but only when a position arrives in one read of the program's stderr; the
-// runtime writes a traceback in small pieces, so for unannotated frames the
-// line of main.go is looked up in the cell's code instead.
-func cellError(exit, stderr, code string, interrupted bool) (ename, evalue string, traceback []string) {
-	m := exitLine.FindStringSubmatch(exit)
-	stderr = ansiSeq.ReplaceAllString(stderr, "")
-	lines := strings.Split(stderr, "\n")
+// crashStarts are the lines the Go runtime begins a crash report with.
+var crashStarts = []string{"panic: ", "fatal error: "}
+
+// crashAt returns where in s a line beginning a crash report starts, or -1;
+// atLineStart says whether s itself begins a line.
+func crashAt(s string, atLineStart bool) int {
+	for i := 0; i < len(s); {
+		if i > 0 || atLineStart {
+			for _, p := range crashStarts {
+				if strings.HasPrefix(s[i:], p) {
+					return i
+				}
+			}
+		}
+		j := strings.IndexByte(s[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+	}
+	return -1
+}
+
+// crashPrefix reports whether a line so far (no newline yet) may still become
+// the start of a crash report: the runtime writes "panic: " and the value in
+// separate writes, and GoNB forwards each read.
+func crashPrefix(line string) bool {
+	for _, p := range crashStarts {
+		if line != "" && len(line) < len(p) && strings.HasPrefix(p, line) {
+			return true
+		}
+	}
+	return false
+}
+
+// cellError turns a failed cell program into the ename, evalue and traceback
+// of a Jupyter error. A crash report (panic, fatal error) becomes Go's own
+// traceback with the cell's frames as "Cell[n] line m", the runtime's frames
+// dropped and no temp paths. GoNB annotates main.go positions with
+// "[[ Cell [n] Line m ]]", but only when a position arrives in one read of the
+// program's stderr; the runtime writes a traceback in small pieces, so for an
+// unannotated frame the line of main.go is looked up in the cell's code.
+func cellError(f cellFailure) (ename, evalue string, traceback []string) {
+	m := exitLine.FindStringSubmatch(f.Exit)
+	lines := strings.Split(ansiSeq.ReplaceAllString(f.Stderr, ""), "\n")
 	switch {
 	case m == nil:
-		ename, evalue = "CellError", strings.TrimSpace(exit)
-	case m[1] != "" || interrupted || m[4] == "interrupt":
+		ename, evalue = "CellError", strings.TrimSpace(f.Exit)
+	case m[1] != "" || f.Interrupted || m[4] == "interrupt":
 		ename, evalue = "KeyboardInterrupt", "cell interrupted"
 		if m[4] != "" {
 			evalue += " (" + m[4] + ")"
@@ -43,44 +85,83 @@ func cellError(exit, stderr, code string, interrupted bool) (ename, evalue strin
 	default:
 		ename, evalue = "ExitError", "cell program exited with status "+m[3]
 	}
-	// A panic or fatal runtime error names the real cause.
-	for _, l := range lines {
-		if ename == "KeyboardInterrupt" {
-			break
-		}
-		if rest, ok := strings.CutPrefix(l, "panic: "); ok {
-			ename, evalue = "panic", strings.TrimSuffix(rest, " [recovered]")
-			break
-		}
-		if rest, ok := strings.CutPrefix(l, "fatal error: "); ok {
-			ename, evalue = "FatalError", rest
-			break
+	crash := -1
+	if ename != "KeyboardInterrupt" {
+		for i, l := range lines {
+			if rest, ok := strings.CutPrefix(l, "panic: "); ok {
+				ename, evalue, crash = "panic", strings.TrimSuffix(rest, " [recovered]"), i
+				break
+			}
+			if rest, ok := strings.CutPrefix(l, "fatal error: "); ok {
+				ename, evalue, crash = "FatalError", rest, i
+				break
+			}
 		}
 	}
-	traceback = append(traceback, fmt.Sprintf("\x1b[0;31m%s\x1b[0m: %s", ename, evalue))
-	// Frames come as a function line followed by a tab-indented position line.
+	traceback = []string{errorHeader(ename, evalue)}
+	if crash < 0 {
+		return ename, evalue, traceback
+	}
 	sources := map[string][]string{}
-	for i := 1; i < len(lines); i++ {
-		fn := strings.TrimSpace(lines[i-1])
-		if j := strings.LastIndex(fn, "("); j > 0 {
-			fn = fn[:j]
+	for i := crash + 1; i < len(lines); i++ {
+		l := lines[i]
+		if strings.TrimSpace(l) == "" {
+			continue
 		}
-		if cm := cellLine.FindStringSubmatch(lines[i]); cm != nil {
-			where := "Cell line " + cm[2]
-			if cm[1] != "" {
-				where = fmt.Sprintf("Cell [%s], line %s", cm[1], cm[2])
-			}
-			traceback = append(traceback, fmt.Sprintf("  %s, in %s", where, fn))
-		} else if pm := mainPos.FindStringSubmatch(lines[i]); pm != nil && strings.HasPrefix(lines[i], "\t") {
-			if n := cellLineOf(sources, pm[1], pm[2], code); n > 0 {
-				traceback = append(traceback, fmt.Sprintf("  Cell line %d, in %s", n, fn))
+		if i+1 < len(lines) && !strings.HasPrefix(l, "\t") {
+			if pm := framePos.FindStringSubmatch(lines[i+1]); pm != nil {
+				i++
+				if fr := frame(l, lines[i], pm[1], pm[2], f, sources); fr != "" {
+					traceback = append(traceback, fr)
+				}
+				continue
 			}
 		}
-	}
-	if m != nil {
-		traceback = append(traceback, strings.TrimSpace(strings.TrimPrefix(exit, "^C\n")))
+		traceback = append(traceback, tempPath.ReplaceAllString(l, ""))
 	}
 	return ename, evalue, traceback
+}
+
+// frame renders one stack frame as Go does (function, then the tab-indented
+// position), the position a cell line when it is in a cell; "" for the
+// runtime's own frames.
+func frame(fn, pos, file, line string, f cellFailure, sources map[string][]string) string {
+	if strings.Contains(file, "/src/runtime/") {
+		return ""
+	}
+	// Arguments are raw words (pointers, lengths): Go's "(...)" says enough.
+	if j := strings.LastIndex(fn, "("); j > 0 && strings.HasSuffix(fn, ")") && j+2 < len(fn) {
+		fn = fn[:j] + "(...)"
+	}
+	var where string
+	// GoNB's annotation without a cell number is unreliable (it says "Cell
+	// Line 0" for a function declared in the cell): look such a line up.
+	switch cm := cellLine.FindStringSubmatch(pos); {
+	case cm != nil && cm[1] != "" && cm[2] != "0":
+		where = fmt.Sprintf("Cell[%s] line %s", cm[1], cm[2])
+	case filepath.Base(file) == "main.go" && tempPath.MatchString(file):
+		if n := cellLineOf(sources, file, line, f.Code); n > 0 {
+			where = fmt.Sprintf("%s line %d", cellName(f.Count), n)
+		} else {
+			where = "main.go:" + line // generated code, or a line of an earlier cell
+		}
+	default:
+		where = file + ":" + line
+	}
+	return fn + "\n\t" + where
+}
+
+// cellName names the cell of execution_count n ("Cell" when not stored).
+func cellName(n int) string {
+	if n > 0 {
+		return fmt.Sprintf("Cell[%d]", n)
+	}
+	return "Cell"
+}
+
+// errorHeader is a traceback's first line, as Jupyter front-ends colour it.
+func errorHeader(ename, evalue string) string {
+	return fmt.Sprintf("\x1b[0;31m%s\x1b[0m: %s", ename, evalue)
 }
 
 // cellLineOf finds the 1-based line of the cell's code that line num of the
@@ -109,20 +190,82 @@ func cellLineOf(sources map[string][]string, mainGo, num, code string) int {
 	return 0
 }
 
-// globRegexp turns a history search pattern (glob: * and ?) into a regexp.
-func globRegexp(pattern string) *regexp.Regexp {
-	var b strings.Builder
-	b.WriteString("(?s)^")
-	for _, r := range pattern {
-		switch r {
-		case '*':
-			b.WriteString(".*")
-		case '?':
-			b.WriteString(".")
-		default:
-			b.WriteString(regexp.QuoteMeta(string(r)))
+// GoNB's HTML report of a failed build (go build, goimports or its own
+// parse): per compiler message, the cell and line, the main.go position, the
+// message, and the source around it with the offending line marked.
+var (
+	reportCell = regexp.MustCompile(`<span class="gonb-cell-line-info">Cell(?:\[(\d+)\])?:? Line (\d+)</span>`)
+	reportLoc  = regexp.MustCompile(`<span class="gonb-err-location">([^<]*)</span>([^\n]*)`)
+	reportSrc  = regexp.MustCompile(`<div class="gonb-err-line">([^\n]*)\n</div>`)
+	reportText = regexp.MustCompile(`<span style="white-space: pre;">([^<]*)</span>`)
+	goPos      = regexp.MustCompile(`^(\S*?):(\d+)(?::(\d+))?:?$`)
+)
+
+// compileReport reads GoNB's HTML report of a failed build into one entry
+// per compiler message, "Cell[3] line 2: undefined: x" with the offending
+// source line beneath it; nil when s is not such a report.
+func compileReport(s string) []string {
+	// The report's style sheet names this class even when no message has
+	// a position.
+	if !strings.Contains(s, "gonb-err-location") {
+		return nil
+	}
+	if i := strings.Index(s, "</style>"); i >= 0 {
+		s = s[i:]
+	}
+	var entries []string
+	for _, item := range strings.Split(s, "<br/>") {
+		if lm := reportLoc.FindStringSubmatch(item); lm != nil {
+			where := strings.TrimSpace(tempPath.ReplaceAllString(lm[1], ""))
+			if cm := reportCell.FindStringSubmatch(item); cm != nil {
+				where = cellName(atoi(cm[1])) + " line " + cm[2]
+			} else if pm := goPos.FindStringSubmatch(where); pm != nil {
+				where = filepath.Base(pm[1]) + ":" + pm[2]
+			}
+			e := where + ": " + strings.TrimSpace(lm[2])
+			if sm := reportSrc.FindStringSubmatch(item); sm != nil && strings.TrimSpace(sm[1]) != "" {
+				e += "\n\t" + strings.TrimSpace(html.UnescapeString(sm[1]))
+			}
+			entries = append(entries, e)
+		} else if tm := reportText.FindStringSubmatch(item); tm != nil {
+			t := strings.TrimSpace(tempPath.ReplaceAllString(tm[1], ""))
+			// "# gonb_1234abcd" is go build naming the package.
+			if t != "" && !strings.HasPrefix(t, "# ") {
+				entries = append(entries, t)
+			}
 		}
 	}
-	b.WriteString("$")
-	return regexp.MustCompile(b.String())
+	return entries
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// compileError is the error for a cell that does not build, from the
+// entries of compileReport: every message in evalue (one a line, without the
+// source), and each with its source line in the traceback.
+func compileError(entries []string) (ename, evalue string, traceback []string) {
+	var msgs []string
+	for _, e := range entries {
+		msgs = append(msgs, strings.SplitN(e, "\n", 2)[0])
+	}
+	evalue = strings.Join(msgs, "\n")
+	return "CompileError", evalue, append([]string{errorHeader("CompileError", "the cell does not build")}, entries...)
+}
+
+// withoutTempPaths strips the kernel's temp paths from an error GoNB made
+// itself (one without a compile report).
+func withoutTempPaths(c map[string]any) {
+	if v, ok := c["evalue"].(string); ok {
+		c["evalue"] = tempPath.ReplaceAllString(v, "")
+	}
+	if tb, ok := c["traceback"].([]any); ok {
+		for i, t := range tb {
+			if s, ok := t.(string); ok {
+				tb[i] = tempPath.ReplaceAllString(s, "")
+			}
+		}
+	}
 }

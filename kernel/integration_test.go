@@ -135,6 +135,9 @@ func TestKernelEndToEnd(t *testing.T) {
 	if st := exec("%%\npanic(\"boom\")"); st["status"] != "error" || st["ename"] != "panic" {
 		t.Fatalf("panicking cell: %v", st)
 	}
+	if st := exec("%%\nundefinedThing()"); st["ename"] != "CompileError" || st["evalue"] != "Cell[2] line 2: undefined: undefinedThing" {
+		t.Fatalf("compile error: %v", st)
+	}
 	if st := exec("%%\nos.Exit(3)"); st["status"] != "error" || st["ename"] != "ExitError" {
 		t.Fatalf("os.Exit(3) cell: %v", st)
 	}

@@ -12,9 +12,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
-	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -50,23 +48,11 @@ func (s *sock) send(frames [][]byte) error {
 	return s.s.SendMulti(zmq4.NewMsgFrom(frames...))
 }
 
-// request is a client request forwarded to GoNB, kept until it is answered.
+// request is a client request other than execute_request forwarded to GoNB,
+// kept until GoNB answers it.
 type request struct {
 	msg     *Message
 	channel string // "shell" or "control"
-	// execute_request only:
-	code        string // code as the client sent it
-	magicOut    string // output of our own magics, published after execute_input
-	execCount   int
-	storeHist   bool
-	stopOnError bool
-	fwd         *Message // the request as sent to GoNB
-	stderr      strings.Builder
-	stdout      strings.Builder
-	heldExit    *Message // GoNB's "exit status N" stream, held to decide the status
-	reply       *Message // GoNB's execute_reply, held until its idle status
-	idle        *Message
-	interrupted bool
 }
 
 // Kernel is one running gopeft kernel.
@@ -81,13 +67,12 @@ type Kernel struct {
 	cShell, cControl, cStdin, cIOPub *sock
 	eng                              *engine
 
+	// mu serialises the cell queue and the sending of what it returns, so
+	// its outs go out in order.
 	mu      sync.Mutex
+	cells   *cellQueue
 	pending map[string]*request
 	comms   map[string]string // open comm id -> target name, from both sides
-	// Cells run one at a time: running is at GoNB, queue waits here, so a
-	// failed cell can abort the queued ones (Run-All stops at the error).
-	running *request
-	queue   []*request
 	hist    *history
 
 	ctx    context.Context
@@ -153,6 +138,9 @@ func Start(opts Options) (*Kernel, error) {
 	k := &Kernel{opts: opts, ci: ci, sig: signer{key: []byte(ci.Key)}, session: newID(),
 		logger: log.New(opts.Log, "[gopeft kernel] ", log.LstdFlags), pending: map[string]*request{}, comms: map[string]string{},
 		hist: newHistory(defaultHistoryPath()), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	k.cells = newCellQueue(func(msgType string, parent *Message, content any) *Message {
+		return newMessage(k.session, msgType, parent, content)
+	}, cellError)
 
 	k.shell = &sock{s: zmq4.NewRouter(ctx)}
 	k.control = &sock{s: zmq4.NewRouter(ctx)}
@@ -212,6 +200,9 @@ func Start(opts Options) (*Kernel, error) {
 		select {
 		case <-k.eng.exited:
 			k.logger.Printf("GoNB engine exited; stopping the kernel")
+			k.mu.Lock()
+			k.apply(k.cells.EngineDied())
+			k.mu.Unlock()
 			k.Shutdown(0)
 		case <-k.done:
 		}
@@ -365,6 +356,9 @@ func (k *Kernel) fromClient(channel string) func([][]byte) {
 			k.answer(channel, m, "interrupt_reply", map[string]any{"status": "ok"})
 		case "shutdown_request":
 			restart, _ := m.Content()["restart"].(bool)
+			k.mu.Lock()
+			k.apply(k.cells.Shutdown())
+			k.mu.Unlock()
 			// GoNB gets the request too, so it can stop gopls and clean up
 			// itself; whatever is left after 2 s is killed.
 			k.toEngine("control", m)
@@ -393,72 +387,30 @@ func (k *Kernel) fromClient(channel string) func([][]byte) {
 }
 
 func (k *Kernel) execute(channel string, m *Message) {
-	c := m.Content()
-	code, _ := c["code"].(string)
-	req := &request{msg: m, channel: channel, code: code}
-	req.storeHist, _ = c["store_history"].(bool)
-	if silent, _ := c["silent"].(bool); silent {
-		req.storeHist = false
-	}
-	req.stopOnError = true
-	if v, ok := c["stop_on_error"].(bool); ok {
-		req.stopOnError = v
-	}
-	newCode, out := runMagics(code, k.opts.Backend)
-	req.magicOut = out
-	req.fwd = m
-	if newCode != code {
-		fwd := *m
-		c["code"] = newCode
-		fwd.setContent(c)
-		req.fwd = &fwd
-	}
+	code, _ := m.Content()["code"].(string)
+	engineCode, magicOut := runMagics(code, k.opts.Backend)
 	k.mu.Lock()
-	if k.running != nil {
-		k.queue = append(k.queue, req)
-		k.mu.Unlock()
-		return
-	}
-	k.running = req
-	k.mu.Unlock()
-	k.startExecute(req)
+	defer k.mu.Unlock()
+	k.apply(k.cells.Execute(channel, m, engineCode, magicOut))
 }
 
-func (k *Kernel) startExecute(req *request) {
-	k.mu.Lock()
-	k.pending[req.msg.Header.MsgID] = req
-	k.mu.Unlock()
-	k.toEngine(req.channel, req.fwd)
-}
-
-// abortExecute answers a queued cell that will not run because an earlier
-// one failed.
-func (k *Kernel) abortExecute(req *request) {
-	k.status(req.msg, "busy")
-	k.replyTo(req.channel, req.msg, "execute_reply", map[string]any{"status": "aborted", "execution_count": nil})
-	k.status(req.msg, "idle")
-}
-
-// runMagics handles the magics the kernel owns (GoNB never sees them): the
-// lines are blanked so GoNB's line numbers still match the cell.
-func runMagics(code string, describe func() string) (string, string) {
-	lines := strings.Split(code, "\n")
-	var out []string
-	for i, l := range lines {
-		if f := strings.Fields(l); len(f) > 0 && f[0] == "%backend" {
-			out = append(out, describe())
-			lines[i] = ""
+// apply sends what the cell queue returned; k.mu is held.
+func (k *Kernel) apply(outs []out) {
+	for _, o := range outs {
+		switch o.kind {
+		case outReply:
+			k.sendOn(o.channel, o.msg)
+		case outPublish:
+			k.publish(o.msg)
+		case outForward:
+			k.forwardIOPub(o.msg)
+		case outEngine:
+			k.toEngine(o.channel, o.msg)
+		case outHistory:
+			k.hist.add(o.count, o.code)
+			k.hist.setOutput(o.count, o.output)
 		}
 	}
-	return strings.Join(lines, "\n"), strings.Join(out, "\n")
-}
-
-// EnvBackend describes the backend from GOMLX_BACKEND alone.
-func EnvBackend() string {
-	if b := os.Getenv("GOMLX_BACKEND"); b != "" {
-		return "backend: " + b + " (GOMLX_BACKEND)"
-	}
-	return "backend: go (pure Go, default)"
 }
 
 func (k *Kernel) fromClientStdin(frames [][]byte) {
@@ -477,12 +429,15 @@ func (k *Kernel) fromEngineStdin(frames [][]byte) {
 		return
 	}
 	k.mu.Lock()
-	req := k.pending[m.ParentID()]
+	to := k.cells.Requester(m)
+	if req := k.pending[m.ParentID()]; to == nil && req != nil {
+		to = req.msg
+	}
 	k.mu.Unlock()
-	if req == nil {
+	if to == nil {
 		return
 	}
-	m.Identities = req.msg.Identities
+	m.Identities = to.Identities
 	_ = k.stdin.send(k.sig.encode(m))
 }
 
@@ -492,24 +447,18 @@ func (k *Kernel) fromEngine(channel string) func([][]byte) {
 		if m == nil {
 			return
 		}
-		pid := m.ParentID()
 		k.mu.Lock()
-		req := k.pending[pid]
-		if req == nil {
+		if outs, ok := k.cells.EngineReply(m); ok {
+			k.apply(outs)
 			k.mu.Unlock()
-			return // a reply to a request we answered ourselves
-		}
-		if m.Header.MsgType == "execute_reply" {
-			req.reply = m
-			ready := req.idle != nil
-			k.mu.Unlock()
-			if ready {
-				k.finishExecute(req)
-			}
 			return
 		}
-		delete(k.pending, pid)
+		req := k.pending[m.ParentID()]
+		delete(k.pending, m.ParentID())
 		k.mu.Unlock()
+		if req == nil {
+			return // a reply to a request we answered ourselves
+		}
 		m.Identities = req.msg.Identities
 		k.sendOn(req.channel, m)
 	}
@@ -521,152 +470,28 @@ func (k *Kernel) fromEngineIOPub(frames [][]byte) {
 		return
 	}
 	fixWidgetJS(m)
-	k.mu.Lock()
-	req := k.pending[m.ParentID()]
 	if t := m.Header.MsgType; t == "comm_open" || t == "comm_close" {
-		k.mu.Unlock()
 		k.trackComm(m)
-		k.mu.Lock()
 	}
-	if req == nil || req.msg.Header.MsgType != "execute_request" {
-		k.mu.Unlock()
-		k.forwardIOPub(m)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if outs, ok := k.cells.EngineIOPub(m); ok {
+		k.apply(outs)
 		return
 	}
-	var flush []*Message
-	finish := false
-	switch m.Header.MsgType {
-	case "status":
-		if st, _ := m.Content()["execution_state"].(string); st == "idle" {
-			req.idle = m
-			finish = req.reply != nil
-		} else {
-			flush = append(flush, m)
-		}
-	case "stream":
-		c := m.Content()
-		text, _ := c["text"].(string)
-		if c["name"] == "stderr" && exitLine.MatchString(text) {
-			if req.heldExit != nil {
-				flush = append(flush, req.heldExit)
-			}
-			req.heldExit = m
-			break
-		}
-		if req.heldExit != nil {
-			flush = append(flush, req.heldExit)
-			req.heldExit = nil
-		}
-		if c["name"] == "stderr" {
-			req.stderr.WriteString(text)
-		} else {
-			req.stdout.WriteString(text)
-		}
-		flush = append(flush, m)
-	case "execute_input":
-		c := m.Content()
-		if n, ok := c["execution_count"].(float64); ok {
-			req.execCount = int(n)
-		}
-		if c["code"] != req.code {
-			c["code"] = req.code
-			m.setContent(c)
-		}
-		flush = append(flush, m)
-		if req.magicOut != "" {
-			res := newMessage(k.session, "execute_result", req.msg, map[string]any{
-				"execution_count": req.execCount,
-				"data":            map[string]any{"text/plain": req.magicOut},
-				"metadata":        map[string]any{},
-			})
-			res.Identities = nil
-			flush = append(flush, res)
-			req.stdout.WriteString(req.magicOut)
-		}
-	default:
-		if req.heldExit != nil {
-			flush = append(flush, req.heldExit)
-			req.heldExit = nil
-		}
-		flush = append(flush, m)
-	}
-	k.mu.Unlock()
-	for _, f := range flush {
-		if f.Identities == nil {
-			k.publish(f)
-		} else {
-			k.forwardIOPub(f)
-		}
-	}
-	if finish {
-		k.finishExecute(req)
-	}
-}
-
-// finishExecute runs once GoNB has both replied and gone idle, so every
-// stream of the cell has been seen: a cell whose program failed becomes an
-// error (published, then replied), and the idle status goes out last.
-func (k *Kernel) finishExecute(req *request) {
-	k.mu.Lock()
-	delete(k.pending, req.msg.Header.MsgID)
-	k.mu.Unlock()
-	reply := req.reply
-	c := reply.Content()
-	if n, ok := c["execution_count"].(float64); ok && req.execCount == 0 {
-		req.execCount = int(n)
-	}
-	if c["status"] == "ok" && req.heldExit != nil {
-		text, _ := req.heldExit.Content()["text"].(string)
-		ename, evalue, tb := cellError(text, req.stderr.String(), req.code, req.interrupted)
-		k.publish(newMessage(k.session, "error", req.msg, map[string]any{"ename": ename, "evalue": evalue, "traceback": tb}))
-		c["status"], c["ename"], c["evalue"], c["traceback"] = "error", ename, evalue, tb
-		delete(c, "user_expressions")
-		reply.setContent(c)
-	} else if req.heldExit != nil {
-		k.forwardIOPub(req.heldExit)
-	}
-	if req.storeHist && req.execCount > 0 {
-		k.hist.add(req.execCount, req.code)
-		k.hist.setOutput(req.execCount, req.stdout.String())
-	}
-	// Settle the queue before replying: a cell the client sends after seeing
-	// this reply must run, not be aborted with the ones queued behind it.
-	k.mu.Lock()
-	var aborted []*request
-	if c["status"] == "error" && req.stopOnError {
-		aborted, k.queue = k.queue, nil
-	}
-	var next *request
-	if len(k.queue) > 0 {
-		next, k.queue = k.queue[0], k.queue[1:]
-	}
-	k.running = next
-	k.mu.Unlock()
-
-	reply.Identities = req.msg.Identities
-	k.sendOn(req.channel, reply)
-	k.forwardIOPub(req.idle)
-	for _, a := range aborted {
-		k.abortExecute(a)
-	}
-	if next != nil {
-		k.startExecute(next)
-	}
+	k.forwardIOPub(m)
 }
 
 // interrupt stops the running cell: GoNB forwards SIGINT to the cell
 // program, and what still runs after the grace period is killed.
 func (k *Kernel) interrupt() {
 	k.mu.Lock()
-	req := k.running
-	if req != nil {
-		req.interrupted = true
-	}
+	req := k.cells.Interrupt()
 	k.mu.Unlock()
 	k.eng.interrupt(k.opts.InterruptGrace, func() bool {
 		k.mu.Lock()
 		defer k.mu.Unlock()
-		return req != nil && k.running == req
+		return req != nil && k.cells.IsRunning(req.Header.MsgID)
 	})
 }
 
@@ -718,32 +543,5 @@ func (k *Kernel) watchParent() {
 				return
 			}
 		}
-	}
-}
-
-// KernelInfo is the kernel_info_reply content.
-func KernelInfo(version string) map[string]any {
-	return map[string]any{
-		"status":                 "ok",
-		"protocol_version":       ProtocolVersion,
-		"implementation":         "gopeft",
-		"implementation_version": version,
-		"language_info": map[string]any{
-			"name":               "go",
-			"version":            strings.TrimPrefix(runtime.Version(), "go"),
-			"mimetype":           "text/x-go",
-			"file_extension":     ".go",
-			"pygments_lexer":     "go",
-			"codemirror_mode":    "go",
-			"nbconvert_exporter": "script",
-		},
-		"banner": fmt.Sprintf("GoPEFT %s: Go cells for parameter-efficient fine-tuning (GoNB engine, %s).\n"+
-			"Import github.com/gopeft/gopeft/peft directly; %%backend shows the GoMLX backend.", version, runtime.Version()),
-		"help_links": []map[string]string{
-			{"text": "GoPEFT README", "url": "https://github.com/gopeft/gopeft#readme"},
-			{"text": "GoMLX documentation", "url": "https://pkg.go.dev/github.com/gomlx/gomlx"},
-			{"text": "GoNB documentation", "url": "https://github.com/janpfeifer/gonb#readme"},
-			{"text": "Go documentation", "url": "https://go.dev/doc/"},
-		},
 	}
 }

@@ -3,9 +3,11 @@ package kernel
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -38,23 +40,24 @@ func TestSignerRejectsMisSigned(t *testing.T) {
 }
 
 func TestCellErrorPanicMapsLines(t *testing.T) {
-	stderr := "panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n\t \x1b[7m[[ Cell [3] Line 2 ]]\x1b[0m /tmp/x/main.go:10 +0x65\n"
-	ename, evalue, tb := cellError("exit status 2\n", stderr, "", false)
+	stderr := "panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n\t \x1b[7m[[ Cell [3] Line 2 ]]\x1b[0m /tmp/gopeft-kernel-1/gonb_ab12/main.go:10 +0x65\n"
+	ename, evalue, tb := cellError(cellFailure{Exit: "exit status 2\n", Stderr: stderr, Count: 3})
 	if ename != "panic" || evalue != "boom" {
 		t.Fatalf("got %q %q", ename, evalue)
 	}
-	if !strings.Contains(strings.Join(tb, "\n"), "Cell [3], line 2, in main.main") {
-		t.Fatalf("traceback does not map the cell line: %q", tb)
+	want := []string{errorHeader("panic", "boom"), "goroutine 1 [running]:", "main.main()\n\tCell[3] line 2"}
+	if !reflect.DeepEqual(tb, want) {
+		t.Fatalf("traceback\n got  %q\n want %q", tb, want)
 	}
-	ename, evalue, _ = cellError("exit status 3\n", "", "", false)
-	if ename != "ExitError" || !strings.Contains(evalue, "3") {
-		t.Fatalf("exit: got %q %q", ename, evalue)
+	ename, evalue, tb = cellError(cellFailure{Exit: "exit status 3\n"})
+	if ename != "ExitError" || !strings.Contains(evalue, "3") || len(tb) != 1 {
+		t.Fatalf("exit: got %q %q %q", ename, evalue, tb)
 	}
-	ename, _, _ = cellError("^C\nsignal: interrupt\n", "", "", true)
+	ename, _, _ = cellError(cellFailure{Exit: "^C\nsignal: interrupt\n", Interrupted: true})
 	if ename != "KeyboardInterrupt" {
 		t.Fatalf("interrupt: got %q", ename)
 	}
-	ename, evalue, _ = cellError("exit status 2\n", "fatal error: all goroutines are asleep - deadlock!\n", "", false)
+	ename, evalue, _ = cellError(cellFailure{Exit: "exit status 2\n", Stderr: "fatal error: all goroutines are asleep - deadlock!\n"})
 	if ename != "FatalError" || !strings.Contains(evalue, "deadlock") {
 		t.Fatalf("fatal: got %q %q", ename, evalue)
 	}
@@ -65,6 +68,33 @@ func TestCellErrorPanicMapsLines(t *testing.T) {
 	}
 	if exitLine.MatchString("the exit status 3 was fine\n") {
 		t.Error("exitLine matches ordinary output")
+	}
+}
+
+// A panic inside a library called from a cell: the runtime's frames go, the
+// library's stay (without pc offsets), the cell's read as cell lines, output
+// the cell wrote before the crash is not part of it, and no temp path is left.
+func TestCellErrorTracebackReadsLikeGo(t *testing.T) {
+	stderr := "training...\npanic: runtime error: invalid memory address or nil pointer dereference [recovered]\n" +
+		"[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x4a1b2c]\n\n" +
+		"goroutine 1 [running]:\n" +
+		"panic({0x5d2e40?, 0x8c1f30?})\n\t/usr/local/go/src/runtime/panic.go:792 +0x132\n" +
+		"github.com/gopeft/gopeft/peft.(*Run).Loss(0x0, 0x3)\n\t/work/main/peft/run.go:41 +0x1d\n" +
+		"main.train(...)\n\t \x1b[7m[[ Cell [2] Line 4 ]]\x1b[0m /tmp/gopeft-kernel-7/gonb_cd34/main.go:20\n" +
+		"main.main()\n\t /tmp/gopeft-kernel-7/gonb_cd34/main.go:31 +0x25\n"
+	_, evalue, tb := cellError(cellFailure{Exit: "exit status 2\n", Stderr: stderr, Count: 5})
+	if evalue != "runtime error: invalid memory address or nil pointer dereference" {
+		t.Fatalf("evalue %q", evalue)
+	}
+	want := []string{errorHeader("panic", evalue),
+		"[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x4a1b2c]",
+		"goroutine 1 [running]:",
+		"github.com/gopeft/gopeft/peft.(*Run).Loss(...)\n\t/work/main/peft/run.go:41",
+		"main.train(...)\n\tCell[2] line 4",
+		"main.main()\n\tmain.go:31", // main.go here does not exist: not found in the cell
+	}
+	if !reflect.DeepEqual(tb, want) {
+		t.Fatalf("traceback\n got  %q\n want %q", tb, want)
 	}
 }
 
@@ -238,14 +268,84 @@ func TestDoctorFindsSpec(t *testing.T) {
 // GoNB annotates a frame only when its position arrives in one read of the
 // program's stderr; an unannotated frame is mapped through main.go.
 func TestCellErrorMapsUnannotatedFrames(t *testing.T) {
-	mainGo := filepath.Join(t.TempDir(), "main.go")
+	dir := filepath.Join(t.TempDir(), "gopeft-kernel-42", "gonb_0a1b")
+	mainGo := filepath.Join(dir, "main.go")
 	src := "package main\n\nimport \"fmt\"\n\nfunc main() {\n\tvar s []int\n\t_ = s[3]\n\tfmt.Println()\n}\n"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(mainGo, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	stderr := "panic: runtime error: index out of range [3] with length 0\n\ngoroutine 1 [running]:\nmain.main()\n\t" + mainGo + ":7 +0x52\n"
-	_, _, tb := cellError("exit status 2\n", stderr, "%%\nvar s []int\n_ = s[3]", false)
-	if !strings.Contains(strings.Join(tb, "\n"), "Cell line 3, in main.main") {
+	// GoNB's annotation without a cell number is not trusted.
+	annotated := strings.Replace(stderr, "\t", "\t \x1b[7m[[ Cell Line 0 ]]\x1b[0m ", 1)
+	f := cellFailure{Exit: "exit status 2\n", Stderr: stderr, Code: "%%\nvar s []int\n_ = s[3]", Count: 4}
+	if _, _, tb := cellError(f); tb[len(tb)-1] != "main.main()\n\tCell[4] line 3" {
 		t.Fatalf("unannotated frame not mapped to the cell: %q", tb)
+	}
+	f.Stderr = annotated
+	if _, _, tb := cellError(f); tb[len(tb)-1] != "main.main()\n\tCell[4] line 3" {
+		t.Fatalf("frame annotated without a cell number not mapped to the cell: %q", tb)
+	}
+	// A cell that is not stored has no number.
+	f.Count = 0
+	if _, _, tb := cellError(f); tb[len(tb)-1] != "main.main()\n\tCell line 3" {
+		t.Fatalf("unstored cell: %q", tb)
+	}
+}
+
+// compileReportHTML has the structure of GoNB 0.11.1's build-error display:
+// a line without context (go build naming the package), then per compiler
+// message the cell line, the main.go position, the message and the source
+// with the offending line marked (HTML-escaped).
+const compileReportHTML = `<style>.gonb-err-location {}</style>
+<div class="x" data-mime-type="application/vnd.jupyter.stderr">
+<span style="white-space: pre;"> # gonb_7ba72f9b</span>
+<br/>
+<span class="gonb-cell-line-info">Cell[3]: Line 2</span>
+<span class="gonb-err-location">./main.go:16:1: </span> undefined: undefinedThing
+<div class="gonb-err-context">
+func main() {
+<div class="gonb-err-line">undefinedThing()
+</div>y := &#34;a&#34; + 1
+</div>
+<br/>
+<span class="gonb-cell-line-info">Cell[3]: Line 3</span>
+<span class="gonb-err-location">./main.go:17:6: </span> invalid operation: "a" + 1 (mismatched types untyped string and untyped int)
+<div class="gonb-err-context">
+<div class="gonb-err-line">	y := &#34;a&#34; + 1
+</div>}
+</div>
+<br/>
+<span class="gonb-err-location">/tmp/gopeft-kernel-9/gonb_7ba72f9b/main.go:30:2: </span> missing return
+<br/>
+<span style="white-space: pre;"> </span>
+<br/>
+</div>`
+
+func TestCompileReport(t *testing.T) {
+	got := compileReport(compileReportHTML)
+	want := []string{
+		"Cell[3] line 2: undefined: undefinedThing\n\tundefinedThing()",
+		"Cell[3] line 3: invalid operation: \"a\" + 1 (mismatched types untyped string and untyped int)\n\ty := \"a\" + 1",
+		"main.go:30: missing return",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("compileReport\n got  %q\n want %q", got, want)
+	}
+	ename, evalue, tb := compileError(got)
+	if ename != "CompileError" || !strings.HasPrefix(evalue, "Cell[3] line 2: undefined: undefinedThing\nCell[3] line 3: invalid operation") ||
+		strings.Contains(evalue, "\t") || len(tb) != 4 || tb[1] != want[0] {
+		t.Fatalf("compileError: %q %q %q", ename, evalue, tb)
+	}
+	if compileReport(`<span style="white-space: pre;">a widget</span>`) != nil {
+		t.Fatal("ordinary HTML read as a compile report")
+	}
+	c := map[string]any{"evalue": `failed to run "/usr/local/go/bin/go build -o /tmp/gopeft-kernel-25/gonb_7b/gonb_7b": exit status 1`,
+		"traceback": []any{"parsing go files in TempDir \"/tmp/gopeft-kernel-25/gonb_7b\": /tmp/gopeft-kernel-25/gonb_7b/main.go:3:1: x"}}
+	withoutTempPaths(c)
+	if s := fmt.Sprint(c); strings.Contains(s, "gopeft-kernel") || !strings.Contains(s, "main.go:3:1: x") {
+		t.Fatalf("temp paths left: %v", c)
 	}
 }

@@ -131,7 +131,16 @@ class ProtocolTests(unittest.TestCase):
         self.assertIn("index out of range", reply["evalue"])
         errs = [m for m in msgs if m["msg_type"] == "error"]
         self.assertEqual(len(errs), 1)
-        self.assertTrue(any("line 3" in t for t in reply["traceback"]), reply["traceback"])
+        self.assertEqual(errs[0]["content"]["traceback"], reply["traceback"])
+        self.assertTrue(any(re.search(r"main\.main\(\)\n\tCell\[\d+\] line 3$", t) for t in reply["traceback"]),
+                        reply["traceback"])
+        # The panic is reported once, as the error: no raw goroutine dump on
+        # stderr, no temp paths anywhere.
+        stderr = "".join(m["content"]["text"] for m in msgs
+                         if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
+        self.assertNotIn("goroutine", stderr)
+        self.assertNotIn("index out of range", stderr)
+        self.assertNotIn("gopeft-kernel-", json.dumps([m["content"] for m in msgs]) + json.dumps(reply))
 
     def test_exit_status_is_error(self):
         reply, msgs = run_cell(self.kc, '%%\nfmt.Println("before")\nos.Exit(3)')
@@ -147,8 +156,35 @@ class ProtocolTests(unittest.TestCase):
         self.assertIn("still fine", stdout_of(msgs))
 
     def test_compile_error_is_error(self):
-        reply, _ = run_cell(self.kc, '%%\nundefinedThing()')
+        reply, msgs = run_cell(self.kc, '%%\nfmt.Println(1)\nundefinedThing()')
         self.assertEqual(reply["status"], "error")
+        # The compiler's message, mapped to the cell's line, in the error
+        # itself (nbconvert and CI print it), not the go build command line.
+        self.assertEqual(reply["ename"], "CompileError")
+        self.assertRegex(reply["evalue"], r"^Cell\[\d+\] line 3: undefined: undefinedThing$")
+        self.assertTrue(any("\tundefinedThing()" in t for t in reply["traceback"]), reply["traceback"])
+        errs = [m for m in msgs if m["msg_type"] == "error"]
+        self.assertEqual(len(errs), 1)
+        self.assertEqual(errs[0]["content"]["evalue"], reply["evalue"])
+        # GoNB's HTML report has a text/plain form.
+        plain = [m["content"]["data"].get("text/plain", "") for m in msgs if m["msg_type"] == "display_data"]
+        self.assertTrue(any(re.search(r"Cell\[\d+\] line 3: undefined: undefinedThing", p) for p in plain), plain)
+        self.assertNotIn("gopeft-kernel-", json.dumps([m["content"] for m in msgs]) + json.dumps(reply))
+
+    def test_execution_count(self):
+        # Only stored cells take a number: silent and store_history=False
+        # cells leave it, and say the last one.
+        def count(**kw):
+            msg_id = self.kc.execute('%%\nfmt.Println("n")', **kw)
+            while True:
+                r = self.kc.get_shell_msg(timeout=TIMEOUT)
+                if r["parent_header"].get("msg_id") == msg_id:
+                    self.assertEqual(r["content"]["status"], "ok")
+                    return r["content"]["execution_count"]
+        n = count()
+        self.assertEqual(count(silent=True), n)
+        self.assertEqual(count(store_history=False), n)
+        self.assertEqual(count(), n + 1)
 
     def _interrupt_cell(self, code, how):
         started = []
@@ -184,6 +220,29 @@ class ProtocolTests(unittest.TestCase):
 
     def test_interrupt_sigint(self):
         self._interrupt_cell('%%\nfmt.Println("started")\nselect {}', "signal")
+
+    def test_interrupt_aborts_queued_cells(self):
+        # Interrupting Run All stops it: the cells queued behind the running
+        # one are aborted even with stop_on_error off; a cell sent later runs.
+        a = self.kc.execute('%%\nfmt.Println("started")\nselect {}', stop_on_error=False)
+        b = self.kc.execute('%%\nfmt.Println("queued")')
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline:
+            m = self.kc.get_iopub_msg(timeout=TIMEOUT)
+            if (m["parent_header"].get("msg_id") == a and m["msg_type"] == "stream"
+                    and "started" in m["content"]["text"]):
+                break
+        self.km.interrupt_kernel()
+        replies = {}
+        while len(replies) < 2 and time.time() < deadline:
+            r = self.kc.get_shell_msg(timeout=TIMEOUT)
+            if r["parent_header"].get("msg_id") in (a, b):
+                replies[r["parent_header"]["msg_id"]] = r["content"]
+        self.assertEqual(replies[a].get("ename"), "KeyboardInterrupt")
+        self.assertEqual(replies[b]["status"], "aborted")
+        reply, msgs = run_cell(self.kc, '%%\nfmt.Println("after")')
+        self.assertEqual(reply["status"], "ok")
+        self.assertIn("after", stdout_of(msgs))
 
     def test_run_all_stops_at_error(self):
         # The notebook's Run All queues every cell at once: after the failing
