@@ -8,8 +8,8 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -85,7 +85,7 @@ func opCases() []opCase {
 		"Logistic": Logistic, "Sqrt": func(x *Node) *Node { return Sqrt(Abs(x)) }, "Rsqrt": func(x *Node) *Node { return Rsqrt(Abs(x)) },
 		"Sign": Sign, "Sin": Sin, "Cos": Cos, "Erf": Erf, "Floor": Floor, "Ceil": Ceil, "Round": Round,
 		"Expm1": Expm1, "Log1p": func(x *Node) *Node { return Log1p(Abs(x)) },
-		"IsNaN": func(x *Node) *Node { return ConvertDType(IsNaN(Div(x, x)), dtypes.Float32) },
+		"IsNaN":    func(x *Node) *Node { return ConvertDType(IsNaN(Div(x, x)), dtypes.Float32) },
 		"IsFinite": func(x *Node) *Node { return ConvertDType(IsFinite(Div(OnesLike(x), Floor(x))), dtypes.Float32) },
 	}
 	for name, f := range unaries {
@@ -95,7 +95,7 @@ func opCases() []opCase {
 	}
 	binaries := map[string]func(a, b *Node) *Node{
 		"Add": Add, "Sub": Sub, "Mul": Mul, "Div": Div, "Max": Max, "Min": Min,
-		"Pow": func(a, b *Node) *Node { return Pow(Abs(a), b) },
+		"Pow":         func(a, b *Node) *Node { return Pow(Abs(a), b) },
 		"GreaterThan": func(a, b *Node) *Node { return ConvertDType(GreaterThan(a, b), a.DType()) },
 		"LessOrEqual": func(a, b *Node) *Node { return ConvertDType(LessOrEqual(a, b), a.DType()) },
 		"Equal":       func(a, b *Node) *Node { return ConvertDType(Equal(Round(a), Round(b)), a.DType()) },
