@@ -17,11 +17,7 @@ const Name = "blas"
 func init() { backends.Register(Name, New) }
 
 // InstallHelp is the fix to show when OpenBLAS is missing.
-const InstallHelp = "apt-get install libopenblas0 (or use GOMLX_BACKEND=go)"
-
-// Available reports whether the backend can run here (OpenBLAS loaded), and
-// says what was found or what is missing.
-func Available() (bool, string) { return available(), libraryInfo() }
+const InstallHelp = "apt-get install libopenblas0"
 
 // New creates the backend. The config string takes no options; it fails when
 // OpenBLAS cannot be loaded.
@@ -30,7 +26,7 @@ func New(config string) (backends.Backend, error) {
 		return nil, fmt.Errorf("backend %q takes no options, got %q", Name, config)
 	}
 	if !available() {
-		return nil, fmt.Errorf("backend %q needs OpenBLAS: %s; %s", Name, libraryInfo(), InstallHelp)
+		return nil, fmt.Errorf("backend %q needs OpenBLAS: %s; %s, or use GOMLX_BACKEND=go", Name, libraryInfo(), InstallHelp)
 	}
 	return &Backend{workers: runtime.GOMAXPROCS(0), pool: newPool()}, nil
 }

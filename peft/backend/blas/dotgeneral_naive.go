@@ -15,6 +15,10 @@ func available() bool { return true }
 
 func libraryInfo() string { return "naive Go DotGeneral (placeholder until cblas.go lands)" }
 
+// LibraryStatus is whether the backend can run and what it found (cpu-blas
+// exports the same from cblas.go).
+func LibraryStatus() (ok bool, info string) { return available(), libraryInfo() }
+
 func dotGeneral(dtype dtypes.DType, lhs, rhs, out any, lhsDims, rhsDims []int,
 	lhsContracting, lhsBatch, rhsContracting, rhsBatch []int) error {
 	switch dtype {

@@ -44,9 +44,11 @@ var methods = map[string]func() *peft.Setup{
 	"ia3":      func() *peft.Setup { return peft.NewSetup("a", peft.DefaultIA3()) },
 	"bitfit":   func() *peft.Setup { return peft.NewSetup("a", peft.DefaultBitFit()) },
 	"ln":       func() *peft.Setup { return peft.NewSetup("a", &peft.LNTuning{}) },
-	"prefix":   func() *peft.Setup { return peft.NewSetup("a", &peft.PrefixTuning{PrefixLength: 4, BottleneckSize: 16, NonLinearity: "tanh"}) },
-	"prompt":   func() *peft.Setup { return peft.NewSetup("a", peft.RandomPrompt(3)) },
-	"mam":      func() *peft.Setup { return peft.NewSetup("a", peft.SmallMAMAdapter()) },
+	"prefix": func() *peft.Setup {
+		return peft.NewSetup("a", &peft.PrefixTuning{PrefixLength: 4, BottleneckSize: 16, NonLinearity: "tanh"})
+	},
+	"prompt": func() *peft.Setup { return peft.NewSetup("a", peft.RandomPrompt(3)) },
+	"mam":    func() *peft.Setup { return peft.NewSetup("a", peft.SmallMAMAdapter()) },
 	"masks": func() *peft.Setup {
 		b := peft.Pfeiffer()
 		b.Masks = peft.DefaultMasks()
