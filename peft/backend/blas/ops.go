@@ -99,7 +99,11 @@ func kUnary(ec *execCtx, n *node, ins []*Buffer) (*Buffer, error) {
 	switch src := ins[0].flat.(type) {
 	case []float32:
 		dst := out.flat.([]float32)
-		parallelFor(ec.workers, size, cost, func(lo, hi int) { unaryFloat(op, dst[lo:hi], src[lo:hi]) })
+		parallelFor(ec.workers, size, cost, func(lo, hi int) {
+			if !unaryFast(op, dst[lo:hi], src[lo:hi]) {
+				unaryFloat(op, dst[lo:hi], src[lo:hi])
+			}
+		})
 	case []float64:
 		dst := out.flat.([]float64)
 		parallelFor(ec.workers, size, cost, func(lo, hi int) { unaryFloat(op, dst[lo:hi], src[lo:hi]) })
