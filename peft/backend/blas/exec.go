@@ -3,6 +3,11 @@ package blas
 import (
 	"fmt"
 	"math"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -28,6 +33,9 @@ type Executable struct {
 	plans []any
 	// kernels[id] runs the op.
 	kernels []kernel
+	// stepIns[id] are the values a step reads: the node's inputs, or a fused
+	// group's external inputs.
+	stepIns [][]*node
 }
 
 var _ backends.Executable = (*Executable)(nil)
@@ -63,20 +71,27 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 	e.lastUse = make([]int, nn)
 	e.plans = make([]any, nn)
 	e.kernels = make([]kernel, nn)
+	e.stepIns = make([][]*node, nn)
+	fused, absorbed := findFusions(b.nodes, needed, outs)
 	for id, n := range b.nodes {
 		e.root[id] = id
 		e.lastUse[id] = -1
-		if !needed[id] {
+		if !needed[id] || absorbed[id] {
 			continue
 		}
 		if n.op == backends.OpTypeReshape || n.op == backends.OpTypeIdentity {
 			e.root[id] = e.root[n.inputs[0].id]
 		}
-		k, plan, err := compileNode(e, n)
-		if err != nil {
-			return nil, err
+		e.stepIns[id] = n.inputs
+		if fp := fused[id]; fp != nil {
+			e.kernels[id], e.plans[id], e.stepIns[id] = kFused, fp, fp.ext
+		} else {
+			k, plan, err := compileNode(e, n)
+			if err != nil {
+				return nil, err
+			}
+			e.kernels[id], e.plans[id] = k, plan
 		}
-		e.kernels[id], e.plans[id] = k, plan
 		switch n.op {
 		case backends.OpTypeParameter:
 		case backends.OpTypeConstant:
@@ -86,7 +101,7 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 		}
 	}
 	for i, n := range e.steps {
-		for _, in := range n.inputs {
+		for _, in := range e.stepIns[n.id] {
 			r := e.root[in.id]
 			e.lastUse[r] = max(e.lastUse[r], i)
 		}
@@ -167,11 +182,18 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, dev backen
 	}
 	for i, n := range e.steps {
 		ec.step = i
-		ins := make([]*Buffer, len(n.inputs))
-		for j, in := range n.inputs {
+		ins := make([]*Buffer, len(e.stepIns[n.id]))
+		for j, in := range e.stepIns[n.id] {
 			ins[j] = ec.vals[in.id]
 		}
+		var t0 time.Time
+		if opProfile != nil {
+			t0 = time.Now()
+		}
 		out, err := e.kernels[n.id](ec, n, ins)
+		if opProfile != nil {
+			opProfile.add(n, time.Since(t0))
+		}
 		if err != nil {
 			ec.release()
 			return nil, fmt.Errorf("backend %q: %s (%s): %w", Name, n.op, n.shape, err)
@@ -182,7 +204,7 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, dev backen
 			ec.owned[r] = true
 		}
 		// Free the storages whose last reader this was.
-		for _, in := range n.inputs {
+		for _, in := range e.stepIns[n.id] {
 			ir := e.root[in.id]
 			if e.lastUse[ir] == i && ec.owned[ir] && ec.vals[ir] != nil {
 				if ec.vals[ir].flat != nil {
@@ -262,4 +284,65 @@ func (ec *execCtx) reuseAny(n *node, ins []*Buffer) *Buffer {
 		}
 	}
 	return ec.alloc(n.shape)
+}
+
+// opProfile, when GOPEFT_BLAS_OPPROFILE is set, sums the time of each op
+// type and output shape over the process; OpProfile reports it.
+var opProfile = func() *opTimes {
+	if os.Getenv("GOPEFT_BLAS_OPPROFILE") == "" {
+		return nil
+	}
+	return &opTimes{m: map[string]*opTime{}}
+}()
+
+type opTimes struct {
+	mu sync.Mutex
+	m  map[string]*opTime
+}
+
+type opTime struct {
+	d time.Duration
+	n int
+}
+
+func (p *opTimes) add(n *node, d time.Duration) {
+	k := n.op.String() + " " + n.shape.String()
+	if n.op == backends.OpTypeDotGeneral {
+		k += fmt.Sprintf(" %s x %s %v", n.inputs[0].shape, n.inputs[1].shape, n.attr)
+	}
+	p.mu.Lock()
+	t := p.m[k]
+	if t == nil {
+		t = &opTime{}
+		p.m[k] = t
+	}
+	t.d += d
+	t.n++
+	p.mu.Unlock()
+}
+
+// OpProfile lists the top ops by total time (GOPEFT_BLAS_OPPROFILE=1 only).
+func OpProfile(top int) string {
+	if opProfile == nil {
+		return ""
+	}
+	opProfile.mu.Lock()
+	defer opProfile.mu.Unlock()
+	keys := make([]string, 0, len(opProfile.m))
+	var total time.Duration
+	for k, t := range opProfile.m {
+		keys = append(keys, k)
+		total += t.d
+	}
+	sort.Slice(keys, func(i, j int) bool { return opProfile.m[keys[i]].d > opProfile.m[keys[j]].d })
+	var b strings.Builder
+	fmt.Fprintf(&b, "total %v\n", total)
+	for i, k := range keys {
+		if i == top {
+			break
+		}
+		t := opProfile.m[k]
+		fmt.Fprintf(&b, "%8.1fms %5d  %s\n", float64(t.d.Microseconds())/1000, t.n, k)
+	}
+	return b.String()
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/gopeft/gopeft/peft"
-	_ "github.com/gopeft/gopeft/peft/backend/blas"
+	"github.com/gopeft/gopeft/peft/backend/blas"
 	"github.com/gopeft/gopeft/peft/hf"
 )
 
@@ -81,6 +81,9 @@ func TestStepChild(t *testing.T) {
 		t.Skip("runs only as a child of the step tests and benchmarks")
 	}
 	rep := runChild(spec)
+	if p := blas.OpProfile(40); p != "" {
+		fmt.Print(p)
+	}
 	line, _ := json.Marshal(rep)
 	fmt.Printf("STEP %s\n", line)
 }
