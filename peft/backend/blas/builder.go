@@ -635,7 +635,7 @@ func init() {
 		backends.OpTypeConvertDType, backends.OpTypeReshape, backends.OpTypeTranspose, backends.OpTypeBroadcastInDim,
 		backends.OpTypeSlice, backends.OpTypeConcatenate, backends.OpTypeIota,
 		backends.OpTypeReduceSum, backends.OpTypeReduceMax, backends.OpTypeReduceMin, backends.OpTypeReduceProduct,
-		backends.OpTypeReduceLogicalAnd, backends.OpTypeReduceLogicalOr, backends.OpTypeArgMinMax,
+		backends.OpTypeReduceLogicalAnd, backends.OpTypeReduceLogicalOr, backends.OpTypeArgMinMax, backends.OpTypeReduceWindow,
 		backends.OpTypeGather, backends.OpTypeScatterSum, backends.OpTypeScatterMax, backends.OpTypeScatterMin,
 		backends.OpTypeDotGeneral, backends.OpTypeDot, backends.OpTypeRNGBitGenerator,
 	} {

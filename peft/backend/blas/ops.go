@@ -35,6 +35,8 @@ func compileNode(e *Executable, n *node) (kernel, any, error) {
 		return kReduce, nil, nil
 	case backends.OpTypeArgMinMax:
 		return kArgMinMax, nil, nil
+	case backends.OpTypeReduceWindow:
+		return kReduceWindow, nil, nil
 	case backends.OpTypeGather:
 		return kGather, nil, nil
 	case backends.OpTypeScatterSum, backends.OpTypeScatterMax, backends.OpTypeScatterMin:
