@@ -211,7 +211,7 @@ func benchGradChild(variant string, dim, tokens, steps int) int {
 		}
 	}
 	r := gradVariant{Backend: choice.Name, StepMS: median(times), CPUMS: median(cpus), Loss: loss}
-	if choice.Config == backend.GoConfig {
+	if choice.IsCPU() {
 		if hwm, err := readVmHWM(); err == nil {
 			r.PeakBytes, r.PeakSource = &hwm, "VmHWM of the child process"
 		} else {

@@ -11,14 +11,17 @@
 //     /etc/gopeft/pjrt_plugin (system-wide installs, e.g. JupyterHub).
 //  4. A pip-installed jax CUDA plugin
 //     (<site-packages>/jax_plugins/xla_cuda*/xla_cuda_plugin.so).
-//  5. The pure-Go backend "go" (GoMLX's simplego).
+//  5. The CPU backend: GoPEFT's "blas" (peft/backend/blas, OpenBLAS
+//     underneath) when libopenblas.so.0 loads, else the pure-Go backend
+//     "go" (GoMLX's simplego, about 8x slower on a fine-tuning step).
 //
 // Plugins found on disk (3, 4) are used only when an NVIDIA GPU is present,
-// so a laptop with jax installed still gets the pure-Go backend.
+// so a laptop with jax installed still gets a CPU backend.
 //
 // GOPEFT_BACKEND=gpu (or the RequireGPU option) turns "no GPU backend" into an
 // error that says what to install; GOPEFT_BACKEND=go forces the pure-Go backend
-// unless GOMLX_BACKEND is set.
+// and GOPEFT_BACKEND=blas the blas one (an error without OpenBLAS), unless
+// GOMLX_BACKEND is set (GOMLX_BACKEND=go and GOMLX_BACKEND=blas work too).
 //
 // Never the internet: linking GoMLX's xla backend makes it the default and, for
 // a plugin given by name rather than absolute path, makes it download plugins
@@ -35,9 +38,10 @@ import (
 	"strings"
 
 	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego" // the pure-Go default
+	_ "github.com/gomlx/gomlx/backends/simplego" // the pure-Go fallback
 	"github.com/gomlx/gomlx/backends/xla"
 
+	"github.com/gopeft/gopeft/peft/backend/blas" // registers "blas"
 	"github.com/gopeft/gopeft/peft/fastgrad"
 )
 
@@ -45,11 +49,20 @@ import (
 const (
 	EnvGoMLX   = "GOMLX_BACKEND"      // GoMLX's backend config; wins over everything
 	EnvPlugin  = "GOPEFT_PJRT_PLUGIN" // path of a PJRT plugin .so
-	EnvBackend = "GOPEFT_BACKEND"     // "auto" (default), "gpu" or "go"
+	EnvBackend = "GOPEFT_BACKEND"     // "auto" (default), "gpu", "cpu", "blas" or "go"
 )
 
 // GoConfig is the GOMLX_BACKEND value of the pure-Go backend.
 const GoConfig = "go"
+
+// BLASConfig is the GOMLX_BACKEND value of GoPEFT's CPU backend.
+const BLASConfig = blas.Name
+
+// IsCPU reports whether the choice is one of the CPU backends ("go", "blas").
+func (c Choice) IsCPU() bool {
+	name, _, _ := strings.Cut(c.Config, ":")
+	return name == GoConfig || name == BLASConfig
+}
 
 func init() {
 	// Keep GoMLX offline and on the pure-Go backend unless told otherwise; see
@@ -68,6 +81,9 @@ type Choice struct {
 	// (XLA_FLAGS and GOPJRT_CUDA_CHECKS for a jax CUDA plugin); only ones not
 	// already set in the environment are listed.
 	Env map[string]string
+	// auto: picked by default (not asked for), so New may fall back to "go"
+	// if it cannot be created.
+	auto bool
 }
 
 // Display is Name, plus the plugin path when there is one:
@@ -117,6 +133,12 @@ func New(opts ...Option) (backends.Backend, Choice, error) {
 		}
 	}
 	b, err := newWithConfig(deadlockFree(choice.Config))
+	if err != nil && choice.auto && choice.Config == BLASConfig {
+		// OpenBLAS loaded in Select but the backend would not start: the
+		// pure-Go backend still runs everything.
+		choice = goChoice(fmt.Sprintf("the blas backend failed (%v), so GoPEFT uses the pure-Go CPU backend.", err))
+		b, err = newWithConfig(deadlockFree(choice.Config))
+	}
 	if err != nil {
 		return nil, choice, fmt.Errorf("backend %s: %w (%s); %s", choice.Display(), err, choice.Reason, fixHint(choice))
 	}
@@ -166,6 +188,8 @@ func fixHint(c Choice) string {
 	switch {
 	case c.Config == GoConfig:
 		return "the pure-Go backend should always work: please report this"
+	case c.Config == BLASConfig:
+		return fmt.Sprintf("%s, or set %s=go for the pure-Go backend", blas.InstallHelp, EnvGoMLX)
 	case c.Plugin != "":
 		return fmt.Sprintf("check that %s is a PJRT plugin for this machine (for CUDA: pip install -U \"jax[cuda13]\" and ./install.sh --gpu), or unset %s/%s to use the pure-Go backend", c.Plugin, EnvGoMLX, EnvPlugin)
 	default:
@@ -180,7 +204,7 @@ var ErrNoGPU = errors.New("no GPU backend available")
 const GPUInstallHelp = `to get one: on a machine with an NVIDIA GPU run ./install.sh --gpu ` +
 	`(it finds or asks for a jax CUDA plugin: pip install -U "jax[cuda13]"), ` +
 	`or set GOPEFT_PJRT_PLUGIN=/path/to/xla_cuda_plugin.so; ` +
-	`unset GOPEFT_BACKEND=gpu to run on the pure-Go CPU backend`
+	`unset GOPEFT_BACKEND=gpu to run on the CPU`
 
 // system is everything Select looks at, so tests can fake it.
 type system struct {
@@ -192,6 +216,9 @@ type system struct {
 	hasGPU      func() bool
 	sitePackage func() []string // python site-packages/dist-packages dirs
 	configDir   func() string   // user config dir (XDG_CONFIG_HOME or ~/.config)
+	// openBLAS reports whether the blas backend's library loads, and says
+	// where it was found or what is missing.
+	openBLAS func() (bool, string)
 }
 
 // RecordedPlugin returns the plugin path install.sh --gpu recorded and the
@@ -223,16 +250,16 @@ func selectWith(s system, opts ...Option) (Choice, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	forceGo := false
+	force := "" // a CPU backend GOPEFT_BACKEND asks for: "cpu" (the best one), "go" or "blas"
 	if v, ok := s.getenv(EnvBackend); ok {
-		switch strings.ToLower(strings.TrimSpace(v)) {
+		switch w := strings.ToLower(strings.TrimSpace(v)); w {
 		case "", "auto":
 		case "gpu", "cuda":
 			o.requireGPU = true
-		case "go", "cpu":
-			forceGo = true
+		case "go", "cpu", "blas":
+			force = w
 		default:
-			return Choice{}, fmt.Errorf("%s=%q is not one of auto, gpu, go; fix or unset it", EnvBackend, v)
+			return Choice{}, fmt.Errorf("%s=%q is not one of auto, gpu, cpu, blas, go; fix or unset it", EnvBackend, v)
 		}
 	}
 
@@ -246,8 +273,19 @@ func selectWith(s system, opts ...Option) (Choice, error) {
 		}
 		return c, nil
 	}
-	if forceGo && !o.requireGPU {
-		return goChoice(fmt.Sprintf("%s=go asks for the pure-Go backend.", EnvBackend)), nil
+	if force != "" && !o.requireGPU {
+		switch force {
+		case "go":
+			return goChoice(fmt.Sprintf("%s=go asks for the pure-Go backend.", EnvBackend)), nil
+		case "blas":
+			ok, info := blasStatus(s)
+			c := Choice{Name: BLASConfig, Config: BLASConfig, Reason: fmt.Sprintf("%s=blas asks for GoPEFT's CPU backend (%s).", EnvBackend, info)}
+			if !ok {
+				return c, fmt.Errorf("%s=blas: %s; %s", EnvBackend, info, blas.InstallHelp)
+			}
+			return c, nil
+		}
+		return cpuChoice(s, fmt.Sprintf("%s=cpu asks for a CPU backend", EnvBackend)), nil
 	}
 
 	// 2. An explicit plugin path.
@@ -326,7 +364,25 @@ func selectWith(s system, opts ...Option) (Choice, error) {
 	default:
 		reason = "No NVIDIA GPU found and no PJRT plugin is configured"
 	}
-	return goChoice(reason + ", so GoPEFT uses the pure-Go CPU backend."), nil
+	return cpuChoice(s, reason), nil
+}
+
+// cpuChoice is the CPU backend: blas when OpenBLAS loads, else go; the
+// reason says which and why.
+func cpuChoice(s system, why string) Choice {
+	ok, info := blasStatus(s)
+	if ok {
+		return Choice{Name: BLASConfig, Config: BLASConfig, auto: true,
+			Reason: fmt.Sprintf("%s, so GoPEFT uses its CPU backend blas (%s).", why, info)}
+	}
+	return goChoice(fmt.Sprintf("%s, so GoPEFT uses the pure-Go CPU backend go (%s; %s for the fast CPU backend).", why, info, blas.InstallHelp))
+}
+
+func blasStatus(s system) (bool, string) {
+	if s.openBLAS == nil {
+		return false, "OpenBLAS not looked for"
+	}
+	return s.openBLAS()
 }
 
 func goChoice(reason string) Choice {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
+
+	"github.com/gopeft/gopeft/peft/backend/blas"
 )
 
 // fakeSystem is a map-backed filesystem and environment.
@@ -16,6 +18,7 @@ type fakeSystem struct {
 	files map[string]string // path -> content
 	gpu   bool
 	sites []string
+	blas  string // where OpenBLAS was found; "" means it is missing
 }
 
 func (f fakeSystem) system() system {
@@ -48,8 +51,16 @@ func (f fakeSystem) system() system {
 		hasGPU:      func() bool { return f.gpu },
 		sitePackage: func() []string { return f.sites },
 		configDir:   func() string { return "/home/u/.config" },
+		openBLAS: func() (bool, string) {
+			if f.blas == "" {
+				return false, "OpenBLAS not found (libopenblas.so.0: cannot open shared object file)"
+			}
+			return true, "OpenBLAS found at " + f.blas
+		},
 	}
 }
+
+const openBLAS = "/usr/lib/x86_64-linux-gnu/libopenblas.so.0"
 
 const (
 	site     = "/venv/lib/python3.12/site-packages"
@@ -78,6 +89,60 @@ func TestSelect(t *testing.T) {
 			wantName:   "go",
 			wantConfig: "go",
 			wantReason: "No NVIDIA GPU found",
+		},
+		{
+			name:       "default without OpenBLAS says what to install",
+			sys:        fakeSystem{},
+			wantName:   "go",
+			wantReason: "apt-get install libopenblas0",
+		},
+		{
+			name:       "default CPU backend is blas when OpenBLAS loads",
+			sys:        fakeSystem{blas: openBLAS},
+			wantName:   "blas",
+			wantConfig: "blas",
+			wantReason: "OpenBLAS found at " + openBLAS,
+		},
+		{
+			name:       "GOPEFT_BACKEND=go beats OpenBLAS",
+			sys:        fakeSystem{env: map[string]string{"GOPEFT_BACKEND": "go"}, blas: openBLAS},
+			wantName:   "go",
+			wantReason: "GOPEFT_BACKEND=go",
+		},
+		{
+			name:       "GOMLX_BACKEND=go beats OpenBLAS",
+			sys:        fakeSystem{env: map[string]string{"GOMLX_BACKEND": "go"}, blas: openBLAS},
+			wantName:   "go",
+			wantReason: "GOMLX_BACKEND=go",
+		},
+		{
+			name:       "GOMLX_BACKEND=blas",
+			sys:        fakeSystem{env: map[string]string{"GOMLX_BACKEND": "blas"}},
+			wantName:   "blas",
+			wantReason: "GOMLX_BACKEND=blas",
+		},
+		{
+			name:       "GOPEFT_BACKEND=blas",
+			sys:        fakeSystem{env: map[string]string{"GOPEFT_BACKEND": "blas"}, blas: openBLAS},
+			wantName:   "blas",
+			wantReason: "OpenBLAS found",
+		},
+		{
+			name:    "GOPEFT_BACKEND=blas without OpenBLAS is an error with the fix",
+			sys:     fakeSystem{env: map[string]string{"GOPEFT_BACKEND": "blas"}},
+			wantErr: "apt-get install libopenblas0",
+		},
+		{
+			name:       "GOPEFT_BACKEND=cpu takes the best CPU backend",
+			sys:        fakeSystem{env: map[string]string{"GOPEFT_BACKEND": "cpu"}, blas: openBLAS, gpu: true, files: map[string]string{pip13: ""}, sites: []string{site}},
+			wantName:   "blas",
+			wantReason: "GOPEFT_BACKEND=cpu",
+		},
+		{
+			name:       "GPU without a plugin uses blas and says what to run",
+			sys:        fakeSystem{gpu: true, blas: openBLAS},
+			wantName:   "blas",
+			wantReason: "./install.sh --gpu",
 		},
 		{
 			name: "GOMLX_BACKEND wins over everything",
@@ -321,6 +386,26 @@ func TestNewPureGo(t *testing.T) {
 	}
 	if backends.DefaultConfig != "go" {
 		t.Errorf("backends.DefaultConfig = %q, want go", backends.DefaultConfig)
+	}
+}
+
+// TestNewBLAS creates GoPEFT's CPU backend where OpenBLAS loads, without
+// the pure-Go backend's scheduler option.
+func TestNewBLAS(t *testing.T) {
+	if ok, info := blas.LibraryStatus(); !ok {
+		t.Skip(info)
+	}
+	t.Setenv("GOMLX_BACKEND", "blas")
+	b, c, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Finalize()
+	if c.Name != "blas" || b.Name() != "blas" || !c.IsCPU() || c.IsGPU() {
+		t.Errorf("choice %q, backend %q; want blas", c.Name, b.Name())
+	}
+	if got := deadlockFree("blas"); got != "blas" {
+		t.Errorf("deadlockFree(blas) = %q", got)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gopeft/gopeft/peft/backend/blas"
 )
 
 func realSystem() system {
@@ -27,6 +29,7 @@ func realSystem() system {
 		glob:        filepath.Glob,
 		hasGPU:      HasNVIDIAGPU,
 		sitePackage: pythonSitePackages,
+		openBLAS:    blas.LibraryStatus,
 		configDir: func() string {
 			if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
 				return d

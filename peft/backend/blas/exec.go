@@ -1,0 +1,348 @@
+package blas
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// Executable is a compiled plan: the ops the outputs need, in topological
+// order, with each storage's last use, so buffers go back to the pool as soon
+// as they are dead and elementwise ops can write over a dead input.
+type Executable struct {
+	backend *Backend
+	name    string
+	params  []*node
+	outputs []*node
+	steps   []*node
+	consts  []*node
+	// root[id] is the node whose storage node id's value uses (itself, or
+	// for Reshape/Identity the root of its input).
+	root []int
+	// lastUse[root] is the index in steps of the storage's last reader;
+	// math.MaxInt for storages that are outputs.
+	lastUse []int
+	// plans[id] is a kernel's precomputed layout (broadcast strides, ...).
+	plans []any
+	// kernels[id] runs the op.
+	kernels []kernel
+	// stepIns[id] are the values a step reads: the node's inputs, or a fused
+	// group's external inputs.
+	stepIns [][]*node
+}
+
+var _ backends.Executable = (*Executable)(nil)
+
+// kernel computes node n's value from its inputs' values.
+type kernel func(ec *execCtx, n *node, ins []*Buffer) (*Buffer, error)
+
+func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingSpec) (backends.Executable, error) {
+	if len(shardings) > 0 {
+		return nil, fmt.Errorf("sharding %s", notImplementedSuffix)
+	}
+	outs, err := b.in(backends.OpTypeParameter, outputs...)
+	if err != nil {
+		return nil, err
+	}
+	b.compiled = true
+	e := &Executable{backend: b.backend, name: b.name, params: b.params, outputs: outs}
+	nn := len(b.nodes)
+	needed := make([]bool, nn)
+	for _, o := range outs {
+		needed[o.id] = true
+	}
+	// Nodes are created after their inputs, so a reverse scan marks all
+	// ancestors.
+	for id := nn - 1; id >= 0; id-- {
+		if needed[id] {
+			for _, in := range b.nodes[id].inputs {
+				needed[in.id] = true
+			}
+		}
+	}
+	e.root = make([]int, nn)
+	e.lastUse = make([]int, nn)
+	e.plans = make([]any, nn)
+	e.kernels = make([]kernel, nn)
+	e.stepIns = make([][]*node, nn)
+	fused, absorbed := findFusions(b.nodes, needed, outs)
+	for id, n := range b.nodes {
+		e.root[id] = id
+		e.lastUse[id] = -1
+		if !needed[id] || absorbed[id] {
+			continue
+		}
+		if n.op == backends.OpTypeReshape || n.op == backends.OpTypeIdentity {
+			e.root[id] = e.root[n.inputs[0].id]
+		}
+		e.stepIns[id] = n.inputs
+		if fp := fused[id]; fp != nil {
+			e.kernels[id], e.plans[id], e.stepIns[id] = kFused, fp, fp.ext
+		} else {
+			k, plan, err := compileNode(e, n)
+			if err != nil {
+				return nil, err
+			}
+			e.kernels[id], e.plans[id] = k, plan
+		}
+		switch n.op {
+		case backends.OpTypeParameter:
+		case backends.OpTypeConstant:
+			e.consts = append(e.consts, n)
+		default:
+			e.steps = append(e.steps, n)
+		}
+	}
+	for i, n := range e.steps {
+		for _, in := range e.stepIns[n.id] {
+			r := e.root[in.id]
+			e.lastUse[r] = max(e.lastUse[r], i)
+		}
+	}
+	for _, o := range outs {
+		e.lastUse[e.root[o.id]] = math.MaxInt
+	}
+	return e, nil
+}
+
+func (e *Executable) Finalize() {}
+
+func (e *Executable) Inputs() ([]string, []shapes.Shape) {
+	names := make([]string, len(e.params))
+	ss := make([]shapes.Shape, len(e.params))
+	for i, p := range e.params {
+		names[i] = p.attr.(paramAttr).name
+		ss[i] = p.shape
+	}
+	return names, ss
+}
+
+func (e *Executable) Outputs() []shapes.Shape {
+	ss := make([]shapes.Shape, len(e.outputs))
+	for i, o := range e.outputs {
+		ss[i] = o.shape
+	}
+	return ss
+}
+
+// execCtx is the state of one Execute call.
+type execCtx struct {
+	e       *Executable
+	workers int
+	vals    []*Buffer
+	owned   []bool // by root: the storage is this call's to overwrite and free
+	step    int
+	// rngState holds the new RNG state computed by a values node, by its id,
+	// for the state node that follows it.
+	rngState map[int][]uint64
+}
+
+func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, dev backends.DeviceNum) ([]backends.Buffer, error) {
+	if dev != 0 {
+		return nil, fmt.Errorf("backend %q has one device, got device %d", Name, dev)
+	}
+	if len(inputs) != len(e.params) {
+		return nil, fmt.Errorf("executable %q takes %d inputs, got %d", e.name, len(e.params), len(inputs))
+	}
+	nn := len(e.root)
+	ec := &execCtx{e: e, workers: e.backend.workers, vals: make([]*Buffer, nn), owned: make([]bool, nn)}
+	seen := map[*Buffer]int{}
+	for i, in := range inputs {
+		buf, err := e.backend.buffer(in)
+		if err != nil {
+			return nil, fmt.Errorf("input #%d: %w", i, err)
+		}
+		if !buf.shape.Equal(e.params[i].shape) {
+			return nil, fmt.Errorf("executable %q: input #%d (%s) has shape %s, want %s", e.name, i,
+				e.params[i].attr.(paramAttr).name, buf.shape, e.params[i].shape)
+		}
+		seen[buf]++
+		ec.vals[e.params[i].id] = buf
+	}
+	for i, in := range inputs {
+		buf := in.(*Buffer)
+		if i < len(donate) && donate[i] && seen[buf] == 1 {
+			// The caller gives the storage up: take it, so a later
+			// BufferFinalize of the old handle cannot pool it twice.
+			id := e.params[i].id
+			ec.vals[id] = &Buffer{shape: buf.shape, flat: buf.flat}
+			buf.flat = nil
+			ec.owned[id] = true
+		}
+	}
+	for _, c := range e.consts {
+		ec.vals[c.id] = c.attr.(*Buffer)
+	}
+	for i, n := range e.steps {
+		ec.step = i
+		ins := make([]*Buffer, len(e.stepIns[n.id]))
+		for j, in := range e.stepIns[n.id] {
+			ins[j] = ec.vals[in.id]
+		}
+		var t0 time.Time
+		if opProfile != nil {
+			t0 = time.Now()
+		}
+		out, err := e.kernels[n.id](ec, n, ins)
+		if opProfile != nil {
+			opProfile.add(n, time.Since(t0))
+		}
+		if err != nil {
+			ec.release()
+			return nil, fmt.Errorf("backend %q: %s (%s): %w", Name, n.op, n.shape, err)
+		}
+		ec.vals[n.id] = out
+		r := e.root[n.id]
+		if r == n.id {
+			ec.owned[r] = true
+		}
+		// Free the storages whose last reader this was.
+		for _, in := range e.stepIns[n.id] {
+			ir := e.root[in.id]
+			if e.lastUse[ir] == i && ec.owned[ir] && ec.vals[ir] != nil {
+				if ec.vals[ir].flat != nil {
+					e.backend.pool.put(ec.vals[ir].shape.DType, ec.vals[ir].flat)
+				}
+				ec.vals[ir] = nil
+				ec.owned[ir] = false
+			}
+		}
+	}
+	outs := make([]backends.Buffer, len(e.outputs))
+	given := map[int]bool{}
+	for i, o := range e.outputs {
+		v := ec.vals[o.id]
+		r := e.root[o.id]
+		if !ec.owned[r] || given[r] {
+			flat := e.backend.pool.get(o.shape.DType, o.shape.Size())
+			copyFlat(flat, v.flat)
+			outs[i] = &Buffer{shape: o.shape, flat: flat}
+			continue
+		}
+		given[r] = true
+		outs[i] = &Buffer{shape: o.shape, flat: v.flat}
+	}
+	return outs, nil
+}
+
+// release returns the storages still held after a failed Execute.
+func (ec *execCtx) release() {
+	for r, own := range ec.owned {
+		if own && ec.vals[r] != nil && ec.vals[r].flat != nil {
+			ec.e.backend.pool.put(ec.vals[r].shape.DType, ec.vals[r].flat)
+		}
+	}
+}
+
+// alloc returns a new buffer for n's value; its contents are unspecified.
+func (ec *execCtx) alloc(shape shapes.Shape) *Buffer {
+	return &Buffer{shape: shape, flat: ec.e.backend.pool.get(shape.DType, shape.Size())}
+}
+
+// reuse returns input k's buffer, to be overwritten with n's value, when its
+// storage is dead after this op, this call owns it, it has n's dtype and
+// size, and no other input reads it through a different layout; else a new
+// buffer. Only for ops that read element i before writing element i.
+func (ec *execCtx) reuse(n *node, k int, ins []*Buffer) *Buffer {
+	e := ec.e
+	in := n.inputs[k]
+	r := e.root[in.id]
+	if e.lastUse[r] == ec.step && ec.owned[r] && in.shape.DType == n.shape.DType && in.shape.Size() == n.shape.Size() {
+		ok := true
+		for j, other := range n.inputs {
+			if j != k && e.root[other.id] == r && other.shape.Size() != n.shape.Size() {
+				ok = false
+			}
+		}
+		if ok {
+			buf := &Buffer{shape: n.shape, flat: ins[k].flat}
+			// The storage moves to n: make the free loop skip it.
+			ec.vals[r] = &Buffer{shape: ins[k].shape}
+			ec.owned[r] = false
+			return buf
+		}
+	}
+	return ec.alloc(n.shape)
+}
+
+// reuseAny tries every input of n in turn.
+func (ec *execCtx) reuseAny(n *node, ins []*Buffer) *Buffer {
+	for k := range n.inputs {
+		in := n.inputs[k]
+		if in.shape.DType == n.shape.DType && in.shape.Size() == n.shape.Size() {
+			r := ec.e.root[in.id]
+			if ec.e.lastUse[r] == ec.step && ec.owned[r] {
+				return ec.reuse(n, k, ins)
+			}
+		}
+	}
+	return ec.alloc(n.shape)
+}
+
+// opProfile, when GOPEFT_BLAS_OPPROFILE is set, sums the time of each op
+// type and output shape over the process; OpProfile reports it.
+var opProfile = func() *opTimes {
+	if os.Getenv("GOPEFT_BLAS_OPPROFILE") == "" {
+		return nil
+	}
+	return &opTimes{m: map[string]*opTime{}}
+}()
+
+type opTimes struct {
+	mu sync.Mutex
+	m  map[string]*opTime
+}
+
+type opTime struct {
+	d time.Duration
+	n int
+}
+
+func (p *opTimes) add(n *node, d time.Duration) {
+	k := n.op.String() + " " + n.shape.String()
+	if n.op == backends.OpTypeDotGeneral {
+		k += fmt.Sprintf(" %s x %s %v", n.inputs[0].shape, n.inputs[1].shape, n.attr)
+	}
+	p.mu.Lock()
+	t := p.m[k]
+	if t == nil {
+		t = &opTime{}
+		p.m[k] = t
+	}
+	t.d += d
+	t.n++
+	p.mu.Unlock()
+}
+
+// OpProfile lists the top ops by total time (GOPEFT_BLAS_OPPROFILE=1 only).
+func OpProfile(top int) string {
+	if opProfile == nil {
+		return ""
+	}
+	opProfile.mu.Lock()
+	defer opProfile.mu.Unlock()
+	keys := make([]string, 0, len(opProfile.m))
+	var total time.Duration
+	for k, t := range opProfile.m {
+		keys = append(keys, k)
+		total += t.d
+	}
+	sort.Slice(keys, func(i, j int) bool { return opProfile.m[keys[i]].d > opProfile.m[keys[j]].d })
+	var b strings.Builder
+	fmt.Fprintf(&b, "total %v\n", total)
+	for i, k := range keys {
+		if i == top {
+			break
+		}
+		t := opProfile.m[k]
+		fmt.Fprintf(&b, "%8.1fms %5d  %s\n", float64(t.d.Microseconds())/1000, t.n, k)
+	}
+	return b.String()
+}
