@@ -19,10 +19,6 @@ import (
 // scratch first. The output [batch..., lhs free..., rhs free...] is already
 // B dense [M, N] matrices.
 
-// goLoopMaxMNK: products with M*N*K at most this run in a Go loop, cheaper
-// than a cgo call plus OpenBLAS's own per-call set-up at that size.
-var goLoopMaxMNK = 2048
-
 // blasSerialMNK is OpenBLAS's (0.3.x interface/gemm.c) threshold below which
 // one gemm runs on one thread; batches of such gemms are split over
 // goroutines instead, each matrix on exactly one thread, so results do not
@@ -62,7 +58,11 @@ func runTyped[T float32 | float64](p *problem, lhs, rhs, out any, pool *sync.Poo
 		return fmt.Errorf("blas DotGeneral: buffer lengths lhs %d, rhs %d, out %d do not match shapes %v, %v and output size %d",
 			len(l), len(r), len(o), p.lhs.dims, p.rhs.dims, p.B*p.M*p.N)
 	}
-	run(p, l, r, o, pool)
+	lb, err := lib()
+	if err != nil {
+		return fmt.Errorf("blas DotGeneral: %w", err)
+	}
+	run(lb, p, l, r, o, pool)
 	return nil
 }
 
@@ -295,7 +295,9 @@ func getScratch[T any](pool *sync.Pool, n int) *[]T {
 	return p
 }
 
-func run[T float32 | float64](p *problem, lhs, rhs, out []T, pool *sync.Pool) {
+// run computes the product with BLAS, whatever its size: even at 4x4x4 one
+// cgo call into OpenBLAS beat a plain Go loop here (BenchmarkSmallProducts).
+func run[T float32 | float64](l *library, p *problem, lhs, rhs, out []T, pool *sync.Pool) {
 	if len(out) == 0 {
 		return
 	}
@@ -329,13 +331,6 @@ func run[T float32 | float64](p *problem, lhs, rhs, out []T, pool *sync.Pool) {
 		}
 	}
 
-	l, err := lib()
-	if p.M*p.N*p.K <= goLoopMaxMNK || err != nil {
-		// Without the library the constructor already failed; the loop
-		// keeps this function total for tests of the packing logic.
-		gemmGo(p.M, p.N, p.K, lhs, a, rhs, b, out)
-		return
-	}
 	workers := 1
 	if splitBatches && p.B > 1 && p.M*p.N*p.K <= blasSerialMNK {
 		workers = min(p.B, l.threads)
@@ -353,30 +348,4 @@ func run[T float32 | float64](p *problem, lhs, rhs, out []T, pool *sync.Pool) {
 		})
 	}
 	wg.Wait()
-}
-
-// gemmGo is the small-problem path: the same matrix views, a plain loop.
-func gemmGo[T float32 | float64](m, n, k int, lhs []T, a matrix, rhs []T, b matrix, out []T) {
-	ar, ac := a.ld, 1
-	if a.trans {
-		ar, ac = 1, a.ld
-	}
-	br, bc := b.ld, 1
-	if b.trans {
-		br, bc = 1, b.ld
-	}
-	for bi := range a.offs {
-		ao, bo := int(a.offs[bi]), int(b.offs[bi])
-		c := out[bi*m*n : (bi+1)*m*n]
-		for i := range m {
-			for j := range n {
-				var s T
-				ai, bj := ao+i*ar, bo+j*bc
-				for kk := range k {
-					s += lhs[ai+kk*ac] * rhs[bj+kk*br]
-				}
-				c[i*n+j] = s
-			}
-		}
-	}
 }

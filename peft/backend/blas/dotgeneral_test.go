@@ -9,7 +9,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // dgCase is one DotGeneral configuration.
@@ -161,28 +164,28 @@ func convert[T float32 | float64](x []float64) []T {
 	return out
 }
 
-// mode is one way through run: forced Go loop, forced BLAS (split or not).
+// mode is one way through run: batched products split over goroutines or
+// not.
 type mode struct {
-	name   string
-	goMax  int
-	split  bool
-	blasOK bool // needs the library
+	name  string
+	split bool
 }
 
-var modes = []mode{
-	{"go_loop", math.MaxInt, true, false},
-	{"blas", -1, false, true},
-	{"blas_split", -1, true, true},
-}
+var modes = []mode{{"blas", false}, {"blas_split", true}}
 
 func withMode(t testing.TB, m mode) {
 	t.Helper()
-	if m.blasOK && !available() {
+	requireBLAS(t)
+	old := splitBatches
+	splitBatches = m.split
+	t.Cleanup(func() { splitBatches = old })
+}
+
+func requireBLAS(t testing.TB) {
+	t.Helper()
+	if !available() {
 		t.Skipf("no BLAS on this machine: %s", libraryInfo())
 	}
-	oldMax, oldSplit := goLoopMaxMNK, splitBatches
-	goLoopMaxMNK, splitBatches = m.goMax, m.split
-	t.Cleanup(func() { goLoopMaxMNK, splitBatches = oldMax, oldSplit })
 }
 
 // check runs c in dtype T and compares with the naive loop.
@@ -285,9 +288,7 @@ func TestDotGeneralRandomLayouts(t *testing.T) {
 // TestDotGeneralLarge takes the default thresholds on sizes that reach
 // OpenBLAS's threaded path and the batch split.
 func TestDotGeneralLarge(t *testing.T) {
-	if !available() {
-		t.Skipf("no BLAS on this machine: %s", libraryInfo())
-	}
+	requireBLAS(t)
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, c := range []dgCase{
 		{"ffn_in", []int{4, 32, 64}, []int{256, 64}, []int{2}, nil, []int{1}, nil},
@@ -303,9 +304,7 @@ func TestDotGeneralLarge(t *testing.T) {
 // TestDotGeneralConcurrentDeterministic: concurrent calls (cpu-core runs ops
 // from several goroutines) give the bits of a lone call.
 func TestDotGeneralConcurrentDeterministic(t *testing.T) {
-	if !available() {
-		t.Skipf("no BLAS on this machine: %s", libraryInfo())
-	}
+	requireBLAS(t)
 	rng := rand.New(rand.NewPCG(7, 8))
 	c := dgCase{"scores", []int{4, 32, 4, 16}, []int{4, 32, 4, 16}, []int{3}, []int{0, 2}, []int{3}, []int{0, 2}}
 	lhs := convert[float32](randomData(rng, numElements(c.lhsDims)))
@@ -390,5 +389,127 @@ func TestZeroCopyViews(t *testing.T) {
 			t.Errorf("%s: lhs view %v trans %v, rhs view %v trans %v; want %v %v, %v %v",
 				tc.name, lok, lt, rok, rt, tc.lhs, tc.lhsT, tc.rhs, tc.rhsT)
 		}
+	}
+}
+
+// encoderShapes are the DotGenerals of one training step of the shipped
+// encoder (models/gopeft-small: hidden 128, 4 heads of 32, FFN 512) at
+// batch 16 x seq 64, in the layouts the encoder and fastgrad emit.
+var encoderShapes = []dgCase{
+	{"qkv_1024x128x128", []int{16, 64, 128}, []int{128, 128}, []int{2}, nil, []int{1}, nil},
+	{"ffn_in_1024x128x512", []int{16, 64, 128}, []int{512, 128}, []int{2}, nil, []int{1}, nil},
+	{"ffn_out_1024x512x128", []int{16, 64, 512}, []int{128, 512}, []int{2}, nil, []int{1}, nil},
+	{"grad_x_ffn_in", []int{16, 64, 512}, []int{512, 128}, []int{2}, nil, []int{0}, nil},
+	{"grad_w_ffn_in", []int{16, 64, 512}, []int{16, 64, 128}, []int{0, 1}, nil, []int{0, 1}, nil},
+	{"scores_64x(64x32x64)", []int{16, 64, 4, 32}, []int{16, 64, 4, 32}, []int{3}, []int{0, 2}, []int{3}, []int{0, 2}},
+	{"values_64x(64x64x32)", []int{16, 4, 64, 64}, []int{16, 64, 4, 32}, []int{3}, []int{0, 1}, []int{1}, []int{0, 2}},
+}
+
+func flops(c dgCase) float64 {
+	p, err := newProblem(c.lhsDims, c.rhsDims, c.lhsContract, c.lhsBatch, c.rhsContract, c.rhsBatch)
+	if err != nil {
+		panic(err)
+	}
+	return 2 * float64(p.B) * float64(p.M) * float64(p.N) * float64(p.K)
+}
+
+func reportGFLOPs(b *testing.B, c dgCase) {
+	b.ReportMetric(flops(c)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkEncoderDotGeneral: this package's DotGeneral (f32) at the
+// encoder's shapes; "nosplit" runs batched small products on OpenBLAS's
+// threads only, without the goroutine split.
+func BenchmarkEncoderDotGeneral(b *testing.B) {
+	requireBLAS(b)
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, c := range encoderShapes {
+		lhs := convert[float32](randomData(rng, numElements(c.lhsDims)))
+		rhs := convert[float32](randomData(rng, numElements(c.rhsDims)))
+		out := make([]float32, numElements(outDims(c)))
+		for _, split := range []bool{true, false} {
+			name := "blas/" + c.name
+			if !split {
+				name = "blas_nosplit/" + c.name
+			}
+			b.Run(name, func(b *testing.B) {
+				old := splitBatches
+				splitBatches = split
+				defer func() { splitBatches = old }()
+				for b.Loop() {
+					if err := dotGeneral(dtypes.Float32, lhs, rhs, out, c.lhsDims, c.rhsDims, c.lhsContract, c.lhsBatch, c.rhsContract, c.rhsBatch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				reportGFLOPs(b, c)
+			})
+		}
+	}
+}
+
+// BenchmarkEncoderDotGeneralSimpleGo is the same products on GoMLX's
+// pure-Go backend, through a compiled graph (inputs already on the backend).
+func BenchmarkEncoderDotGeneralSimpleGo(b *testing.B) {
+	be, err := simplego.New("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Finalize()
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, c := range encoderShapes {
+		b.Run("go/"+c.name, func(b *testing.B) {
+			lhs := tensors.FromFlatDataAndDimensions(convert[float32](randomData(rng, numElements(c.lhsDims))), c.lhsDims...)
+			rhs := tensors.FromFlatDataAndDimensions(convert[float32](randomData(rng, numElements(c.rhsDims))), c.rhsDims...)
+			exec, err := graph.NewExec(be, func(x, y *graph.Node) *graph.Node {
+				return graph.DotGeneral(x, c.lhsContract, c.lhsBatch, y, c.rhsContract, c.rhsBatch)
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer exec.Finalize()
+			for b.Loop() {
+				out, err := exec.Exec(lhs, rhs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				out[0].FinalizeAll()
+			}
+			reportGFLOPs(b, c)
+		})
+	}
+}
+
+// BenchmarkSmallProducts compares BLAS with a plain Go loop on tiny
+// products: the reason run has no Go path for small sizes.
+func BenchmarkSmallProducts(b *testing.B) {
+	requireBLAS(b)
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, n := range []int{4, 8, 16} {
+		c := dgCase{fmt.Sprintf("%dx%dx%d", n, n, n), []int{n, n}, []int{n, n}, []int{1}, nil, []int{1}, nil}
+		lhs := convert[float32](randomData(rng, n*n))
+		rhs := convert[float32](randomData(rng, n*n))
+		out := make([]float32, n*n)
+		b.Run("blas/"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				if err := dotGeneral(dtypes.Float32, lhs, rhs, out, c.lhsDims, c.rhsDims, c.lhsContract, c.lhsBatch, c.rhsContract, c.rhsBatch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportGFLOPs(b, c)
+		})
+		b.Run("go_loop/"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				for i := range n {
+					for j := range n {
+						var s float32
+						for k := range n {
+							s += lhs[i*n+k] * rhs[j*n+k]
+						}
+						out[i*n+j] = s
+					}
+				}
+			}
+			reportGFLOPs(b, c)
+		})
 	}
 }
