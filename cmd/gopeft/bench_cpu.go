@@ -70,7 +70,7 @@ func runBenchCPU(args []string) int {
 	batch := fs.Int("batch", 16, "examples per batch")
 	seq := fs.Int("seq", 64, "tokens per example")
 	steps := fs.Int("steps", 5, "timed steps per runner and method, after warm-up; the median is reported")
-	runners := fs.String("backends", "go,blas", "comma-separated GoPEFT CPU backends: go, blas, blas-1t (OpenBLAS on one thread)")
+	runners := fs.String("backends", "go,blas,blas-1t", "comma-separated GoPEFT CPU backends: go, blas, blas-1t (OpenBLAS on one thread)")
 	torchThreads := fs.String("torch-threads", "1,2", "PyTorch thread counts to run (empty: no PyTorch)")
 	python := fs.String("python", "/usr/bin/python3", "python with torch for the reference")
 	child := fs.String("child", "", "internal: measure one method in this process and print JSON")
