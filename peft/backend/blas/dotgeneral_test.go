@@ -164,23 +164,6 @@ func convert[T float32 | float64](x []float64) []T {
 	return out
 }
 
-// mode is one way through run: batched products split over goroutines or
-// not.
-type mode struct {
-	name  string
-	split bool
-}
-
-var modes = []mode{{"blas", false}, {"blas_split", true}}
-
-func withMode(t testing.TB, m mode) {
-	t.Helper()
-	requireBLAS(t)
-	old := splitBatches
-	splitBatches = m.split
-	t.Cleanup(func() { splitBatches = old })
-}
-
 func requireBLAS(t testing.TB) {
 	t.Helper()
 	if !available() {
@@ -219,15 +202,11 @@ func check[T float32 | float64](t *testing.T, rng *rand.Rand, c dgCase, tol floa
 }
 
 func TestDotGeneralLayouts(t *testing.T) {
-	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) {
-			withMode(t, m)
-			rng := rand.New(rand.NewPCG(1, 2))
-			for _, c := range cases {
-				check[float32](t, rng, c, 1e-5)
-				check[float64](t, rng, c, 1e-13)
-			}
-		})
+	requireBLAS(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range cases {
+		check[float32](t, rng, c, 1e-5)
+		check[float64](t, rng, c, 1e-13)
 	}
 }
 
@@ -272,21 +251,16 @@ func randomCase(rng *rand.Rand, i int) dgCase {
 }
 
 func TestDotGeneralRandomLayouts(t *testing.T) {
-	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) {
-			withMode(t, m)
-			rng := rand.New(rand.NewPCG(3, 4))
-			for i := range 300 {
-				c := randomCase(rng, i)
-				check[float32](t, rng, c, 1e-5)
-				check[float64](t, rng, c, 1e-13)
-			}
-		})
+	requireBLAS(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 300 {
+		c := randomCase(rng, i)
+		check[float32](t, rng, c, 1e-5)
+		check[float64](t, rng, c, 1e-13)
 	}
 }
 
-// TestDotGeneralLarge takes the default thresholds on sizes that reach
-// OpenBLAS's threaded path and the batch split.
+// TestDotGeneralLarge: sizes that reach OpenBLAS's threaded path.
 func TestDotGeneralLarge(t *testing.T) {
 	requireBLAS(t)
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -418,8 +392,7 @@ func reportGFLOPs(b *testing.B, c dgCase) {
 }
 
 // BenchmarkEncoderDotGeneral: this package's DotGeneral (f32) at the
-// encoder's shapes; for batched products "nosplit" leaves the batch to one
-// OpenBLAS call per matrix, without the goroutine split.
+// encoder's shapes.
 func BenchmarkEncoderDotGeneral(b *testing.B) {
 	requireBLAS(b)
 	rng := rand.New(rand.NewPCG(9, 10))
@@ -427,27 +400,14 @@ func BenchmarkEncoderDotGeneral(b *testing.B) {
 		lhs := convert[float32](randomData(rng, numElements(c.lhsDims)))
 		rhs := convert[float32](randomData(rng, numElements(c.rhsDims)))
 		out := make([]float32, numElements(outDims(c)))
-		splits := []bool{true}
-		if len(c.lhsBatch) > 0 {
-			splits = append(splits, false)
-		}
-		for _, split := range splits {
-			name := "blas/" + c.name
-			if !split {
-				name = "blas_nosplit/" + c.name
-			}
-			b.Run(name, func(b *testing.B) {
-				old := splitBatches
-				splitBatches = split
-				defer func() { splitBatches = old }()
-				for b.Loop() {
-					if err := dotGeneral(dtypes.Float32, lhs, rhs, out, c.lhsDims, c.rhsDims, c.lhsContract, c.lhsBatch, c.rhsContract, c.rhsBatch); err != nil {
-						b.Fatal(err)
-					}
+		b.Run("blas/"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				if err := dotGeneral(dtypes.Float32, lhs, rhs, out, c.lhsDims, c.rhsDims, c.lhsContract, c.lhsBatch, c.rhsContract, c.rhsBatch); err != nil {
+					b.Fatal(err)
 				}
-				reportGFLOPs(b, c)
-			})
-		}
+			}
+			reportGFLOPs(b, c)
+		})
 	}
 }
 
