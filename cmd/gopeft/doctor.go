@@ -174,7 +174,7 @@ func doctor() doctorReport {
 		gpu.Fix = `pip install -U "jax[cuda13]" && ./install.sh --gpu`
 	default:
 		gpu.OK = true
-		gpu.Detail = "none (no NVIDIA GPU; the pure-Go CPU backend is used)"
+		gpu.Detail = fmt.Sprintf("none (no NVIDIA GPU; the CPU backend %s is used)", choice.Name)
 	}
 	add(gpu)
 
