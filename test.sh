@@ -3,7 +3,8 @@
 #
 # Runs each suite whose files exist, prints "N passed, N failed, N skipped"
 # and exits non-zero if any failed. With arguments, runs only the suites whose
-# names are given (vet gofmt race unit kernel notebooks browser install).
+# names are given (vet gofmt race unit unit-go kernel notebooks browser
+# install).
 #
 # The install suite is a newcomer's first run: ./install.sh in a fresh
 # debootstrap root with only Go (scripts/test/bare_install.sh; about 15
@@ -117,6 +118,9 @@ fi
 mapfile -t unit < <(unit_pkgs)
 if [ "${#unit[@]}" -gt 0 ]; then
   suite unit go test -count=1 -timeout 30m "${unit[@]}"
+  # Once more on the pure-Go backend, the fallback where OpenBLAS is missing
+  # (the default CPU backend is blas when it loads).
+  suite unit-go env GOMLX_BACKEND=go go test -count=1 -timeout 30m "${unit[@]}"
 else
   skip unit "no other Go packages"
 fi

@@ -106,4 +106,21 @@ for l in lines:
     if re.search(r"test accuracy|majority baseline|finished in", l):
         print("  " + l.strip())
 PY
+# A condensed copy for docs/install-transcript.txt: apt's and the Go
+# proxy's per-package lines elided (counted), everything else as printed.
+/usr/bin/python3 - "$LOG" "$ART/bare-install.condensed.txt" << 'PY'
+import re, sys
+noisy = re.compile(r"^(Get:\d|Selecting previously|Preparing to unpack|Unpacking |Setting up |Processing triggers|"
+                   r"\(Reading database|go: downloading |update-alternatives: |Created symlink|Adding |Updating |Running hooks)")
+out, run = [], 0
+for line in open(sys.argv[1], encoding="utf-8", errors="replace").read().splitlines():
+    if noisy.match(line):
+        run += 1
+        continue
+    if run:
+        out.append("    [... %d package-manager lines ...]" % run)
+        run = 0
+    out.append(line)
+open(sys.argv[2], "w").write("\n".join(out) + "\n")
+PY
 echo "bare_install: ok"
