@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gopeft/gopeft/internal/atomicfile"
+
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -124,7 +126,7 @@ func SaveScope(t *Tuned, scope, file string) error {
 	if err != nil {
 		return err
 	}
-	return safetensors.WriteFileAtomic(file, b, 0o644)
+	return atomicfile.WriteFile(file, b, 0o644)
 }
 
 // LoadScope sets variables under scope from a file SaveScope wrote. Every
@@ -217,10 +219,10 @@ func SaveAdapter(t *Tuned, name, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := safetensors.WriteFileAtomic(filepath.Join(dir, AdapterWeightsFile), b, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, AdapterWeightsFile), b, 0o644); err != nil {
 		return err
 	}
-	return safetensors.WriteFileAtomic(filepath.Join(dir, AdapterConfigFile), append(js, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, AdapterConfigFile), append(js, '\n'), 0o644)
 }
 
 // ReadAdapterConfig reads dir/adapter_config.json and its method.
@@ -378,7 +380,7 @@ func SaveHead(t *Tuned, dir string, labels []string) error {
 	if err != nil {
 		return err
 	}
-	return safetensors.WriteFileAtomic(filepath.Join(dir, HeadConfigFile), append(js, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, HeadConfigFile), append(js, '\n'), 0o644)
 }
 
 // ReadHeadConfig reads dir/head_config.json.

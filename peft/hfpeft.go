@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gopeft/gopeft/internal/atomicfile"
+
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/gopeft/gopeft/peft/encoder"
@@ -153,7 +155,7 @@ func SaveHFLoRA(t *Tuned, adapter, dir string) error {
 	if err := safetensors.Write(filepath.Join(dir, HFAdapterWeightsFile), &safetensors.File{Metadata: meta, Tensors: st}); err != nil {
 		return err
 	}
-	return safetensors.WriteFileAtomic(filepath.Join(dir, HFAdapterConfigFile), append(js, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, HFAdapterConfigFile), append(js, '\n'), 0o644)
 }
 
 // hfLoRAKey matches a LoRA tensor name of any family, with or without the

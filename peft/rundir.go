@@ -15,9 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gopeft/gopeft/internal/atomicfile"
+
 	"github.com/gopeft/gopeft/peft/data"
 	"github.com/gopeft/gopeft/peft/encoder"
-	"github.com/gopeft/gopeft/peft/safetensors"
 )
 
 // A run directory holds one finished run:
@@ -194,33 +195,12 @@ func Versions() map[string]string {
 	return v
 }
 
-// save writes the run directory atomically: a temporary sibling directory,
-// renamed into place (replacing an older run there).
+// save writes the run directory atomically, replacing an older run there.
 func (r *Run) save(dir string) error {
-	dir = filepath.Clean(dir)
-	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := atomicfile.ReplaceDir(dir, r.writeTo); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp) // no-op after the rename
-	if err := r.writeTo(tmp); err != nil {
-		return err
-	}
-	if _, err := os.Stat(dir); err == nil {
-		old := tmp + ".old"
-		if err := os.Rename(dir, old); err != nil {
-			return fmt.Errorf("replacing the older run in %s: %w", dir, err)
-		}
-		defer os.RemoveAll(old)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return err
-	}
-	r.Dir = dir
+	r.Dir = filepath.Clean(dir)
 	return nil
 }
 
@@ -250,7 +230,7 @@ func (r *Run) writeTo(dir string) error {
 			if err != nil {
 				return err
 			}
-			if err := safetensors.WriteFileAtomic(filepath.Join(dir, runExtraFile), b, 0o644); err != nil {
+			if err := atomicfile.WriteFile(filepath.Join(dir, runExtraFile), b, 0o644); err != nil {
 				return err
 			}
 		}
@@ -270,7 +250,7 @@ func (r *Run) writeTo(dir string) error {
 		return err
 	}
 	// run.json last: its presence marks a finished run.
-	return safetensors.WriteFileAtomic(filepath.Join(dir, RunFile), append(js, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, RunFile), append(js, '\n'), 0o644)
 }
 
 // ReadRunFile reads a run directory's run.json: its config, metrics and curve.

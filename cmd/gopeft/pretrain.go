@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gopeft/gopeft/internal/atomicfile"
+
 	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/data"
 	"github.com/gopeft/gopeft/peft/safetensors"
@@ -66,7 +68,7 @@ func runPretrain(args []string) int {
 		return 1
 	}
 	card := modelCard(m, res, strings.Join(append([]string{"gopeft", "pretrain"}, args...), " "))
-	if err := safetensors.WriteFileAtomic(filepath.Join(*out, "README.md"), []byte(card), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(*out, "README.md"), []byte(card), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft pretrain:", err)
 		return 1
 	}
