@@ -61,19 +61,14 @@ func modelName(m *Model) string {
 }
 
 // scopeTensors returns every variable under scope (a path such as
-// "/peft/houlsby"), keyed by its path relative to scope with dots.
+// "/peft/houlsby"), keyed by its path relative to scope with dots
+// (encoder.ScopeKey).
 func scopeTensors(ctx *context.Context, scope string) (map[string]*tensors.Tensor, error) {
-	prefix := strings.TrimSuffix(scope, "/") + "/"
 	out := map[string]*tensors.Tensor{}
 	for v := range ctx.IterVariables() {
-		full := v.Scope() + "/"
-		if !strings.HasPrefix(full, prefix) {
+		key, ok := encoder.ScopeKey(scope, v.Scope(), v.Name())
+		if !ok {
 			continue
-		}
-		rel := strings.TrimSuffix(strings.TrimPrefix(full, prefix), "/")
-		key := v.Name()
-		if rel != "" {
-			key = strings.ReplaceAll(rel, "/", ".") + "." + v.Name()
 		}
 		t, err := v.Value()
 		if err != nil {
@@ -86,16 +81,7 @@ func scopeTensors(ctx *context.Context, scope string) (map[string]*tensors.Tenso
 
 // keyVariable maps a relative dotted key back to its variable under scope.
 func keyVariable(ctx *context.Context, scope, key string) *context.Variable {
-	i := strings.LastIndexByte(key, '.')
-	varScope, name := strings.TrimSuffix(scope, "/"), key
-	if i >= 0 {
-		varScope += "/" + strings.ReplaceAll(key[:i], ".", "/")
-		name = key[i+1:]
-	}
-	if varScope == "" {
-		varScope = "/"
-	}
-	return ctx.GetVariableByScopeAndName(varScope, name)
+	return ctx.GetVariableByScopeAndName(encoder.KeyScope(scope, key))
 }
 
 func marshalTensors(ts map[string]*tensors.Tensor, meta map[string]string) ([]byte, error) {
@@ -168,12 +154,7 @@ func LoadScope(t *Tuned, scope, file string, create bool) error {
 	}
 	for _, it := range items {
 		if it.v == nil {
-			i := strings.LastIndexByte(it.key, '.')
-			sc, name := scope, it.key
-			if i >= 0 {
-				sc += "/" + strings.ReplaceAll(it.key[:i], ".", "/")
-				name = it.key[i+1:]
-			}
+			sc, name := encoder.KeyScope(scope, it.key)
 			t.Ctx.InAbsPath(sc).Checked(false).VariableWithValue(name, it.t)
 			continue
 		}
@@ -196,7 +177,7 @@ func SaveAdapter(t *Tuned, name, dir string) error {
 	if err != nil {
 		return err
 	}
-	ts, err := scopeTensors(t.Ctx, "/peft/"+name)
+	ts, err := scopeTensors(t.Ctx, AdapterScope(name))
 	if err != nil {
 		return err
 	}
@@ -312,7 +293,7 @@ func loadAdapterWeights(t *Tuned, name, dir string) error {
 	if err != nil {
 		return fmt.Errorf("adapter %q: %w", name, err)
 	}
-	have, err := scopeTensors(t.Ctx, "/peft/"+name)
+	have, err := scopeTensors(t.Ctx, AdapterScope(name))
 	if err != nil {
 		return err
 	}
@@ -326,7 +307,7 @@ func loadAdapterWeights(t *Tuned, name, dir string) error {
 		slices.Sort(missing)
 		return fmt.Errorf("adapter %q: %s lacks tensors %v that its config implies: the file is incomplete or from another GoPEFT version", name, file, missing)
 	}
-	return LoadScope(t, "/peft/"+name, file, false)
+	return LoadScope(t, AdapterScope(name), file, false)
 }
 
 // compareAdapterFile reports every tensor whose name or shape differs
@@ -337,7 +318,7 @@ func compareAdapterFile(t *Tuned, name, dir string) error {
 	if err != nil {
 		return fmt.Errorf("adapter %q: %w", name, err)
 	}
-	have, err := scopeTensors(t.Ctx, "/peft/"+name)
+	have, err := scopeTensors(t.Ctx, AdapterScope(name))
 	if err != nil {
 		return err
 	}

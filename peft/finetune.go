@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"time"
@@ -111,11 +110,7 @@ func (o Options) resolved(m *Model, task *data.Task) Options {
 
 // LR is the learning rate at step (0-based) of the linear warmup/decay schedule.
 func (o Options) LR(step int) float64 {
-	warm := int(math.Round(o.WarmupFraction * float64(o.Steps)))
-	if step < warm {
-		return o.LearningRate * float64(step+1) / float64(warm)
-	}
-	return o.LearningRate * float64(o.Steps-step) / float64(max(1, o.Steps-warm))
+	return LinearSchedule(step, o.Steps, int(math.Round(o.WarmupFraction*float64(o.Steps))), o.LearningRate)
 }
 
 // Point is one training step on the learning curve.
@@ -319,9 +314,7 @@ func (r *Run) train() error {
 		devSet = devSet[:opt.EvalExamples]
 	}
 	dev := r.encode(devSet)
-	rng := rand.New(rand.NewPCG(uint64(opt.Seed), 0x9e3779b97f4a7c15))
-	order := rng.Perm(len(train))
-	pos := 0
+	draw := newSampler(len(train), opt.Seed)
 	st := newStepper(t, opt.WeightDecay)
 	var bar *widgets.Progress
 	if opt.Progress && !opt.Quiet {
@@ -330,16 +323,11 @@ func (r *Run) train() error {
 	start := time.Now()
 	batch := make([]encoded, 0, opt.BatchSize)
 	for step := range opt.Steps {
-		// Draw a full batch, reshuffling at each epoch's end.
 		batch = batch[:0]
 		for len(batch) < opt.BatchSize {
-			if pos == len(order) {
-				order, pos = rng.Perm(len(train)), 0
-			}
-			batch = append(batch, train[order[pos]])
-			pos++
+			batch = append(batch, train[draw.next()])
 		}
-		depth := t.Setup.Drop.TrainDepth(t.Model.Config, rng)
+		depth := t.Setup.Drop.TrainDepth(t.Model.Config, draw.rng)
 		lr := opt.LR(step)
 		res, err := st.step(r.batchOf(batch, len(batch)), r.labels(batch), lr, depth)
 		if err != nil {

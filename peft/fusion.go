@@ -195,7 +195,7 @@ func (h *hooks) fuse(ctx *context.Context, f *FuseBlock, layer int, sub encoder.
 			ups = append(ups, h.adapterUp(ctx, lastN, layer, sub, x))
 		}
 	}
-	fctx := ctx.Checked(false).In("peft").In(f.ScopeName())
+	fctx := adapterCtx(ctx, f.ScopeName())
 	out, att := h.fusionLayer(fctx, f.Config, layer, sub, query, ups, residual)
 	h.memoNodes[fusionAttentionKey(f.ScopeName(), layer, sub)] = att
 	st.hidden, st.residual = out, residual
@@ -222,11 +222,11 @@ func (h *hooks) fusionLayer(fctx *context.Context, cfg FusionConfig, layer int, 
 	}
 	q := query
 	if cfg.Query {
-		q = denseWith(ctx.In("query"), query, d, bert)
+		q = encoder.LinearWith(ctx.In("query"), query, d, bert)
 	}
 	k := values
 	if cfg.Key {
-		k = denseWith(ctx.In("key"), values, d, bert)
+		k = encoder.LinearWith(ctx.In("key"), values, d, bert)
 	}
 	var vw *graph.Node
 	var vVar *context.Variable

@@ -56,7 +56,7 @@ type hfLoRAConfig struct {
 
 // hfModulePath is a site's module path in a bare transformers model.
 func hfModulePath(cfg hf.Config, layer int, s encoder.Site) string {
-	canonical := fmt.Sprintf("encoder.layer.%d.%s.weight", layer, hfModules[s])
+	canonical := s.WeightName(layer)
 	name := strings.TrimSuffix(hf.HFName(cfg.ModelType, canonical), ".weight")
 	_, rest, _ := strings.Cut(name, ".") // drop bert./roberta./distilbert.
 	return rest
@@ -117,7 +117,7 @@ func SaveHFLoRA(t *Tuned, adapter, dir string) error {
 			continue
 		}
 		for _, s := range sites {
-			scope := "/peft/" + adapter + "/" + loraScope(layer, s)
+			scope := AdapterScope(adapter) + "/" + loraScope(layer, s)
 			for _, ab := range []string{"A", "B"} {
 				v, err := t.variableValue(scope+"/lora_"+ab, "weight")
 				if err != nil {
@@ -211,7 +211,7 @@ func ReadHFLoRA(dir string, cfg hf.Config) (*LoRA, map[string]*tensors.Tensor, e
 		if !ok || layer >= cfg.NumLayers {
 			return nil, nil, fmt.Errorf("%s: tensor %s names a module GoPEFT cannot adapt (layer %d of %d, module %s)", dir, name, layer, cfg.NumLayers, module)
 		}
-		in, out := siteDims(cfg, s)
+		in, out := s.Dims(cfg)
 		want := []int{hc.R, in}
 		if mm[3] == "B" {
 			want = []int{out, hc.R}
@@ -266,7 +266,7 @@ func LoadHFLoRA(m *Model, dir, name string, head Head) (*Tuned, error) {
 	}
 	for path, w := range weights {
 		i := strings.LastIndexByte(path, '/')
-		scope := "/peft/" + name + "/" + path[:i]
+		scope := AdapterScope(name) + "/" + path[:i]
 		v := t.Ctx.GetVariableByScopeAndName(scope, path[i+1:])
 		if v == nil {
 			return nil, fmt.Errorf("%s: no variable %s/%s for the loaded adapter", dir, scope, path[i+1:])

@@ -1,6 +1,8 @@
 package peft
 
 import (
+	"strings"
+
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -69,8 +71,28 @@ func newHooks(s *Setup, cfg hf.Config, dropBelow int) *hooks {
 	return &hooks{setup: s, cfg: cfg, dropBelow: dropBelow, memoNodes: map[string]*graph.Node{}}
 }
 
+// peftScope is the top scope of every PEFT parameter.
+const peftScope = "peft"
+
+// AdapterScope is the scope of the named adapter's variables ("/peft/<name>").
+func AdapterScope(name string) string { return "/" + peftScope + "/" + name }
+
+// peftRoot is the scope that holds all PEFT parameters.
+const peftRoot = "/" + peftScope
+
+// adapterOf names the adapter (or fusion layer) a variable scope belongs to.
+func adapterOf(scope string) (name string, ok bool) {
+	rest, ok := strings.CutPrefix(scope, peftRoot+"/")
+	if !ok {
+		return "", false
+	}
+	name, _, _ = strings.Cut(rest, "/")
+	return name, true
+}
+
+// adapterCtx is root scoped to an adapter's variables (AdapterScope).
 func adapterCtx(root *context.Context, name string) *context.Context {
-	return root.Checked(false).In("peft").In(name)
+	return root.Checked(false).In(peftScope).In(name)
 }
 
 // active returns the active adapters in order, with their methods.

@@ -95,7 +95,7 @@ func (a *IA3) NumParams(cfg hf.Config) int {
 			continue
 		}
 		for _, s := range targets {
-			in, out := siteDims(cfg, s)
+			in, out := s.Dims(cfg)
 			if slices.Contains(ff, s) {
 				n += in
 			} else {

@@ -100,51 +100,6 @@ func (l *LoRA) Validate(cfg hf.Config) error {
 	return nil
 }
 
-// siteNames maps every accepted target name onto a projection site.
-var siteNames = map[string]encoder.Site{
-	"query": encoder.Query, "key": encoder.Key, "value": encoder.Value,
-	"attn_out": encoder.AttnOut, "ffn_in": encoder.FFNIn, "ffn_out": encoder.FFNOut,
-	"attention.self.query": encoder.Query, "attention.self.key": encoder.Key, "attention.self.value": encoder.Value,
-	"attention.output.dense": encoder.AttnOut, "intermediate.dense": encoder.FFNIn, "output.dense": encoder.FFNOut,
-	"q_lin": encoder.Query, "k_lin": encoder.Key, "v_lin": encoder.Value,
-	"out_lin": encoder.AttnOut, "lin1": encoder.FFNIn, "lin2": encoder.FFNOut,
-}
-
-// hfModules is each site's module path inside encoder.layer.N of a BERT or
-// RoBERTa model.
-var hfModules = map[encoder.Site]string{
-	encoder.Query: "attention.self.query", encoder.Key: "attention.self.key", encoder.Value: "attention.self.value",
-	encoder.AttnOut: "attention.output.dense", encoder.FFNIn: "intermediate.dense", encoder.FFNOut: "output.dense",
-}
-
-// parseSites turns target names into sites in encoder order, without duplicates.
-func parseSites(targets []string, def []encoder.Site) ([]encoder.Site, error) {
-	if len(targets) == 0 {
-		return def, nil
-	}
-	set := map[encoder.Site]bool{}
-	for _, t := range targets {
-		if t == "all-linear" {
-			for _, s := range encoder.Sites {
-				set[s] = true
-			}
-			continue
-		}
-		s, ok := siteNames[strings.TrimSpace(t)]
-		if !ok {
-			return nil, fmt.Errorf("target module %q is unknown: use query, key, value, attn_out, ffn_in, ffn_out (or HF names such as attention.output.dense, intermediate.dense, output.dense), or all-linear", t)
-		}
-		set[s] = true
-	}
-	var out []encoder.Site
-	for _, s := range encoder.Sites {
-		if set[s] {
-			out = append(out, s)
-		}
-	}
-	return out, nil
-}
-
 // Sites lists the projection sites the adapter targets, in encoder order.
 func (l *LoRA) Sites() ([]encoder.Site, error) {
 	return parseSites(l.TargetModules, []encoder.Site{encoder.Query, encoder.Value})
@@ -152,17 +107,6 @@ func (l *LoRA) Sites() ([]encoder.Site, error) {
 
 func (l *LoRA) inLayer(layer int) bool {
 	return l.LayersToTransform == nil || slices.Contains(l.LayersToTransform, layer)
-}
-
-// siteDims returns a projection's input and output sizes.
-func siteDims(cfg hf.Config, s encoder.Site) (in, out int) {
-	switch s {
-	case encoder.FFNIn:
-		return cfg.HiddenSize, cfg.IntermediateSize
-	case encoder.FFNOut:
-		return cfg.IntermediateSize, cfg.HiddenSize
-	}
-	return cfg.HiddenSize, cfg.HiddenSize
 }
 
 // NumParams: r·(in + out) per adapted matrix.
@@ -174,7 +118,7 @@ func (l *LoRA) NumParams(cfg hf.Config) int {
 			continue
 		}
 		for _, s := range sites {
-			in, out := siteDims(cfg, s)
+			in, out := s.Dims(cfg)
 			n += l.R * (in + out)
 		}
 	}
@@ -297,7 +241,7 @@ func setLoRAMerged(t *Tuned, name string, merged bool) {
 	t.markTrainable()
 	if merged {
 		for v := range t.Ctx.IterVariables() {
-			if strings.HasPrefix(v.Scope(), "/peft/"+name+"/") {
+			if strings.HasPrefix(v.Scope(), AdapterScope(name)+"/") {
 				v.SetTrainable(false)
 			}
 		}
@@ -315,7 +259,7 @@ func (l *LoRA) foldInto(t *Tuned, name string, sign float64) error {
 			continue
 		}
 		for _, s := range sites {
-			scope := "/peft/" + name + "/" + loraScope(layer, s)
+			scope := AdapterScope(name) + "/" + loraScope(layer, s)
 			a, err := t.variableValue(scope+"/lora_A", "weight")
 			if err != nil {
 				return fmt.Errorf("merging %q: %w", name, err)
@@ -324,8 +268,8 @@ func (l *LoRA) foldInto(t *Tuned, name string, sign float64) error {
 			if err != nil {
 				return fmt.Errorf("merging %q: %w", name, err)
 			}
-			wScope := fmt.Sprintf("/encoder/layer/%d/%s", layer, strings.ReplaceAll(hfModules[s], ".", "/"))
-			wv := t.Ctx.GetVariableByScopeAndName(wScope, "weight")
+			wScope, wName := encoder.ScopeOf(s.WeightName(layer))
+			wv := t.Ctx.GetVariableByScopeAndName(wScope, wName)
 			if wv == nil {
 				return fmt.Errorf("merging %q: base weight %s/weight is missing", name, wScope)
 			}

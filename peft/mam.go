@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"fmt"
+
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"

@@ -24,7 +24,7 @@ func maskedBottleneck(t *Tuned, adapter string) (*Bottleneck, string, error) {
 		return nil, "", fmt.Errorf("no adapter named %q (adapters: %v)", adapter, names(t.Setup))
 	}
 	var b *Bottleneck
-	scope := "/peft/" + adapter
+	scope := AdapterScope(adapter)
 	switch m := a.Method.(type) {
 	case *Bottleneck:
 		b = m

@@ -48,7 +48,7 @@ func (p *PrefixTuning) Validate(cfg hf.Config) error {
 	if !p.Flat && p.BottleneckSize <= 0 {
 		return fmt.Errorf("bottleneck_size is %d: it must be > 0 (or set Flat: true)", p.BottleneckSize)
 	}
-	if _, err := activationFn(p.NonLinearity); err != nil {
+	if _, err := nonLinearity(p.NonLinearity); err != nil {
 		return err
 	}
 	for _, l := range p.LeaveOut {
@@ -88,9 +88,9 @@ func (p *PrefixTuning) states(ctx *context.Context, cfg hf.Config, g *graph.Grap
 	}
 	emb := ctx.In("wte").WithInitializer(initializers.RandomNormalFn(ctx, encoder.InitStdDev)).
 		VariableWithShape("weight", shapes.Make(dtypes.Float32, pl, d)).ValueGraph(g)
-	act, _ := activationFn(p.NonLinearity)
-	h := act(denseWith(ctx.In("control_trans_0"), emb, p.BottleneckSize, initializers.RandomNormalFn(ctx, encoder.InitStdDev)))
-	out := denseWith(ctx.In("control_trans_2"), h, l*2*d, initializers.RandomNormalFn(ctx, encoder.InitStdDev))
+	act, _ := nonLinearity(p.NonLinearity)
+	h := act(encoder.LinearWith(ctx.In("control_trans_0"), emb, p.BottleneckSize, initializers.RandomNormalFn(ctx, encoder.InitStdDev)))
+	out := encoder.LinearWith(ctx.In("control_trans_2"), h, l*2*d, initializers.RandomNormalFn(ctx, encoder.InitStdDev))
 	out = layers.DropoutStatic(ctx, out, p.Dropout)
 	return graph.Reshape(out, pl, l, 2, d)
 }
@@ -129,7 +129,7 @@ func FlattenPrefix(t *Tuned, adapter string) error {
 	}
 	var p *PrefixTuning
 	var flatMethod Method
-	scope := "/peft/" + adapter
+	scope := AdapterScope(adapter)
 	switch m := a.Method.(type) {
 	case *PrefixTuning:
 		p = m

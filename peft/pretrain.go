@@ -124,23 +124,17 @@ func Pretrain(m *Model, seqs [][]int32, opt PretrainOptions) (PretrainResult, er
 		return PretrainResult{}, err
 	}
 	lrVar := optimizers.LearningRateVar(m.Ctx, dtypes.Float32, opt.LearningRate)
-	rng := rand.New(rand.NewPCG(uint64(opt.Seed), 0x9e3779b97f4a7c15))
-	order := rng.Perm(len(seqs))
-	next := 0
+	draw := newSampler(len(seqs), opt.Seed)
 	start := time.Now()
 	res := PretrainResult{Steps: opt.Steps, Sequences: len(seqs), Tokens: tokens}
 	sum, count := 0.0, 0
 	for step := 1; step <= opt.Steps; step++ {
 		batch := make([][]int32, opt.BatchSize)
 		for i := range batch {
-			if next == len(order) {
-				order, next = rng.Perm(len(seqs)), 0
-			}
-			batch[i] = seqs[order[next]]
-			next++
+			batch[i] = seqs[draw.next()]
 		}
-		ids, mask, labels, weights := maskBatch(batch, seqLen, m.Tokenizer, cfg.VocabSize, opt.MaskProb, rng)
-		lrVar.MustSetValue(tensors.FromValue(float32(linearSchedule(step, opt.Steps, opt.WarmupSteps, opt.LearningRate))))
+		ids, mask, labels, weights := maskBatch(batch, seqLen, m.Tokenizer, cfg.VocabSize, opt.MaskProb, draw.rng)
+		lrVar.MustSetValue(tensors.FromValue(float32(LinearSchedule(step-1, opt.Steps, opt.WarmupSteps, opt.LearningRate))))
 		out, err := exec.Exec(ids, mask, labels, weights)
 		if err != nil {
 			return res, fmt.Errorf("step %d: %w", step, err)
@@ -164,14 +158,6 @@ func Pretrain(m *Model, seqs [][]int32, opt PretrainOptions) (PretrainResult, er
 		v.SetTrainable(false)
 	}
 	return res, nil
-}
-
-// linearSchedule warms up linearly to peak, then decays linearly to 0.
-func linearSchedule(step, total, warmup int, peak float64) float64 {
-	if step <= warmup {
-		return peak * float64(step) / float64(warmup)
-	}
-	return peak * math.Max(0, float64(total-step)/float64(max(1, total-warmup)))
 }
 
 // maskBatch pads sequences and applies BERT's masking: each non-special

@@ -217,7 +217,7 @@ func (r *Run) writeTo(dir string) error {
 		return err
 	}
 	// /peft state outside every adapter's scope (Fusion layers).
-	if extra, err := scopeTensors(t.Ctx, "/peft"); err != nil {
+	if extra, err := scopeTensors(t.Ctx, peftRoot); err != nil {
 		return err
 	} else {
 		for k := range extra {
@@ -226,7 +226,7 @@ func (r *Run) writeTo(dir string) error {
 			}
 		}
 		if len(extra) > 0 {
-			b, err := marshalTensors(extra, map[string]string{"format": "gopeft", "scope": "/peft"})
+			b, err := marshalTensors(extra, map[string]string{"format": "gopeft", "scope": peftRoot})
 			if err != nil {
 				return err
 			}
@@ -306,7 +306,7 @@ func loadRun(m *Model, task *data.Task, s *Setup, opt Options, rc RunConfig) (*R
 		return nil, fmt.Errorf("run %s: %w", dir, err)
 	}
 	if extra := filepath.Join(dir, runExtraFile); fileExists(extra) {
-		if err := LoadScope(t, "/peft", extra, true); err != nil {
+		if err := LoadScope(t, peftRoot, extra, true); err != nil {
 			return nil, fmt.Errorf("run %s: %w", dir, err)
 		}
 	}

@@ -45,10 +45,10 @@ func (h Head) forward(ctx *context.Context, hidden *graph.Node) *graph.Node {
 	x := graph.Squeeze(graph.Slice(hidden, graph.AxisRange(), graph.AxisElem(0)), 1) // [CLS]
 	x = layers.DropoutStatic(ctx, x, h.Dropout)
 	if h.Layers >= 2 {
-		x = graph.Tanh(denseWith(ctx.In("dense"), x, x.Shape().Dim(-1), initializers.RandomNormalFn(ctx, encoder.InitStdDev)))
+		x = graph.Tanh(encoder.LinearWith(ctx.In("dense"), x, x.Shape().Dim(-1), initializers.RandomNormalFn(ctx, encoder.InitStdDev)))
 		x = layers.DropoutStatic(ctx, x, h.Dropout)
 	}
-	return denseWith(ctx.In("out_proj"), x, h.Outputs, initializers.RandomNormalFn(ctx, encoder.InitStdDev))
+	return encoder.LinearWith(ctx.In("out_proj"), x, h.Outputs, initializers.RandomNormalFn(ctx, encoder.InitStdDev))
 }
 
 // Tuned is a Model with a PEFT Setup and a task head: its own copy of the
@@ -125,8 +125,8 @@ func (t *Tuned) isTrainable(v *context.Variable) bool {
 		return false
 	case strings.HasPrefix(scope, "/head"):
 		return true
-	case strings.HasPrefix(scope, "/peft/"):
-		name := strings.SplitN(strings.TrimPrefix(scope, "/peft/"), "/", 2)[0]
+	case strings.HasPrefix(scope, peftRoot+"/"):
+		name, _ := adapterOf(scope)
 		if isFusionScope(name) {
 			return t.Setup.trainsFusion(name)
 		}
@@ -159,8 +159,8 @@ func (t *Tuned) Counts() ParamCounts {
 			c.Base += n
 		case strings.HasPrefix(scope, "/head"):
 			c.Head += n
-		case strings.HasPrefix(scope, "/peft/"):
-			name := strings.SplitN(strings.TrimPrefix(scope, "/peft/"), "/", 2)[0]
+		case strings.HasPrefix(scope, peftRoot+"/"):
+			name, _ := adapterOf(scope)
 			c.PerAdapter[name] += n
 		default:
 			continue // optimizer state
