@@ -115,10 +115,16 @@ func SaveScope(t *Tuned, scope, file string) error {
 	return atomicfile.WriteFile(file, b, 0o644)
 }
 
-// LoadScope sets variables under scope from a file SaveScope wrote. Every
-// tensor must match an existing variable's shape; with create, tensors with
-// no variable yet become new variables. Nothing is set unless all match.
-func LoadScope(t *Tuned, scope, file string, create bool) error {
+// LoadScope returns a Tuned whose variables under scope are set from a file
+// SaveScope wrote. Every tensor must match an existing variable's shape;
+// with create, tensors with no variable yet become new variables.
+func (t *Tuned) LoadScope(scope, file string, create bool) (*Tuned, error) {
+	return t.derive(func(n *Tuned) error { return loadScope(n, scope, file, create) })
+}
+
+// loadScope is LoadScope in place, for a Tuned being built. Nothing is set
+// unless every tensor fits.
+func loadScope(t *Tuned, scope, file string, create bool) error {
 	f, err := safetensors.Read(file)
 	if err != nil {
 		return err
@@ -163,6 +169,7 @@ func LoadScope(t *Tuned, scope, file string, create bool) error {
 		}
 	}
 	t.markTrainable()
+	t.version = versions.Add(1)
 	return nil
 }
 
@@ -226,48 +233,46 @@ func ReadAdapterConfig(dir string) (AdapterFileConfig, Method, error) {
 	return fc, m, nil
 }
 
-// LoadAdapter reads an adapter directory into t. A new name is added to the
-// setup (and becomes active only if t's setup activates every adapter); an
-// existing name is overwritten, its method replaced by the file's. Shapes
-// are checked before anything changes; errors name the mismatched tensors.
-func LoadAdapter(t *Tuned, dir string) (string, error) {
+// LoadAdapter returns a Tuned with the adapter directory dir read in. A
+// new name is added to the setup (and becomes active only if the setup
+// activates every adapter); an existing name is overwritten, its method
+// replaced by the file's. Shapes are checked first; errors name the
+// mismatched tensors.
+func (t *Tuned) LoadAdapter(dir string) (*Tuned, string, error) {
 	fc, method, err := ReadAdapterConfig(dir)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	cfg := t.Model.Config
 	if fc.HiddenSize != 0 && fc.HiddenSize != cfg.HiddenSize {
-		return "", fmt.Errorf("adapter %q in %s was trained on a model with hidden size %d, this model has %d: load it into the model it was made for (%s)",
+		return nil, "", fmt.Errorf("adapter %q in %s was trained on a model with hidden size %d, this model has %d: load it into the model it was made for (%s)",
 			fc.Name, dir, fc.HiddenSize, cfg.HiddenSize, fc.ModelName)
 	}
 	if err := method.Validate(cfg); err != nil {
-		return "", fmt.Errorf("adapter %q in %s: %w", fc.Name, dir, err)
+		return nil, "", fmt.Errorf("adapter %q in %s: %w", fc.Name, dir, err)
 	}
 	name := fc.Name
-	if a := t.Setup.Adapter(name); a != nil {
+	if t.Setup.Adapter(name) != nil {
 		// Overwrite: the file must fit the existing variables exactly.
 		if err := compareAdapterFile(t, name, dir); err != nil {
-			return "", err
+			return nil, "", err
 		}
-		old := a.Method
-		a.Method = method
-		if err := loadAdapterWeights(t, name, dir); err != nil {
-			a.Method = old
-			return "", err
+	}
+	n, err := t.derive(func(n *Tuned) error {
+		if a := n.Setup.Adapter(name); a != nil {
+			a.Method = method
+		} else {
+			n.Setup.Add(name, method)
+			if err := n.createAdapterVariables(name); err != nil {
+				return err
+			}
 		}
-		return name, nil
+		return loadAdapterWeights(n, name, dir)
+	})
+	if err != nil {
+		return nil, "", err
 	}
-	t.Setup.Add(name, method)
-	undo := func() { t.Setup.Adapters = t.Setup.Adapters[:len(t.Setup.Adapters)-1] }
-	if err := t.createAdapterVariables(name); err != nil {
-		undo()
-		return "", err
-	}
-	if err := loadAdapterWeights(t, name, dir); err != nil {
-		undo()
-		return "", err
-	}
-	return name, nil
+	return n, name, nil
 }
 
 // createAdapterVariables builds a forward pass with only the named adapter
@@ -307,7 +312,7 @@ func loadAdapterWeights(t *Tuned, name, dir string) error {
 		slices.Sort(missing)
 		return fmt.Errorf("adapter %q: %s lacks tensors %v that its config implies: the file is incomplete or from another GoPEFT version", name, file, missing)
 	}
-	return LoadScope(t, AdapterScope(name), file, false)
+	return loadScope(t, AdapterScope(name), file, false)
 }
 
 // compareAdapterFile reports every tensor whose name or shape differs
@@ -377,9 +382,15 @@ func ReadHeadConfig(dir string) (HeadFileConfig, error) {
 	return hc, nil
 }
 
-// LoadHead sets t's head weights from dir. The head's config must equal
-// t.Head (build the Tuned with ReadHeadConfig's Head to load any head).
-func LoadHead(t *Tuned, dir string) error {
+// LoadHead returns a Tuned with the head weights of dir. The head's config
+// must equal t.Head (build the Tuned with ReadHeadConfig's Head to load any
+// head).
+func (t *Tuned) LoadHead(dir string) (*Tuned, error) {
+	return t.derive(func(n *Tuned) error { return loadHead(n, dir) })
+}
+
+// loadHead is LoadHead in place, for a Tuned being built.
+func loadHead(t *Tuned, dir string) error {
 	hc, err := ReadHeadConfig(dir)
 	if err != nil {
 		return err
@@ -387,7 +398,7 @@ func LoadHead(t *Tuned, dir string) error {
 	if hc.Head != t.Head {
 		return fmt.Errorf("head in %s is %+v but this Tuned's head is %+v: build the Tuned with the saved head (ReadHeadConfig(dir).Head)", dir, hc.Head, t.Head)
 	}
-	err = LoadScope(t, "/head", filepath.Join(dir, HeadWeightsFile), false)
+	err = loadScope(t, "/head", filepath.Join(dir, HeadWeightsFile), false)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("head in %s: %w", dir, err)
 	}

@@ -8,12 +8,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/gopeft/gopeft/peft/data"
-	"github.com/gopeft/gopeft/peft/encoder"
 	"github.com/gopeft/gopeft/widgets"
 )
 
@@ -176,8 +173,7 @@ type Run struct {
 	Config       RunConfig
 	Loaded       bool // true when loaded from Dir instead of trained
 
-	opt   Options
-	infer *inferCache
+	opt Options
 }
 
 // Finetune trains s's adapters and a task head on task, starting from m
@@ -397,47 +393,18 @@ func (r *Run) metricOr(k string) float64 {
 	return math.NaN()
 }
 
-// inferCache holds one compiled inference graph (GoMLX caches one
-// executable per input shape); it is rebuilt when the setup changes (e.g.
-// after PruneMasks or LoadAdapter).
-type inferCache struct {
-	key  string
-	exec *context.Exec
-}
-
-func (r *Run) inferExec() (*context.Exec, error) {
-	t := r.Tuned
-	js, err := MarshalSetup(t.Setup)
-	if err != nil {
-		return nil, err
-	}
-	key := string(js)
-	if r.infer != nil && r.infer.key == key {
-		return r.infer.exec, nil
-	}
-	b, err := Backend()
-	if err != nil {
-		return nil, err
-	}
-	depth := t.Setup.Drop.InferenceDepth()
-	e, err := context.NewExec(b, t.Ctx, func(ctx *context.Context, ids, types, mask *graph.Node) *graph.Node {
-		ctx.SetTraining(ids.Graph(), false)
-		return t.logits(ctx, encoder.Inputs{IDs: ids, TypeIDs: types, Mask: mask}, depth)
-	})
-	if err != nil {
-		return nil, err
-	}
-	e.SetMaxCache(64)
-	r.infer = &inferCache{key: key, exec: e}
-	return e, nil
+// With is the run's record (task, curve, metrics, options) serving t, a
+// Tuned derived from r.Tuned after training (MergeLoRA, PruneMasks, ...), so
+// Predict and Evaluate use it; r is not changed. Metrics stay the trained
+// run's; Dir is cleared, since t is not what the run directory holds.
+func (r *Run) With(t *Tuned) *Run {
+	c := *r
+	c.Tuned, c.Dir = t, ""
+	return &c
 }
 
 // outputs returns the head's outputs for every example, [n][outputs].
 func (r *Run) outputs(es []encoded) ([][]float32, error) {
-	e, err := r.inferExec()
-	if err != nil {
-		return nil, err
-	}
 	var out [][]float32
 	for i := 0; i < len(es); i += maxEvalBatch {
 		chunk := es[i:min(len(es), i+maxEvalBatch)]
@@ -445,15 +412,11 @@ func (r *Run) outputs(es []encoded) ([][]float32, error) {
 		for rows < len(chunk) {
 			rows *= 2 // power-of-two batch sizes keep the compiled shapes few
 		}
-		ids, types, mask, err := r.batchOf(chunk, rows).tensors()
+		res, err := r.Tuned.Logits(r.batchOf(chunk, rows))
 		if err != nil {
 			return nil, err
 		}
-		res, err := e.Exec(ids, types, mask)
-		if err != nil {
-			return nil, err
-		}
-		logits := tensors.MustCopyFlatData[float32](res[0])
+		logits := tensors.MustCopyFlatData[float32](res)
 		k := r.Tuned.Head.Outputs
 		for j := range chunk {
 			out = append(out, logits[j*k:(j+1)*k])

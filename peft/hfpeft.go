@@ -103,7 +103,7 @@ func SaveHFLoRA(t *Tuned, adapter, dir string) error {
 	if err != nil {
 		return err
 	}
-	if l.merged {
+	if t.IsMerged(adapter) {
 		return fmt.Errorf("LoRA adapter %q is merged into the base weights: call UnmergeLoRA before SaveHFLoRA", adapter)
 	}
 	cfg := t.Model.Config

@@ -1,6 +1,7 @@
 package peft
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -53,6 +54,8 @@ type hooks struct {
 	// dropBelow skips every adapter in layers below it (AdapterDrop); it is
 	// fixed per compiled graph, so dropped layers cost nothing.
 	dropBelow int
+	// merged adapters are folded into the base weights: they add nothing.
+	merged    []string
 	memoNodes map[string]*graph.Node
 }
 
@@ -99,6 +102,9 @@ func adapterCtx(root *context.Context, name string) *context.Context {
 func (h *hooks) active() []Adapter {
 	var out []Adapter
 	for _, n := range h.setup.ActiveNames() {
+		if slices.Contains(h.merged, n) {
+			continue
+		}
 		out = append(out, *h.setup.Adapter(n))
 	}
 	return out

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -46,10 +45,6 @@ type LoRA struct {
 	UseRSLoRA   bool   `json:"use_rslora,omitempty"`
 	// LayersToTransform limits the adapter to these layers; nil means all.
 	LayersToTransform []int `json:"layers_to_transform,omitempty"`
-
-	// merged is set on the Tuned's private copy by MergeLoRA: the update is
-	// in the base weights, so the hook adds nothing.
-	merged bool
 }
 
 func init() { registerMethod("lora", func() Method { return &LoRA{} }) }
@@ -137,7 +132,7 @@ func (l *LoRA) targets(layer int, site encoder.Site) bool {
 }
 
 func (l *LoRA) linear(ctx *context.Context, cfg hf.Config, layer int, site encoder.Site, x, y *graph.Node) *graph.Node {
-	if l.merged || !l.targets(layer, site) {
+	if !l.targets(layer, site) {
 		return y
 	}
 	ctx = ctx.In(loraScope(layer, site))
@@ -180,72 +175,43 @@ func loraOf(t *Tuned, name string) (*LoRA, error) {
 	return l, nil
 }
 
-// IsLoRAMerged reports whether MergeLoRA has folded the named adapter into
-// t's base weights.
-func IsLoRAMerged(t *Tuned, name string) bool {
-	l, err := loraOf(t, name)
-	return err == nil && l.merged
-}
+// IsMerged reports whether MergeLoRA has folded the named adapter into t's
+// base weights.
+func (t *Tuned) IsMerged(name string) bool { return slices.Contains(t.merged, name) }
 
-// MergeLoRA folds the named LoRA adapter into t's own copy of the base
-// weights, W += s·B A, so inference runs at the base model's cost; the
-// adapter's hook then adds nothing and its parameters stop training. The
-// Model t was made from is not touched. UnmergeLoRA undoes it (up to float32
-// rounding). The setup is copied, so a config shared with other Tuneds is
-// not marked merged.
-func MergeLoRA(t *Tuned, name string) error {
+// MergeLoRA returns a Tuned in which the named LoRA adapter is folded into
+// the base weights, W += s·B A, so inference runs at the base model's cost;
+// the adapter's hook adds nothing there and its parameters do not train.
+// t and the Model are not touched. UnmergeLoRA undoes it (up to float32
+// rounding).
+func (t *Tuned) MergeLoRA(name string) (*Tuned, error) {
 	l, err := loraOf(t, name)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if l.merged {
-		return fmt.Errorf("LoRA adapter %q is already merged", name)
+	if t.IsMerged(name) {
+		return nil, fmt.Errorf("LoRA adapter %q is already merged", name)
 	}
-	if err := l.foldInto(t, name, 1); err != nil {
-		return err
-	}
-	setLoRAMerged(t, name, true)
-	return nil
+	return t.derive(func(n *Tuned) error {
+		n.merged = append(n.merged, name)
+		return l.foldInto(n, name, 1)
+	})
 }
 
-// UnmergeLoRA subtracts a merged adapter's update from t's base weights
-// again, W -= s·B A, and lets the adapter train again.
-func UnmergeLoRA(t *Tuned, name string) error {
+// UnmergeLoRA returns a Tuned in which a merged adapter's update is
+// subtracted from the base weights again, W -= s·B A, and trains again.
+func (t *Tuned) UnmergeLoRA(name string) (*Tuned, error) {
 	l, err := loraOf(t, name)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if !l.merged {
-		return fmt.Errorf("LoRA adapter %q is not merged: call MergeLoRA first", name)
+	if !t.IsMerged(name) {
+		return nil, fmt.Errorf("LoRA adapter %q is not merged: call MergeLoRA first", name)
 	}
-	if err := l.foldInto(t, name, -1); err != nil {
-		return err
-	}
-	setLoRAMerged(t, name, false)
-	return nil
-}
-
-// setLoRAMerged swaps in a copied setup whose named adapter is a copy with
-// the merged flag, then re-derives which variables train.
-func setLoRAMerged(t *Tuned, name string, merged bool) {
-	s := *t.Setup
-	s.Adapters = slices.Clone(t.Setup.Adapters)
-	for i := range s.Adapters {
-		if s.Adapters[i].Name == name {
-			l := *s.Adapters[i].Method.(*LoRA)
-			l.merged = merged
-			s.Adapters[i].Method = &l
-		}
-	}
-	t.Setup = &s
-	t.markTrainable()
-	if merged {
-		for v := range t.Ctx.IterVariables() {
-			if strings.HasPrefix(v.Scope(), AdapterScope(name)+"/") {
-				v.SetTrainable(false)
-			}
-		}
-	}
+	return t.derive(func(n *Tuned) error {
+		n.merged = slices.DeleteFunc(n.merged, func(m string) bool { return m == name })
+		return l.foldInto(n, name, -1)
+	})
 }
 
 // foldInto adds sign·s·B A to every adapted base weight of t.
@@ -281,7 +247,6 @@ func (l *LoRA) foldInto(t *Tuned, name string, sign float64) error {
 			if err != nil {
 				return fmt.Errorf("merging %q into %s: %w", name, wScope, err)
 			}
-			// A fresh tensor: the Model's context may share the old one.
 			if err := wv.SetValue(merged); err != nil {
 				return err
 			}

@@ -100,22 +100,18 @@ type PruneReport struct {
 	AccuracyBefore, AccuracyAfter float64
 }
 
-// PruneMasks keeps the keep units with the highest learned keep-probability
-// in each masked module of adapter (keep 0 restores all) by setting
-// Masks.Keep, which inference graphs read. It changes the adapter's config
-// in place (the Setup shares it with the caller).
-func PruneMasks(t *Tuned, adapter string, keep int) (PruneReport, error) {
+// PruneMasks returns a Tuned whose masked modules of adapter keep only the
+// keep units with the highest learned keep-probability (keep 0 restores
+// all): it sets Masks.Keep, which inference graphs read, on the new Tuned's
+// copy of the adapter's config.
+func (t *Tuned) PruneMasks(adapter string, keep int) (*Tuned, PruneReport, error) {
 	rep := PruneReport{Keep: keep, AccuracyBefore: math.NaN(), AccuracyAfter: math.NaN()}
 	if keep < 0 {
-		return rep, fmt.Errorf("keep is %d: give the number of units to keep per module (0 keeps all)", keep)
-	}
-	b, _, err := maskedBottleneck(t, adapter)
-	if err != nil {
-		return rep, err
+		return nil, rep, fmt.Errorf("keep is %d: give the number of units to keep per module (0 keeps all)", keep)
 	}
 	rows, err := MaskRows(t, adapter)
 	if err != nil {
-		return rep, err
+		return nil, rep, err
 	}
 	d := t.Model.Config.HiddenSize
 	for _, r := range rows {
@@ -134,13 +130,20 @@ func PruneMasks(t *Tuned, adapter string, keep int) (PruneReport, error) {
 	}
 	rep.ParamsBefore = n
 	rep.ParamsAfter = n - rep.ParamsSaved
-	b.Masks.Keep = keep
-	return rep, nil
+	pruned, err := t.derive(func(n *Tuned) error {
+		b, _, err := maskedBottleneck(n, adapter)
+		if err == nil {
+			b.Masks.Keep = keep
+		}
+		return err
+	})
+	return pruned, rep, err
 }
 
-// PruneMasks prunes like the package function and also reports test
-// accuracy (dev when there is no test split) before and after.
-func (r *Run) PruneMasks(adapter string, keep int) (PruneReport, error) {
+// PruneMasks prunes like Tuned.PruneMasks and returns the run of the
+// pruned Tuned; the report also gives test accuracy (dev when there is no
+// test split) before and after.
+func (r *Run) PruneMasks(adapter string, keep int) (*Run, PruneReport, error) {
 	split, metric := r.Task.Test, "test_accuracy"
 	if len(split) == 0 {
 		split, metric = r.Task.Dev, "dev_accuracy"
@@ -153,17 +156,21 @@ func (r *Run) PruneMasks(adapter string, keep int) (PruneReport, error) {
 		if acc, ok := r.Metrics[metric]; ok && berr == nil && b.Masks.Keep == 0 {
 			before = map[string]float64{"accuracy": acc}
 		} else if before, err = r.Evaluate(split); err != nil {
-			return PruneReport{}, err
+			return nil, PruneReport{}, err
 		}
 	}
-	rep, err := PruneMasks(r.Tuned, adapter, keep)
-	if err != nil || before == nil {
-		return rep, err
-	}
-	after, err := r.Evaluate(split)
+	t, rep, err := r.Tuned.PruneMasks(adapter, keep)
 	if err != nil {
-		return rep, err
+		return nil, rep, err
+	}
+	pruned := r.With(t)
+	if before == nil {
+		return pruned, rep, nil
+	}
+	after, err := pruned.Evaluate(split)
+	if err != nil {
+		return nil, rep, err
 	}
 	rep.AccuracyBefore, rep.AccuracyAfter = before["accuracy"], after["accuracy"]
-	return rep, nil
+	return pruned, rep, nil
 }

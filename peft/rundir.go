@@ -302,11 +302,11 @@ func loadRun(m *Model, task *data.Task, s *Setup, opt Options, rc RunConfig) (*R
 			return nil, fmt.Errorf("run %s: %w", dir, err)
 		}
 	}
-	if err := LoadHead(t, dir); err != nil {
+	if err := loadHead(t, dir); err != nil {
 		return nil, fmt.Errorf("run %s: %w", dir, err)
 	}
 	if extra := filepath.Join(dir, runExtraFile); fileExists(extra) {
-		if err := LoadScope(t, peftRoot, extra, true); err != nil {
+		if err := loadScope(t, peftRoot, extra, true); err != nil {
 			return nil, fmt.Errorf("run %s: %w", dir, err)
 		}
 	}

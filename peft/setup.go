@@ -90,6 +90,31 @@ func (s *Setup) Trains(name string) bool {
 	return !s.hasActiveFuse() && slices.Contains(s.ActiveNames(), name)
 }
 
+// clone copies the setup with every method deep-copied (through its JSON
+// form), so a change to the copy's methods never reaches the original's.
+// Composition blocks are shared: no change edits a block in place.
+func (s *Setup) clone() (*Setup, error) {
+	c := *s
+	c.Adapters = make([]Adapter, len(s.Adapters))
+	for i, a := range s.Adapters {
+		m, err := copyMethod(a.Method)
+		if err != nil {
+			return nil, fmt.Errorf("adapter %q: %w", a.Name, err)
+		}
+		c.Adapters[i] = Adapter{Name: a.Name, Method: m}
+	}
+	c.Train = slices.Clone(s.Train)
+	return &c, nil
+}
+
+func copyMethod(m Method) (Method, error) {
+	js, err := MarshalMethod(m)
+	if err != nil {
+		return nil, err
+	}
+	return UnmarshalMethod(js)
+}
+
 // Validate checks names, the composition and every method against the model.
 func (s *Setup) Validate(cfg hf.Config) error {
 	seen := map[string]bool{}

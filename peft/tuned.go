@@ -2,7 +2,9 @@ package peft
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -53,12 +55,52 @@ func (h Head) forward(ctx *context.Context, hidden *graph.Node) *graph.Node {
 
 // Tuned is a Model with a PEFT Setup and a task head: its own copy of the
 // base weights (never trained), the adapters and the head. Finetune trains
-// one; LoadAdapters restores one.
+// one; the run store and LoadHFLoRA restore one.
+//
+// A trained Tuned does not change. Every change after training (MergeLoRA,
+// UnmergeLoRA, PruneMasks, PruneFusion, FlattenPrefix, LoadAdapter,
+// LoadHead, LoadScope) is a method that returns a new Tuned with its own
+// copy of the weights and setup and a new Version, which compiled graphs
+// are keyed on; the receiver keeps computing what it computed before.
 type Tuned struct {
 	Model *Model
 	Setup *Setup
 	Head  Head
 	Ctx   *context.Context
+
+	version uint64
+	// merged names the LoRA adapters folded into the base weights: their
+	// hooks add nothing and their parameters do not train.
+	merged []string
+	infer  *inferCache
+}
+
+// versions numbers Tuneds process-wide, so that no two share a version.
+var versions atomic.Uint64
+
+// Version identifies this Tuned's weights and setup: it differs from the
+// version of every Tuned it was derived from.
+func (t *Tuned) Version() uint64 { return t.version }
+
+// derive is the copy-on-write step of every post-training change: change
+// edits a new Tuned with cloned weights, a cloned setup (methods deep-copied)
+// and a new version; t is left as it was. Which parameters train is derived
+// again afterwards.
+func (t *Tuned) derive(change func(n *Tuned) error) (*Tuned, error) {
+	ctx, err := t.Ctx.Clone()
+	if err != nil {
+		return nil, err
+	}
+	s, err := t.Setup.clone()
+	if err != nil {
+		return nil, err
+	}
+	n := &Tuned{Model: t.Model, Setup: s, Head: t.Head, Ctx: ctx, merged: slices.Clone(t.merged), version: versions.Add(1)}
+	if err := change(n); err != nil {
+		return nil, err
+	}
+	n.markTrainable()
+	return n, nil
 }
 
 // NewTuned copies the model's weights into a new context, creates and
@@ -78,7 +120,7 @@ func NewTuned(m *Model, s *Setup, head Head, seed int64) (*Tuned, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tuned{Model: m, Setup: s, Head: head, Ctx: ctx}
+	t := &Tuned{Model: m, Setup: s, Head: head, Ctx: ctx, version: versions.Add(1)}
 	// Every adapter (active or not) and fusion layer gets its variables.
 	if err := initVariables(ctx, seed, t.initForward); err != nil {
 		return nil, err
@@ -95,6 +137,7 @@ func (t *Tuned) logits(ctx *context.Context, in encoder.Inputs, dropBelow int) *
 
 func (t *Tuned) forward(ctx *context.Context, in encoder.Inputs, dropBelow int) (encoder.Outputs, *hooks) {
 	h := newHooks(t.Setup, t.Model.Config, dropBelow)
+	h.merged = t.merged
 	return encoder.Forward(ctx, t.Model.Config, in, h), h
 }
 
@@ -130,7 +173,7 @@ func (t *Tuned) isTrainable(v *context.Variable) bool {
 		if isFusionScope(name) {
 			return t.Setup.trainsFusion(name)
 		}
-		return t.Setup.Trains(name)
+		return t.Setup.Trains(name) && !t.IsMerged(name)
 	}
 	return false
 }
