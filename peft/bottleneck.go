@@ -3,6 +3,7 @@ package peft
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -50,7 +51,12 @@ type Bottleneck struct {
 	Masks *MAMMasks `json:"masks,omitempty"`
 }
 
-func init() { registerMethod("bottleneck", func() Method { return &Bottleneck{} }) }
+func init() {
+	registerMethod("bottleneck", func() Method { return &Bottleneck{} })
+	registerPreset("pfeiffer", func() Method { return Pfeiffer() })
+	registerPreset("houlsby", func() Method { return Houlsby() })
+	registerPreset("parallel", func() Method { return ParallelAdapter() })
+}
 
 // Pfeiffer is the sequential adapter after the FFN only (Pfeiffer et al.
 // 2021; AdapterHub SeqBnConfig): reduction 16, ReLU, BERT init.
@@ -251,6 +257,68 @@ func (b *Bottleneck) forward(ctx *context.Context, cfg hf.Config, layer int, sub
 		up = graph.Add(up, residual)
 	}
 	return up
+}
+
+func (b *Bottleneck) maskedBottleneck() *Bottleneck {
+	if b.Masks == nil {
+		return nil
+	}
+	return b
+}
+
+// activations: each module keeps its input (hidden, read by the trained
+// down projection's weight gradient) and 2 floats per unit (the activation
+// and its input), averaged over layers since reductions may differ.
+func (b *Bottleneck) activations(cfg hf.Config, tokens int64) (int64, int) {
+	var n int64
+	for _, sub := range b.sublayers() {
+		var total int64
+		for layer := range cfg.NumLayers {
+			if b.placedAt(cfg, layer, sub) {
+				total += tokens * (int64(cfg.HiddenSize) + 2*int64(b.BottleneckSize(cfg, layer)))
+			}
+		}
+		n += total / int64(max(1, cfg.NumLayers))
+	}
+	return n, 0
+}
+
+// placements: after attention and/or after the FFN, or beside the FFN.
+func (b *Bottleneck) placements(layer int) []Placement {
+	if slices.Contains(b.LeaveOut, layer) {
+		return nil
+	}
+	method := "houlsby"
+	switch {
+	case b.IsParallel:
+		method = "parallel"
+	case !b.MHAdapter:
+		method = "pfeiffer"
+	}
+	label := ""
+	if b.Masks != nil {
+		label = "M" // masked units
+	}
+	var out []Placement
+	if b.MHAdapter {
+		out = append(out, Placement{Site: "attention", Method: method, Label: label})
+	}
+	if b.OutputAdapter {
+		site := "ffn"
+		if b.IsParallel {
+			site = "parallel"
+		}
+		out = append(out, Placement{Site: site, Method: method, Label: label})
+	}
+	return out
+}
+
+// fuses: AdapterFusion attends to sequential adapters; a parallel one's
+// postForward would add the residual a second time.
+func (b *Bottleneck) fuses() bool { return !b.IsParallel }
+
+func (b *Bottleneck) fusionValue(ctx *context.Context, cfg hf.Config, layer int, sub encoder.Sublayer, hidden *graph.Node) *graph.Node {
+	return b.module(ctx.In(fmt.Sprintf("layer_%d_%s", layer, sub)), cfg, layer, hidden)
 }
 
 // module is down -> non-linearity -> (MAM masks) -> up -> scaling -> dropout.

@@ -32,9 +32,17 @@ type MemoryEstimate struct {
 //	heads·seq (c3 = 2): the softmax's exp and its normalised output; +1 with
 //	  attention dropout (its mask). Prefix tuning widens this to seq+prefix.
 //
-// Each bottleneck module adds its input (hidden, read by the trained down
+// Methods report what they add per layer through activationSizer; each
+// bottleneck module adds its input (hidden, read by the trained down
 // projection's weight gradient) and 2 floats per unit (activation and its
 // input); other methods are counted as one extra hidden vector per layer.
+// activationSizer is implemented by methods that know what they keep for the
+// backward pass: floats per layer (averaged over layers) for tokens tokens,
+// and prefix positions every attention layer attends to in addition.
+type activationSizer interface {
+	activations(cfg hf.Config, tokens int64) (perLayer int64, prefix int)
+}
+
 const (
 	actHidden       = 7
 	actIntermediate = 2
@@ -72,17 +80,19 @@ func EstimateMemory(cfg hf.Config, s *Setup, batch, seqLen int, dtypeBytes int) 
 			continue
 		}
 		trainable += int64(a.Method.NumParams(cfg))
-		if bt, ok := a.Method.(baseTrainer); ok {
-			for name, shape := range hf.ExpectedShapes(cfg) {
-				if bt.trainsBase(name) {
-					n := int64(1)
-					for _, d := range shape {
-						n *= int64(d)
+		for _, l := range leavesOf(a.Method) {
+			if bt, ok := l.method.(baseTrainer); ok {
+				for name, shape := range hf.ExpectedShapes(cfg) {
+					if bt.trainsBase(name) {
+						n := int64(1)
+						for _, d := range shape {
+							n *= int64(d)
+						}
+						trainable += n
 					}
-					trainable += n
 				}
+				lowest = 0 // base weights from the embeddings up
 			}
-			lowest = 0 // base weights from the embeddings up
 		}
 		if !names[a.Name] {
 			continue
@@ -90,16 +100,14 @@ func EstimateMemory(cfg hf.Config, s *Setup, batch, seqLen int, dtypeBytes int) 
 		if !s.Drop.Robust { // static drops ignore the rng; robust ones are planned at depth 0 below
 			lowest = min(lowest, s.Drop.TrainDepth(cfg, nil))
 		}
-		switch m := a.Method.(type) {
-		case *Bottleneck:
-			perLayerExtra += bottleneckActs(cfg, m, B*S)
-		case *MAM:
-			perLayerExtra += bottleneckActs(cfg, m.FFN, B*S)
-			prefix += int64(m.Prefix.PrefixLength)
-		case *PrefixTuning:
-			prefix += int64(m.PrefixLength)
-		default:
-			if _, ok := a.Method.(embeddingsHook); ok {
+		for _, l := range leavesOf(a.Method) {
+			if as, ok := l.method.(activationSizer); ok {
+				floats, p := as.activations(cfg, B*S)
+				perLayerExtra += floats
+				prefix += int64(p)
+				continue
+			}
+			if _, ok := l.method.(embeddingsHook); ok {
 				lowest = 0
 			}
 			perLayerExtra += B * S * H
@@ -129,21 +137,6 @@ func EstimateMemory(cfg hf.Config, s *Setup, batch, seqLen int, dtypeBytes int) 
 	}
 	e.Total = e.Weights + e.Gradients + e.Optimizer + e.Activations + e.Workspace
 	return e
-}
-
-func bottleneckActs(cfg hf.Config, b *Bottleneck, tokens int64) int64 {
-	var n int64
-	for _, sub := range b.sublayers() {
-		// Averaged over layers: per-layer reduction factors differ.
-		var total int64
-		for layer := range cfg.NumLayers {
-			if b.placedAt(cfg, layer, sub) {
-				total += tokens * (int64(cfg.HiddenSize) + 2*int64(b.BottleneckSize(cfg, layer)))
-			}
-		}
-		n += total / int64(max(1, cfg.NumLayers))
-	}
-	return n
 }
 
 // String formats an estimate in MiB.

@@ -112,12 +112,22 @@ func (h *hooks) active() []Adapter {
 
 func (h *hooks) dropped(layer int) bool { return layer < h.dropBelow }
 
-func (h *hooks) Embeddings(ctx *context.Context, x, mask *graph.Node) (*graph.Node, *graph.Node) {
+// each calls fn for every part (leaf) of every active adapter, in order,
+// with ctx scoped to that part's variables; key names the part for memo.
+func (h *hooks) each(ctx *context.Context, fn func(ctx *context.Context, m Method, key string)) {
 	for _, a := range h.active() {
-		if m, ok := a.Method.(embeddingsHook); ok {
-			x, mask = m.embeddings(adapterCtx(ctx, a.Name), h.cfg, x, mask)
+		for _, l := range leavesOf(a.Method) {
+			fn(l.in(adapterCtx(ctx, a.Name)), l.method, a.Name+"/"+l.path())
 		}
 	}
+}
+
+func (h *hooks) Embeddings(ctx *context.Context, x, mask *graph.Node) (*graph.Node, *graph.Node) {
+	h.each(ctx, func(ctx *context.Context, m Method, _ string) {
+		if e, ok := m.(embeddingsHook); ok {
+			x, mask = e.embeddings(ctx, h.cfg, x, mask)
+		}
+	})
 	return x, mask
 }
 
@@ -125,11 +135,11 @@ func (h *hooks) Linear(ctx *context.Context, layer int, site encoder.Site, x, y 
 	if h.dropped(layer) {
 		return y
 	}
-	for _, a := range h.active() {
-		if m, ok := a.Method.(linearHook); ok {
-			y = m.linear(adapterCtx(ctx, a.Name), h.cfg, layer, site, x, y)
+	h.each(ctx, func(ctx *context.Context, m Method, _ string) {
+		if l, ok := m.(linearHook); ok {
+			y = l.linear(ctx, h.cfg, layer, site, x, y)
 		}
-	}
+	})
 	return y
 }
 
@@ -138,15 +148,16 @@ func (h *hooks) Prefix(ctx *context.Context, layer int, x *graph.Node) (*graph.N
 		return nil, nil
 	}
 	var keys, values []*graph.Node
-	for _, a := range h.active() {
-		if m, ok := a.Method.(prefixHook); ok {
-			if k, v := m.prefix(adapterCtx(ctx, a.Name), h.cfg, layer, x, func(key string, build func() *graph.Node) *graph.Node {
-				return h.memo(a.Name+"/"+key, build)
-			}); k != nil {
-				keys, values = append(keys, k), append(values, v)
-			}
+	h.each(ctx, func(ctx *context.Context, m Method, part string) {
+		p, ok := m.(prefixHook)
+		if !ok {
+			return
 		}
-	}
+		memo := func(key string, build func() *graph.Node) *graph.Node { return h.memo(part+"/"+key, build) }
+		if k, v := p.prefix(ctx, h.cfg, layer, x, memo); k != nil {
+			keys, values = append(keys, k), append(values, v)
+		}
+	})
 	switch len(keys) {
 	case 0:
 		return nil, nil
@@ -160,11 +171,11 @@ func (h *hooks) Intermediate(ctx *context.Context, layer int, x *graph.Node) *gr
 	if h.dropped(layer) {
 		return x
 	}
-	for _, a := range h.active() {
-		if m, ok := a.Method.(intermediateHook); ok {
-			x = m.intermediate(adapterCtx(ctx, a.Name), h.cfg, layer, x)
+	h.each(ctx, func(ctx *context.Context, m Method, _ string) {
+		if i, ok := m.(intermediateHook); ok {
+			x = i.intermediate(ctx, h.cfg, layer, x)
 		}
-	}
+	})
 	return x
 }
 

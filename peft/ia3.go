@@ -36,7 +36,10 @@ type IA3 struct {
 	LayersToTransform []int `json:"layers_to_transform,omitempty"`
 }
 
-func init() { registerMethod("ia3", func() Method { return &IA3{} }) }
+func init() {
+	registerMethod("ia3", func() Method { return &IA3{} })
+	registerPreset("ia3", func() Method { return DefaultIA3() })
+}
 
 // DefaultIA3 is the paper's (IA)³: keys, values and the FFN activation.
 func DefaultIA3() *IA3 {
@@ -83,6 +86,24 @@ func (a *IA3) Validate(cfg hf.Config) error {
 
 func (a *IA3) inLayer(layer int) bool {
 	return a.LayersToTransform == nil || slices.Contains(a.LayersToTransform, layer)
+}
+
+// placements: an output-scaled target at its projection, a feedforward
+// target at the activation it scales (its input).
+func (a *IA3) placements(layer int) []Placement {
+	targets, ff, err := a.sites()
+	if err != nil || !a.inLayer(layer) {
+		return nil
+	}
+	var out []Placement
+	for _, s := range targets {
+		site := string(s)
+		if slices.Contains(ff, s) {
+			site = "intermediate"
+		}
+		out = append(out, Placement{Site: site, Method: "ia3"})
+	}
+	return out
 }
 
 // NumParams: per layer, the output size of every output-scaled target plus

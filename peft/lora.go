@@ -47,7 +47,10 @@ type LoRA struct {
 	LayersToTransform []int `json:"layers_to_transform,omitempty"`
 }
 
-func init() { registerMethod("lora", func() Method { return &LoRA{} }) }
+func init() {
+	registerMethod("lora", func() Method { return &LoRA{} })
+	registerPreset("lora", func() Method { return DefaultLoRA() })
+}
 
 // DefaultLoRA is HF peft's LoraConfig default: r 8, lora_alpha 8 (scaling
 // 1), no dropout, query and value for BERT, bias "none", Kaiming-A/zero-B.
@@ -102,6 +105,19 @@ func (l *LoRA) Sites() ([]encoder.Site, error) {
 
 func (l *LoRA) inLayer(layer int) bool {
 	return l.LayersToTransform == nil || slices.Contains(l.LayersToTransform, layer)
+}
+
+// placements: one per targeted projection.
+func (l *LoRA) placements(layer int) []Placement {
+	sites, err := l.Sites()
+	if err != nil || !l.inLayer(layer) {
+		return nil
+	}
+	out := make([]Placement, len(sites))
+	for i, s := range sites {
+		out[i] = Placement{Site: string(s), Method: "lora"}
+	}
+	return out
 }
 
 // NumParams: r·(in + out) per adapted matrix.

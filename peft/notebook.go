@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"slices"
 
-	"github.com/gopeft/gopeft/peft/encoder"
 	"github.com/gopeft/gopeft/widgets"
 )
 
@@ -85,95 +84,15 @@ func (m *Model) Describe() string {
 		groupDigits(m.NumParams()), float64(4*m.NumParams())/1e6)
 }
 
-// Placements says where each active adapter of s sits in a model with cfg's
-// layers, for widgets.LayerDiagram; adapters that AdapterDrop removes (at
-// inference) are marked Dropped.
+// Placements says where each active adapter of s sits in a model with
+// numLayers layers, for widgets.LayerDiagram; adapters that AdapterDrop
+// removes (at inference) are marked Dropped.
 func Placements(s *Setup, numLayers int) []widgets.LayerSite {
 	var out []widgets.LayerSite
-	active := s.ActiveNames()
-	for _, a := range s.Adapters {
-		if !slices.Contains(active, a.Name) {
-			continue
-		}
-		for layer := 0; layer < numLayers; layer++ {
-			for _, p := range sitesOf(a.Method, layer) {
-				out = append(out, widgets.LayerSite{
-					Layer: layer, Site: p.site, Method: p.method, Label: p.label,
-					Dropped: s.Drop.DroppedAt(layer),
-				})
-			}
-		}
+	for _, p := range s.Placements(numLayers) {
+		out = append(out, widgets.LayerSite{Layer: p.Layer, Site: p.Site, Method: p.Method, Label: p.Label, Dropped: p.Dropped})
 	}
 	return out
-}
-
-type placement struct{ site, method, label string }
-
-// sitesOf lists where a method puts modules in one layer.
-func sitesOf(m Method, layer int) []placement {
-	switch m := m.(type) {
-	case *Bottleneck:
-		method := "houlsby"
-		switch {
-		case m.IsParallel:
-			method = "parallel"
-		case !m.MHAdapter:
-			method = "pfeiffer"
-		}
-		var out []placement
-		if slices.Contains(m.LeaveOut, layer) {
-			return nil
-		}
-		if m.MHAdapter {
-			out = append(out, placement{"attention", method, ""})
-		}
-		if m.OutputAdapter {
-			site := "ffn"
-			if m.IsParallel {
-				site = "parallel"
-			}
-			out = append(out, placement{site, method, ""})
-		}
-		return out
-	case *MAM:
-		var out []placement
-		if !m.Prefix.leftOut(layer) {
-			out = append(out, placement{"prefix", "prefix", ""})
-		}
-		if !slices.Contains(m.FFN.LeaveOut, layer) {
-			label := ""
-			if m.FFN.Masks != nil {
-				label = "M" // masked units
-			}
-			out = append(out, placement{"parallel", "mam", label})
-		}
-		return out
-	case *PrefixTuning:
-		if m.leftOut(layer) {
-			return nil
-		}
-		return []placement{{"prefix", "prefix", ""}}
-	case *LoRA:
-		var out []placement
-		sites, err := m.Sites()
-		if err != nil || !m.inLayer(layer) {
-			return nil
-		}
-		for _, site := range sites {
-			out = append(out, placement{string(site), "lora", ""})
-		}
-		return out
-	case *IA3:
-		if !m.inLayer(layer) {
-			return nil
-		}
-		return []placement{{string(encoder.Key), "ia3", ""}, {string(encoder.Value), "ia3", ""}, {"intermediate", "ia3", ""}}
-	case *PromptTuning:
-		if layer == 0 {
-			return []placement{{"prompt", "prompt", ""}}
-		}
-	}
-	return nil
 }
 
 // Curves turns runs' learning curves into line-chart series: the training

@@ -30,7 +30,10 @@ type PrefixTuning struct {
 	LeaveOut       []int   `json:"leave_out,omitempty"`
 }
 
-func init() { registerMethod("prefix_tuning", func() Method { return &PrefixTuning{} }) }
+func init() {
+	registerMethod("prefix_tuning", func() Method { return &PrefixTuning{} })
+	registerPreset("prefix", func() Method { return Prefix() })
+}
 
 // Prefix is AdapterHub's PrefixTuningConfig default: 30 prefix vectors
 // through a 512-unit tanh MLP.
@@ -67,6 +70,16 @@ func (p *PrefixTuning) NumParams(cfg hf.Config) int {
 	b := p.BottleneckSize
 	return pl*d + d*b + b + b*l*2*d + l*2*d
 }
+
+func (p *PrefixTuning) placements(layer int) []Placement {
+	if p.leftOut(layer) {
+		return nil
+	}
+	return []Placement{{Site: "prefix", Method: "prefix"}}
+}
+
+// activations: the prefix adds PrefixLength keys to every attention layer.
+func (p *PrefixTuning) activations(hf.Config, int64) (int64, int) { return 0, p.PrefixLength }
 
 func (p *PrefixTuning) leftOut(layer int) bool {
 	for _, l := range p.LeaveOut {
@@ -166,14 +179,17 @@ func reparameterisedPrefix(t *Tuned, adapter string) (*PrefixTuning, string, err
 	}
 	var p *PrefixTuning
 	scope := AdapterScope(adapter)
-	switch m := a.Method.(type) {
-	case *PrefixTuning:
-		p = m
-	case *MAM:
-		p = m.Prefix
-		scope += "/prefix"
-	default:
-		return nil, "", fmt.Errorf("FlattenPrefix: adapter %q is %s; only prefix tuning and MAM adapters have a prefix to flatten", adapter, a.Method.Kind())
+	for _, l := range leavesOf(a.Method) {
+		if lp, ok := l.method.(*PrefixTuning); ok {
+			p = lp
+			if l.path() != "" {
+				scope += "/" + l.path()
+			}
+			break
+		}
+	}
+	if p == nil {
+		return nil, "", fmt.Errorf("FlattenPrefix: adapter %q is %s; only prefix tuning and unions with a prefix part (MAM) have a prefix to flatten", adapter, a.Method.Kind())
 	}
 	if p.Flat {
 		return nil, "", fmt.Errorf("FlattenPrefix: adapter %q's prefix is already flat", adapter)

@@ -105,7 +105,7 @@ func TestFlattenMAMPrefix(t *testing.T) {
 
 func TestFlattenPrefixErrors(t *testing.T) {
 	tu := newTunedOne(t, tinyModel(t), "a", Pfeiffer())
-	for name, want := range map[string]string{"a": "only prefix tuning and MAM", "nope": `no adapter "nope"`} {
+	for name, want := range map[string]string{"a": "only prefix tuning and unions", "nope": `no adapter "nope"`} {
 		if _, err := tu.FlattenPrefix(name); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("FlattenPrefix(%q) error = %v, want one containing %q", name, err, want)
 		}

@@ -211,3 +211,29 @@ func UnmarshalMethod(data []byte) (Method, error) {
 func MethodKinds() []string {
 	return slices.Sorted(maps.Keys(methodRegistry))
 }
+
+// presets maps a preset's name to its constructor; each method's file
+// registers its own (registerPreset), so the CLI, notebooks and docs share
+// one table.
+var presets = map[string]func() Method{}
+
+func registerPreset(name string, newFn func() Method) {
+	if _, dup := presets[name]; dup {
+		panic("peft: preset registered twice: " + name)
+	}
+	presets[name] = newFn
+}
+
+// Preset returns a fresh method configuration by its preset name:
+// "houlsby", "pfeiffer", "parallel", "lora", "ia3", "prefix", "prompt",
+// "bitfit", "ln", "mam" (SmallMAMAdapter), "mam-paper", "mam-masks".
+func Preset(name string) (Method, error) {
+	newFn, ok := presets[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown preset %q: presets are %v", name, PresetNames())
+	}
+	return newFn(), nil
+}
+
+// PresetNames lists the preset names, sorted.
+func PresetNames() []string { return slices.Sorted(maps.Keys(presets)) }

@@ -161,8 +161,10 @@ func (t *Tuned) isTrainable(v *context.Variable) bool {
 	case encoder.IsBase(v):
 		name := encoder.CanonicalName(v)
 		for _, a := range t.Setup.Adapters {
-			if bt, ok := a.Method.(baseTrainer); ok && t.Setup.Trains(a.Name) && bt.trainsBase(name) {
-				return true
+			for _, l := range leavesOf(a.Method) {
+				if bt, ok := l.method.(baseTrainer); ok && t.Setup.Trains(a.Name) && bt.trainsBase(name) {
+					return true
+				}
 			}
 		}
 		return false

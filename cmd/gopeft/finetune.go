@@ -16,33 +16,8 @@ func init() {
 	register("finetune", "fine-tune a PEFT method on a task; save the run", runFinetune)
 }
 
-// methodPresets are the --method names with a default config.
-var methodPresets = map[string]func() peft.Method{
-	"houlsby":   func() peft.Method { return peft.Houlsby() },
-	"pfeiffer":  func() peft.Method { return peft.Pfeiffer() },
-	"parallel":  func() peft.Method { return peft.ParallelAdapter() },
-	"mam":       func() peft.Method { return peft.SmallMAMAdapter() },
-	"mam-paper": func() peft.Method { return peft.MAMAdapter() },
-	"mam-masks": func() peft.Method {
-		m := peft.SmallMAMAdapter()
-		m.FFN.Masks = peft.DefaultMasks()
-		return m
-	},
-	"prefix": func() peft.Method { return peft.Prefix() },
-	"lora":   func() peft.Method { return peft.DefaultLoRA() },
-	"ia3":    func() peft.Method { return peft.DefaultIA3() },
-	"bitfit": func() peft.Method { return peft.DefaultBitFit() },
-	"ln":     func() peft.Method { return &peft.LNTuning{} },
-	"prompt": func() peft.Method { return peft.RandomPrompt(10) }, // 10 virtual tokens: short inputs leave room
-}
-
 func knownMethods() string {
-	var names []string
-	for n := range methodPresets {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ") + " (with --config: any of " + strings.Join(peft.MethodKinds(), ", ") + ")"
+	return strings.Join(peft.PresetNames(), ", ") + " (with --config: any of " + strings.Join(peft.MethodKinds(), ", ") + ")"
 }
 
 // buildSetup turns --method and --config into a setup. --config holds a
@@ -78,11 +53,11 @@ func buildSetup(method, configFile string) (*peft.Setup, error) {
 	if method == "" {
 		return nil, fmt.Errorf("give --method NAME (%s) or --config FILE.json", knownMethods())
 	}
-	newFn, ok := methodPresets[method]
-	if !ok {
+	m, err := peft.Preset(method)
+	if err != nil {
 		return nil, fmt.Errorf("unknown method %q: known methods are %s", method, knownMethods())
 	}
-	return peft.NewSetup(method, newFn()), nil
+	return peft.NewSetup(method, m), nil
 }
 
 func runFinetune(args []string) int {
