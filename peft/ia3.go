@@ -84,7 +84,7 @@ func (a *IA3) Validate(cfg hf.Config) error {
 	return nil
 }
 
-func (a *IA3) inLayer(layer int) bool {
+func (a *IA3) InLayer(layer int) bool {
 	return a.LayersToTransform == nil || slices.Contains(a.LayersToTransform, layer)
 }
 
@@ -92,7 +92,7 @@ func (a *IA3) inLayer(layer int) bool {
 // target at the activation it scales (its input).
 func (a *IA3) placements(layer int) []Placement {
 	targets, ff, err := a.sites()
-	if err != nil || !a.inLayer(layer) {
+	if err != nil || !a.InLayer(layer) {
 		return nil
 	}
 	var out []Placement
@@ -112,7 +112,7 @@ func (a *IA3) NumParams(cfg hf.Config) int {
 	targets, ff, _ := a.sites()
 	n := 0
 	for layer := 0; layer < cfg.NumLayers; layer++ {
-		if !a.inLayer(layer) {
+		if !a.InLayer(layer) {
 			continue
 		}
 		for _, s := range targets {
@@ -137,7 +137,7 @@ func ia3Scale(ctx *context.Context, layer int, site encoder.Site, x *graph.Node)
 
 func (a *IA3) linear(ctx *context.Context, cfg hf.Config, layer int, site encoder.Site, x, y *graph.Node) *graph.Node {
 	targets, ff, _ := a.sites()
-	if !a.inLayer(layer) || !slices.Contains(targets, site) || slices.Contains(ff, site) {
+	if !a.InLayer(layer) || !slices.Contains(targets, site) || slices.Contains(ff, site) {
 		return y
 	}
 	return ia3Scale(ctx, layer, site, y)
@@ -146,7 +146,7 @@ func (a *IA3) linear(ctx *context.Context, cfg hf.Config, layer int, site encode
 // intermediate scales ffn_out's input, the FFN activation.
 func (a *IA3) intermediate(ctx *context.Context, cfg hf.Config, layer int, h *graph.Node) *graph.Node {
 	_, ff, _ := a.sites()
-	if !a.inLayer(layer) || !slices.Contains(ff, encoder.FFNOut) {
+	if !a.InLayer(layer) || !slices.Contains(ff, encoder.FFNOut) {
 		return h
 	}
 	return ia3Scale(ctx, layer, encoder.FFNOut, h)

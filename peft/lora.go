@@ -103,14 +103,15 @@ func (l *LoRA) Sites() ([]encoder.Site, error) {
 	return parseSites(l.TargetModules, []encoder.Site{encoder.Query, encoder.Value})
 }
 
-func (l *LoRA) inLayer(layer int) bool {
+// InLayer reports whether the adapter adapts this layer (LayersToTransform).
+func (l *LoRA) InLayer(layer int) bool {
 	return l.LayersToTransform == nil || slices.Contains(l.LayersToTransform, layer)
 }
 
 // placements: one per targeted projection.
 func (l *LoRA) placements(layer int) []Placement {
 	sites, err := l.Sites()
-	if err != nil || !l.inLayer(layer) {
+	if err != nil || !l.InLayer(layer) {
 		return nil
 	}
 	out := make([]Placement, len(sites))
@@ -125,7 +126,7 @@ func (l *LoRA) NumParams(cfg hf.Config) int {
 	sites, _ := l.Sites()
 	n := 0
 	for layer := 0; layer < cfg.NumLayers; layer++ {
-		if !l.inLayer(layer) {
+		if !l.InLayer(layer) {
 			continue
 		}
 		for _, s := range sites {
@@ -136,11 +137,12 @@ func (l *LoRA) NumParams(cfg hf.Config) int {
 	return n
 }
 
-// loraScope is where a layer's site keeps lora_A and lora_B.
-func loraScope(layer int, s encoder.Site) string { return fmt.Sprintf("layer_%d_%s", layer, s) }
+// LoRAScope is where a layer's site keeps lora_A and lora_B, inside the
+// adapter's scope.
+func LoRAScope(layer int, s encoder.Site) string { return fmt.Sprintf("layer_%d_%s", layer, s) }
 
 func (l *LoRA) targets(layer int, site encoder.Site) bool {
-	if !l.inLayer(layer) {
+	if !l.InLayer(layer) {
 		return false
 	}
 	sites, _ := l.Sites()
@@ -151,7 +153,7 @@ func (l *LoRA) linear(ctx *context.Context, cfg hf.Config, layer int, site encod
 	if !l.targets(layer, site) {
 		return y
 	}
-	ctx = ctx.In(loraScope(layer, site))
+	ctx = ctx.In(LoRAScope(layer, site))
 	g := x.Graph()
 	in, out := x.Shape().Dim(-1), y.Shape().Dim(-1)
 	aInit, bInit := l.initializers(ctx, in)
@@ -178,15 +180,15 @@ func (l *LoRA) initializers(ctx *context.Context, fanIn int) (a, b initializers.
 	return kaiming(fanIn), initializers.Zero
 }
 
-// loraOf returns the named adapter's LoRA config in t.
-func loraOf(t *Tuned, name string) (*LoRA, error) {
+// LoRAOf returns the named adapter's LoRA config in t.
+func LoRAOf(t *Tuned, name string) (*LoRA, error) {
 	a := t.Setup.Adapter(name)
 	if a == nil {
 		return nil, fmt.Errorf("no adapter named %q (adapters: %v)", name, names(t.Setup))
 	}
 	l, ok := a.Method.(*LoRA)
 	if !ok {
-		return nil, fmt.Errorf("adapter %q is %s, not lora: only LoRA adapters merge into the base weights", name, a.Method.Kind())
+		return nil, fmt.Errorf("adapter %q is %s, not lora", name, a.Method.Kind())
 	}
 	return l, nil
 }
@@ -201,7 +203,7 @@ func (t *Tuned) IsMerged(name string) bool { return slices.Contains(t.merged, na
 // t and the Model are not touched. UnmergeLoRA undoes it (up to float32
 // rounding).
 func (t *Tuned) MergeLoRA(name string) (*Tuned, error) {
-	l, err := loraOf(t, name)
+	l, err := LoRAOf(t, name)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +219,7 @@ func (t *Tuned) MergeLoRA(name string) (*Tuned, error) {
 // UnmergeLoRA returns a Tuned in which a merged adapter's update is
 // subtracted from the base weights again, W -= s·B A, and trains again.
 func (t *Tuned) UnmergeLoRA(name string) (*Tuned, error) {
-	l, err := loraOf(t, name)
+	l, err := LoRAOf(t, name)
 	if err != nil {
 		return nil, err
 	}
@@ -237,11 +239,11 @@ func (l *LoRA) foldInto(t *Tuned, name string, sign float64) error {
 		return err
 	}
 	for layer := 0; layer < t.Model.Config.NumLayers; layer++ {
-		if !l.inLayer(layer) {
+		if !l.InLayer(layer) {
 			continue
 		}
 		for _, s := range sites {
-			scope := AdapterScope(name) + "/" + loraScope(layer, s)
+			scope := AdapterScope(name) + "/" + LoRAScope(layer, s)
 			a, err := t.variableValue(scope+"/lora_A", "weight")
 			if err != nil {
 				return fmt.Errorf("merging %q: %w", name, err)

@@ -47,3 +47,10 @@ func parseSites(targets []string, def []encoder.Site) ([]encoder.Site, error) {
 	}
 	return out, nil
 }
+
+// SiteByName maps a target name (a site, an HF or DistilBERT module name)
+// onto its projection site.
+func SiteByName(name string) (encoder.Site, bool) {
+	s, ok := siteNames[strings.TrimSpace(name)]
+	return s, ok
+}
