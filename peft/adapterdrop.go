@@ -170,26 +170,6 @@ func replaceBlock(b, old, repl Block) Block {
 	return b
 }
 
-// Stepper runs training steps on a Tuned with a chosen AdapterDrop depth
-// per step (AdamW, as Finetune): what custom loops and `gopeft bench
-// adapterdrop` use. One graph is compiled per depth, so dropped layers cost
-// nothing in the forward or backward pass.
-type Stepper struct{ s *stepper }
-
-// NewStepper starts an AdamW stepper with the given decoupled weight decay.
-func (t *Tuned) NewStepper(weightDecay float64) *Stepper {
-	return &Stepper{s: newStepper(t, weightDecay)}
-}
-
-// Step trains on one batch with learning rate lr, without adapters in the
-// lowest depth layers (use AdapterDrop.TrainDepth to draw it).
-func (s *Stepper) Step(b Batch, y Labels, lr float64, depth int) (StepResult, error) {
-	if n := s.s.t.Model.Config.NumLayers; depth < 0 || depth > n {
-		return StepResult{}, fmt.Errorf("AdapterDrop depth %d is outside 0..%d", depth, n)
-	}
-	return s.s.step(b, y, lr, depth)
-}
-
 // LogitsAt compiles the forward pass with the lowest depth layers' adapters
 // dropped and returns a function computing the head's outputs (n·B rows for
 // a Parallel composition). Repeated calls with batches of one shape reuse

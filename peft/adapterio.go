@@ -53,7 +53,8 @@ type HeadFileConfig struct {
 	Version    string   `json:"version"`
 }
 
-func modelName(m *Model) string {
+// Name is the model's directory name, or its shape for a fresh model.
+func (m *Model) Name() string {
 	if m.Dir != "" {
 		return filepath.Base(filepath.Clean(m.Dir))
 	}
@@ -192,7 +193,7 @@ func SaveAdapter(t *Tuned, name, dir string) error {
 		return fmt.Errorf("adapter %q has no variables: was this Tuned built with NewTuned?", name)
 	}
 	fc := AdapterFileConfig{
-		Config: cfgJSON, Name: name, ModelName: modelName(t.Model), ModelClass: "BertModel",
+		Config: cfgJSON, Name: name, ModelName: t.Model.Name(), ModelClass: "BertModel",
 		ModelType: t.Model.Config.ModelType, HiddenSize: t.Model.Config.HiddenSize,
 		NumLayers: t.Model.Config.NumLayers, Version: "gopeft-" + Version,
 	}
@@ -360,7 +361,7 @@ func SaveHead(t *Tuned, dir string, labels []string) error {
 		return fmt.Errorf("saving head: %w", err)
 	}
 	js, err := json.MarshalIndent(HeadFileConfig{
-		Head: t.Head, Labels: labels, ModelName: modelName(t.Model),
+		Head: t.Head, Labels: labels, ModelName: t.Model.Name(),
 		HiddenSize: t.Model.Config.HiddenSize, Version: "gopeft-" + Version,
 	}, "", "  ")
 	if err != nil {
@@ -403,4 +404,73 @@ func loadHead(t *Tuned, dir string) error {
 		return fmt.Errorf("head in %s: %w", dir, err)
 	}
 	return err
+}
+
+// A Tuned's own weights in one directory, everything beyond the base model
+// (what the run store keeps of a run):
+//
+//	adapters/<name>/        adapter_config.json + adapter.safetensors (SaveAdapter)
+//	head_config.json, head.safetensors   the task head (SaveHead)
+//	peft_extra.safetensors  /peft state that no single adapter owns (Fusion layers)
+const (
+	AdaptersDir = "adapters"
+	ExtraFile   = "peft_extra.safetensors"
+)
+
+// SaveTuned writes t's adapters, head and shared PEFT state into dir.
+// labels (optional) are the head's class names.
+func SaveTuned(t *Tuned, dir string, labels []string) error {
+	for _, a := range t.Setup.Adapters {
+		if err := SaveAdapter(t, a.Name, filepath.Join(dir, AdaptersDir, a.Name)); err != nil {
+			return err
+		}
+	}
+	if err := SaveHead(t, dir, labels); err != nil {
+		return err
+	}
+	extra, err := scopeTensors(t.Ctx, peftRoot)
+	if err != nil {
+		return err
+	}
+	for k := range extra {
+		if t.Setup.Adapter(strings.SplitN(k, ".", 2)[0]) != nil {
+			delete(extra, k)
+		}
+	}
+	if len(extra) == 0 {
+		return nil
+	}
+	b, err := marshalTensors(extra, map[string]string{"format": "gopeft", "scope": peftRoot})
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, ExtraFile), b, 0o644)
+}
+
+// LoadTuned is SaveTuned's inverse: a new Tuned on m with setup s and head
+// (NewTuned with seed), its weights read from dir.
+func LoadTuned(m *Model, s *Setup, head Head, seed int64, dir string) (*Tuned, error) {
+	t, err := NewTuned(m, s, head, seed)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range s.Adapters {
+		if err := loadAdapterWeights(t, a.Name, filepath.Join(dir, AdaptersDir, a.Name)); err != nil {
+			return nil, err
+		}
+	}
+	if err := loadHead(t, dir); err != nil {
+		return nil, err
+	}
+	if extra := filepath.Join(dir, ExtraFile); fileExists(extra) {
+		if err := loadScope(t, peftRoot, extra, true); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -49,7 +49,8 @@ func inTunedEncoder(canonical string) bool {
 	return strings.HasPrefix(canonical, "embeddings.") || strings.HasPrefix(canonical, "encoder.")
 }
 
-func (b *BitFit) trainsBase(canonical string) bool {
+// TrainsBase: the biases of the embeddings and encoder layers (or the subset).
+func (b *BitFit) TrainsBase(canonical string) bool {
 	if !inTunedEncoder(canonical) || !strings.HasSuffix(canonical, ".bias") {
 		return false
 	}
@@ -89,7 +90,8 @@ func (LNTuning) Validate(hf.Config) error { return nil }
 // NumParams is 0: LayerNorm tuning trains existing base weights.
 func (LNTuning) NumParams(hf.Config) int { return 0 }
 
-func (LNTuning) trainsBase(canonical string) bool {
+// TrainsBase: every LayerNorm gain and bias.
+func (LNTuning) TrainsBase(canonical string) bool {
 	return inTunedEncoder(canonical) && strings.Contains(canonical, ".LayerNorm.")
 }
 

@@ -266,10 +266,10 @@ func (b *Bottleneck) maskedBottleneck() *Bottleneck {
 	return b
 }
 
-// activations: each module keeps its input (hidden, read by the trained
+// Activations: each module keeps its input (hidden, read by the trained
 // down projection's weight gradient) and 2 floats per unit (the activation
 // and its input), averaged over layers since reductions may differ.
-func (b *Bottleneck) activations(cfg hf.Config, tokens int64) (int64, int) {
+func (b *Bottleneck) Activations(cfg hf.Config, tokens int64) (int64, int) {
 	var n int64
 	for _, sub := range b.sublayers() {
 		var total int64

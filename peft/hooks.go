@@ -44,6 +44,13 @@ type (
 	}
 )
 
+// ChangesEmbeddings reports whether m acts at the embeddings (prompt
+// tuning), so gradients flow down to them.
+func ChangesEmbeddings(m Method) bool {
+	_, ok := m.(embeddingsHook)
+	return ok
+}
+
 // memoFn returns the node cached under key, building it on first use.
 type memoFn func(key string, build func() *graph.Node) *graph.Node
 

@@ -239,37 +239,11 @@ func (t *Tuned) PruneMasks(adapter string, keep int) (*Tuned, PruneReport, error
 	return pruned, rep, err
 }
 
-// PruneMasks prunes like Tuned.PruneMasks and returns the run of the
-// pruned Tuned; the report also gives test accuracy (dev when there is no
-// test split) before and after.
-func (r *Run) PruneMasks(adapter string, keep int) (*Run, PruneReport, error) {
-	split, metric := r.Task.Test, "test_accuracy"
-	if len(split) == 0 {
-		split, metric = r.Task.Dev, "dev_accuracy"
-	}
-	var before map[string]float64
-	var err error
-	if len(split) > 0 && !r.Tuned.Head.Regression {
-		// An unpruned run's accuracy is already in its metrics.
-		b, _, berr := maskedBottleneck(r.Tuned, adapter)
-		if acc, ok := r.Metrics[metric]; ok && berr == nil && b.Masks.Keep == 0 {
-			before = map[string]float64{"accuracy": acc}
-		} else if before, err = r.Evaluate(split); err != nil {
-			return nil, PruneReport{}, err
-		}
-	}
-	t, rep, err := r.Tuned.PruneMasks(adapter, keep)
+// MasksKept is the Keep of the adapter's MAM masks: 0 while unpruned.
+func MasksKept(t *Tuned, adapter string) (int, error) {
+	b, _, err := maskedBottleneck(t, adapter)
 	if err != nil {
-		return nil, rep, err
+		return 0, err
 	}
-	pruned := r.With(t)
-	if before == nil {
-		return pruned, rep, nil
-	}
-	after, err := pruned.Evaluate(split)
-	if err != nil {
-		return nil, rep, err
-	}
-	rep.AccuracyBefore, rep.AccuracyAfter = before["accuracy"], after["accuracy"]
-	return pruned, rep, nil
+	return b.Masks.Keep, nil
 }

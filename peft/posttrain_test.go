@@ -3,65 +3,7 @@ package peft
 import (
 	"path/filepath"
 	"testing"
-
-	"github.com/gopeft/gopeft/peft/data"
 )
-
-// A 30-step LoRA regression run, merged: predictions equal the unmerged
-// ones, and the finished run's own predictions do not move (before, its
-// cached graph applied the update a second time on merged weights).
-func TestMergeLoRAOnFinishedRun(t *testing.T) {
-	m := sentimentModel(t)
-	task := sentimentTask(64, 3)
-	task.Regression, task.Labels = true, nil
-	for _, split := range [][]data.Example{task.Train, task.Dev, task.Test} {
-		for i := range split {
-			split[i].Value = float64(2*split[i].Label - 1)
-		}
-	}
-	l := DefaultLoRA()
-	l.TargetModules = []string{"all-linear"}
-	r, err := Finetune(m, task, NewSetup("lora", l), Options{Steps: 30, BatchSize: 8, LearningRate: 5e-3, Quiet: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	texts := make([]string, len(task.Test))
-	for i, e := range task.Test {
-		texts[i] = e.Text
-	}
-	before, err := r.PredictValues(texts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mt, err := r.Tuned.MergeLoRA("lora")
-	if err != nil {
-		t.Fatal(err)
-	}
-	merged, err := r.With(mt).PredictValues(texts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	after, err := r.PredictValues(texts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	moved, spread := 0.0, 0.0
-	for i := range before {
-		moved = max(moved, abs(merged[i]-before[i]))
-		spread = max(spread, abs(before[i]-before[0]))
-		if after[i] != before[i] {
-			t.Fatalf("the finished run's prediction %d moved from %v to %v after MergeLoRA", i, before[i], after[i])
-		}
-	}
-	if moved > 1e-5 {
-		t.Errorf("merged predictions differ from the unmerged ones by up to %g", moved)
-	}
-	if spread < 1e-3 {
-		t.Errorf("predictions vary by only %g: the run learnt too little for the test to mean anything", spread)
-	}
-}
-
-func abs(x float64) float64 { return max(x, -x) }
 
 // Every post-training change returns a new Tuned with a new version and
 // leaves the original's outputs exactly as they were.

@@ -78,8 +78,8 @@ func (p *PrefixTuning) placements(layer int) []Placement {
 	return []Placement{{Site: "prefix", Method: "prefix"}}
 }
 
-// activations: the prefix adds PrefixLength keys to every attention layer.
-func (p *PrefixTuning) activations(hf.Config, int64) (int64, int) { return 0, p.PrefixLength }
+// Activations: the prefix adds PrefixLength keys to every attention layer.
+func (p *PrefixTuning) Activations(hf.Config, int64) (int64, int) { return 0, p.PrefixLength }
 
 func (p *PrefixTuning) leftOut(layer int) bool {
 	for _, l := range p.LeaveOut {

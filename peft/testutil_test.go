@@ -26,3 +26,8 @@ func tinyBatch() Batch { return Batch{IDs: peftest.TinyIDs(), Mask: peftest.Tiny
 func flat(t *testing.T, x *tensors.Tensor) []float32 { t.Helper(); return peftest.Flat(t, x) }
 
 var maxAbsDiff = peftest.MaxAbsDiff
+
+func withMasks(b *Bottleneck) *Bottleneck {
+	b.Masks = DefaultMasks()
+	return b
+}

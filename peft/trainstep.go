@@ -2,7 +2,6 @@ package peft
 
 import (
 	"fmt"
-	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -20,9 +19,16 @@ type Labels struct {
 	Values  []float32
 }
 
-// stepper runs optimisation steps on a Tuned. It compiles one graph per
-// AdapterDrop depth, so dropped layers cost nothing in forward or backward.
-type stepper struct {
+// Stepper runs optimisation steps on a Tuned with AdamW (decoupled weight
+// decay, Loshchilov & Hutter): what train.Finetune drives, and custom loops
+// and `gopeft bench adapterdrop` use. It compiles one graph per AdapterDrop
+// depth, so dropped layers cost nothing in the forward or backward pass.
+//
+// GoMLX's train.Trainer could hold the same per-depth graphs (its spec),
+// but its step reports one loss, and the curve keeps both the task loss and
+// the total with extra terms (Fusion regularisation, mask loss); this is
+// the 60 lines that keep both, with no loop machinery the caller drives.
+type Stepper struct {
 	t     *Tuned
 	opt   optimizers.Interface
 	execs map[int]*context.Exec
@@ -35,13 +41,13 @@ type StepResult struct {
 	TaskLoss float64
 }
 
-// newStepper uses AdamW with decoupled weight decay (Loshchilov & Hutter).
-func newStepper(t *Tuned, weightDecay float64) *stepper {
+// NewStepper starts an AdamW stepper with the given decoupled weight decay.
+func (t *Tuned) NewStepper(weightDecay float64) *Stepper {
 	opt := optimizers.Adam().WeightDecay(weightDecay).Epsilon(1e-8).Done()
-	return &stepper{t: t, opt: opt, execs: map[int]*context.Exec{}}
+	return &Stepper{t: t, opt: opt, execs: map[int]*context.Exec{}}
 }
 
-func (s *stepper) exec(depth int) (*context.Exec, error) {
+func (s *Stepper) exec(depth int) (*context.Exec, error) {
 	if e, ok := s.execs[depth]; ok {
 		return e, nil
 	}
@@ -73,8 +79,12 @@ func (s *stepper) exec(depth int) (*context.Exec, error) {
 	return e, nil
 }
 
-// step trains on one batch with the given learning rate and AdapterDrop depth.
-func (s *stepper) step(b Batch, y Labels, lr float64, depth int) (StepResult, error) {
+// Step trains on one batch with learning rate lr, without adapters in the
+// lowest depth layers (AdapterDrop.TrainDepth draws it).
+func (s *Stepper) Step(b Batch, y Labels, lr float64, depth int) (StepResult, error) {
+	if n := s.t.Model.Config.NumLayers; depth < 0 || depth > n {
+		return StepResult{}, fmt.Errorf("AdapterDrop depth %d is outside 0..%d", depth, n)
+	}
 	ids, types, mask, err := b.tensors()
 	if err != nil {
 		return StepResult{}, err
@@ -100,10 +110,11 @@ func (s *stepper) step(b Batch, y Labels, lr float64, depth int) (StepResult, er
 	if err != nil {
 		return StepResult{}, err
 	}
-	return StepResult{Loss: scalar(out[0]), TaskLoss: scalar(out[1])}, nil
+	return StepResult{Loss: Scalar(out[0]), TaskLoss: Scalar(out[1])}, nil
 }
 
-func scalar(t *tensors.Tensor) float64 {
+// Scalar reads a float scalar tensor (a loss) as float64.
+func Scalar(t *tensors.Tensor) float64 {
 	switch v := t.Value().(type) {
 	case float32:
 		return float64(v)
@@ -111,38 +122,4 @@ func scalar(t *tensors.Tensor) float64 {
 		return v
 	}
 	return 0
-}
-
-// LinearSchedule is the learning rate at step (0-based) of steps: a linear
-// warmup over the first warmup steps from peak/warmup to peak, then a linear
-// decay that reaches peak/(steps-warmup) at the last step (Hugging Face's
-// linear schedule, counted so that no step trains at rate 0).
-func LinearSchedule(step, steps, warmup int, peak float64) float64 {
-	if step < warmup {
-		return peak * float64(step+1) / float64(warmup)
-	}
-	return peak * float64(max(0, steps-step)) / float64(max(1, steps-warmup))
-}
-
-// sampler draws example indices in epochs, each a seeded shuffle; its rng
-// also serves the loop's other random choices (AdapterDrop depths, MLM
-// masking), so one seed fixes a whole run.
-type sampler struct {
-	rng   *rand.Rand
-	order []int
-	pos   int
-}
-
-func newSampler(n int, seed int64) *sampler {
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
-	return &sampler{rng: rng, order: rng.Perm(n)}
-}
-
-// next is the next index, reshuffling at each epoch's end.
-func (s *sampler) next() int {
-	if s.pos == len(s.order) {
-		s.order, s.pos = s.rng.Perm(len(s.order)), 0
-	}
-	s.pos++
-	return s.order[s.pos-1]
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/layers"
 
 	"github.com/gopeft/gopeft/peft/encoder"
+	"github.com/gopeft/gopeft/peft/hf"
 )
 
 // Head is the task head on top of the encoder. AdapterHub's default
@@ -141,10 +142,18 @@ func (t *Tuned) forward(ctx *context.Context, in encoder.Inputs, dropBelow int) 
 	return encoder.Forward(ctx, t.Model.Config, in, h), h
 }
 
-// baseTrainer is implemented by methods that train base weights (BitFit,
-// LayerNorm tuning).
-type baseTrainer interface {
-	trainsBase(canonical string) bool
+// BaseTrainer is implemented by methods that train base weights (BitFit,
+// LayerNorm tuning): TrainsBase says which, by canonical name.
+type BaseTrainer interface {
+	TrainsBase(canonical string) bool
+}
+
+// ActivationSizer is implemented by methods that know what they keep for
+// the backward pass (the estimator asks): floats per encoder layer,
+// averaged over layers, for tokens tokens, and the prefix positions that
+// every attention layer attends to in addition.
+type ActivationSizer interface {
+	Activations(cfg hf.Config, tokens int64) (perLayer int64, prefix int)
 }
 
 // markTrainable freezes the base model, except base weights that a training
@@ -162,7 +171,7 @@ func (t *Tuned) isTrainable(v *context.Variable) bool {
 		name := encoder.CanonicalName(v)
 		for _, a := range t.Setup.Adapters {
 			for _, l := range leavesOf(a.Method) {
-				if bt, ok := l.method.(baseTrainer); ok && t.Setup.Trains(a.Name) && bt.trainsBase(name) {
+				if bt, ok := l.method.(BaseTrainer); ok && t.Setup.Trains(a.Name) && bt.TrainsBase(name) {
 					return true
 				}
 			}

@@ -46,6 +46,17 @@ func leavesOf(m Method) []leaf {
 	return out
 }
 
+// Leaves lists the methods m is made of: m itself, or a union's parts
+// (recursively). Capabilities (BaseTrainer, ActivationSizer, ...) are
+// asked of each.
+func Leaves(m Method) []Method {
+	var out []Method
+	for _, l := range leavesOf(m) {
+		out = append(out, l.method)
+	}
+	return out
+}
+
 // in scopes an adapter's context down to the leaf's variables.
 func (l leaf) in(ctx *context.Context) *context.Context {
 	for _, s := range l.scope {

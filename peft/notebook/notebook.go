@@ -1,4 +1,14 @@
-package peft
+// Package notebook is what GoPEFT's notebook cells reach for: the shipped
+// encoder, the runs directory, quick mode, fine-tuning with a live progress
+// bar, and the data behind the inline plots (layer diagrams, learning
+// curves, memory estimates, summary tables) in widgets' types. The core
+// packages never import widgets; this one does.
+//
+//	model := must(notebook.LoadShipped())
+//	run := must(notebook.Finetune(notebook.RunsDir("houlsby"), model, task, peft.NewSetup("houlsby", peft.Houlsby()), train.Options{Steps: 240, Seed: 1}))
+//	loss, devAcc := notebook.Curves(map[string]*runstore.Run{"houlsby": run}, 8)
+//	widgets.Display(widgets.LineChart(loss, widgets.LineChartOptions{Title: "Training loss"}))
+package notebook
 
 import (
 	"fmt"
@@ -9,6 +19,11 @@ import (
 	"runtime"
 	"slices"
 
+	"github.com/gopeft/gopeft/peft"
+	"github.com/gopeft/gopeft/peft/data"
+	"github.com/gopeft/gopeft/peft/estimate"
+	"github.com/gopeft/gopeft/peft/runstore"
+	"github.com/gopeft/gopeft/peft/train"
 	"github.com/gopeft/gopeft/widgets"
 )
 
@@ -36,7 +51,7 @@ func ShippedModelDir() (string, error) {
 		candidates = append(candidates, filepath.Join(root, "models", ShippedModel))
 	}
 	if _, file, _, ok := runtime.Caller(0); ok {
-		candidates = append(candidates, filepath.Join(filepath.Dir(file), "..", "models", ShippedModel))
+		candidates = append(candidates, filepath.Join(filepath.Dir(file), "..", "..", "models", ShippedModel))
 	}
 	candidates = append(candidates, filepath.Join("models", ShippedModel))
 	for _, dir := range candidates {
@@ -48,12 +63,12 @@ func ShippedModelDir() (string, error) {
 }
 
 // LoadShipped loads GoPEFT's pretrained small encoder.
-func LoadShipped() (*Model, error) {
+func LoadShipped() (*peft.Model, error) {
 	dir, err := ShippedModelDir()
 	if err != nil {
 		return nil, err
 	}
-	return LoadModel(dir)
+	return peft.LoadModel(dir)
 }
 
 // RunsDir is where notebooks keep finished runs, so that re-running a
@@ -71,23 +86,10 @@ func RunsDir(name string) string {
 	return filepath.Join(root, name)
 }
 
-// Describe is a one-line description of the model for notebooks.
-func (m *Model) Describe() string {
-	c := m.Config
-	name := filepath.Base(m.Dir)
-	if m.Dir == "" {
-		name = "random " + c.ModelType
-	}
-	vocab := c.VocabSize
-	return fmt.Sprintf("%s: %s encoder, %d layers, hidden %d, %d heads, FFN %d, vocabulary %d, %s parameters (%.1f MB as float32)",
-		name, c.ModelType, c.NumLayers, c.HiddenSize, c.NumHeads, c.IntermediateSize, vocab,
-		groupDigits(m.NumParams()), float64(4*m.NumParams())/1e6)
-}
-
 // Placements says where each active adapter of s sits in a model with
 // numLayers layers, for widgets.LayerDiagram; adapters that AdapterDrop
 // removes (at inference) are marked Dropped.
-func Placements(s *Setup, numLayers int) []widgets.LayerSite {
+func Placements(s *peft.Setup, numLayers int) []widgets.LayerSite {
 	var out []widgets.LayerSite
 	for _, p := range s.Placements(numLayers) {
 		out = append(out, widgets.LayerSite{Layer: p.Layer, Site: p.Site, Method: p.Method, Label: p.Label, Dropped: p.Dropped})
@@ -95,17 +97,22 @@ func Placements(s *Setup, numLayers int) []widgets.LayerSite {
 	return out
 }
 
+// Curved is a run with a learning curve: *train.Run or *runstore.Run.
+type Curved interface {
+	LearningCurve() []train.Point
+}
+
 // Curves turns runs' learning curves into line-chart series: the training
 // loss (smoothed over window steps) and the dev accuracy where evaluated.
-func Curves(runs map[string]*Run, window int) (loss, devAcc []widgets.Series) {
+func Curves[R Curved](runs map[string]R, window int) (loss, devAcc []widgets.Series) {
 	for _, name := range slices.Sorted(maps.Keys(runs)) {
-		r := runs[name]
+		curve := runs[name].LearningCurve()
 		l := widgets.Series{Name: name}
 		a := widgets.Series{Name: name}
-		for i, p := range r.Curve {
+		for i, p := range curve {
 			lo := max(0, i-window+1)
 			sum := 0.0
-			for _, q := range r.Curve[lo : i+1] {
+			for _, q := range curve[lo : i+1] {
 				sum += q.TaskLoss
 			}
 			l.X = append(l.X, float64(p.Step))
@@ -122,12 +129,63 @@ func Curves(runs map[string]*Run, window int) (loss, devAcc []widgets.Series) {
 
 // MemorySeries estimates training memory (MB) against batch size for a
 // setup, for the estimator plot.
-func MemorySeries(m *Model, name string, s *Setup, seqLen int, batches []int) widgets.Series {
+func MemorySeries(m *peft.Model, name string, s *peft.Setup, seqLen int, batches []int) widgets.Series {
 	series := widgets.Series{Name: name}
 	for _, b := range batches {
-		e := EstimateMemory(m.Config, s, b, seqLen, 4)
+		e := estimate.Memory(m.Config, s, b, seqLen, 4)
 		series.X = append(series.X, float64(b))
 		series.Y = append(series.Y, float64(e.Total)/1e6)
 	}
 	return series
+}
+
+// SummaryHTML is Summary as an HTML table (widgets.Table) for notebooks,
+// captioned with the trainable-parameters line.
+func SummaryHTML(t *peft.Tuned) string {
+	rows := peft.Summary(t)
+	cells := make([][]string, len(rows))
+	yes := func(b bool) string {
+		if b {
+			return "✓"
+		}
+		return ""
+	}
+	for i, r := range rows {
+		active := yes(r.Active)
+		if i == len(rows)-1 {
+			active = ""
+		}
+		cells[i] = []string{r.Name, r.Architecture, peft.GroupDigits(r.Params), fmt.Sprintf("%.3f", r.Percent), active, yes(r.Train)}
+	}
+	return widgets.Table([]string{"Name", "Architecture", "#Param", "%Param", "Active", "Train"}, cells,
+		widgets.TableOptions{Caption: t.TrainableLine(), HighlightRows: []int{len(rows) - 1}})
+}
+
+// Progress draws a training run's progress (train.Options.Progress) as a
+// live HTML bar in a notebook, a text line on stderr elsewhere.
+func Progress() func(train.Progress) {
+	var bar *widgets.Progress
+	return func(p train.Progress) {
+		if bar == nil {
+			bar = widgets.NewProgress(p.Steps, "fine-tuning on "+p.Task)
+		}
+		bar.Update(p.Step, p.Metrics)
+		if p.Done {
+			bar.Done()
+			bar = nil
+		}
+	}
+}
+
+// Finetune is runstore.Finetune for a notebook cell: unless opt says
+// otherwise, a progress bar shows while it trains and the store's messages
+// go to stdout (a cell's stderr reads as an error).
+func Finetune(dir string, m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options) (*runstore.Run, error) {
+	if opt.Progress == nil {
+		opt.Progress = Progress()
+	}
+	if opt.Log == nil {
+		opt.Log = func(msg string) { fmt.Println(msg) }
+	}
+	return runstore.Finetune(dir, m, task, s, opt)
 }
