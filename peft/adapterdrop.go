@@ -90,11 +90,10 @@ func (d AdapterDrop) DroppedAt(layer int) bool { return layer < d.InferenceDepth
 // it runs b through t, keeps the k children of fuse with the highest mean
 // fusion attention (over examples, tokens and layers) and returns a Tuned
 // whose composition fuses only those, with the kept names in the Fuse's
-// order. The result has its own copy of the weights; its fusion layers keep
-// the trained Q, K and V (their shapes do not depend on the number of
-// adapters), so pruning needs no retraining. fuse nil means the one Fuse of
-// the active composition.
-func PruneFusion(t *Tuned, fuse *FuseBlock, k int, b Batch) (*Tuned, []string, error) {
+// order. Its fusion layers keep the trained Q, K and V (their shapes do not
+// depend on the number of adapters), so pruning needs no retraining. fuse
+// nil means the one Fuse of the active composition.
+func (t *Tuned) PruneFusion(fuse *FuseBlock, k int, b Batch) (*Tuned, []string, error) {
 	if fuse == nil {
 		fuses := t.Setup.activeFuses()
 		if len(fuses) != 1 {
@@ -134,17 +133,13 @@ func PruneFusion(t *Tuned, fuse *FuseBlock, k int, b Batch) (*Tuned, []string, e
 		pruned.Children = append(pruned.Children, fuse.Children[i])
 		kept = append(kept, lastName(fuse.Children[i]))
 	}
-	s := *t.Setup
-	s.Active = replaceBlock(t.Setup.ActiveBlock(), fuse, pruned)
-	if err := s.Validate(t.Model.Config); err != nil {
-		return nil, nil, err
-	}
-	ctx, err := t.Ctx.Clone()
+	out, err := t.derive(func(n *Tuned) error {
+		n.Setup.Active = replaceBlock(t.Setup.ActiveBlock(), fuse, pruned)
+		return n.Setup.Validate(t.Model.Config)
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	out := &Tuned{Model: t.Model, Setup: &s, Head: t.Head, Ctx: ctx}
-	out.markTrainable()
 	return out, kept, nil
 }
 
@@ -173,26 +168,6 @@ func replaceBlock(b, old, repl Block) Block {
 		return &FuseBlock{Children: kids(x.Children), Config: x.Config, Scope: x.Scope}
 	}
 	return b
-}
-
-// Stepper runs training steps on a Tuned with a chosen AdapterDrop depth
-// per step (AdamW, as Finetune): what custom loops and `gopeft bench
-// adapterdrop` use. One graph is compiled per depth, so dropped layers cost
-// nothing in the forward or backward pass.
-type Stepper struct{ s *stepper }
-
-// NewStepper starts an AdamW stepper with the given decoupled weight decay.
-func (t *Tuned) NewStepper(weightDecay float64) *Stepper {
-	return &Stepper{s: newStepper(t, weightDecay)}
-}
-
-// Step trains on one batch with learning rate lr, without adapters in the
-// lowest depth layers (use AdapterDrop.TrainDepth to draw it).
-func (s *Stepper) Step(b Batch, y Labels, lr float64, depth int) (StepResult, error) {
-	if n := s.s.t.Model.Config.NumLayers; depth < 0 || depth > n {
-		return StepResult{}, fmt.Errorf("AdapterDrop depth %d is outside 0..%d", depth, n)
-	}
-	return s.s.step(b, y, lr, depth)
 }
 
 // LogitsAt compiles the forward pass with the lowest depth layers' adapters

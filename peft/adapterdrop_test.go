@@ -101,7 +101,7 @@ func TestPruneFusionKeepsHighestAttention(t *testing.T) {
 			worst = i
 		}
 	}
-	pruned, kept, err := PruneFusion(tu, nil, 2, tinyBatch())
+	pruned, kept, err := tu.PruneFusion(nil, 2, tinyBatch())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,14 +116,14 @@ func TestPruneFusionKeepsHighestAttention(t *testing.T) {
 		t.Errorf("pruned fusion attends over %d adapters, want 2", len(patt[0][0]))
 	}
 	// Keeping all adapters reuses the trained fusion weights exactly.
-	all, _, err := PruneFusion(tu, nil, 3, tinyBatch())
+	all, _, err := tu.PruneFusion(nil, 3, tinyBatch())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := maxAbsDiff(hiddenOf(t, all, tinyBatch()), hiddenOf(t, tu, tinyBatch())); d > 1e-6 {
 		t.Errorf("pruning to all adapters changed the output by %g: fusion weights not reused", d)
 	}
-	if _, _, err := PruneFusion(tu, nil, 0, tinyBatch()); err == nil {
+	if _, _, err := tu.PruneFusion(nil, 0, tinyBatch()); err == nil {
 		t.Errorf("k = 0 accepted")
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gopeft/gopeft/internal/atomicfile"
+
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -51,7 +53,8 @@ type HeadFileConfig struct {
 	Version    string   `json:"version"`
 }
 
-func modelName(m *Model) string {
+// Name is the model's directory name, or its shape for a fresh model.
+func (m *Model) Name() string {
 	if m.Dir != "" {
 		return filepath.Base(filepath.Clean(m.Dir))
 	}
@@ -59,19 +62,14 @@ func modelName(m *Model) string {
 }
 
 // scopeTensors returns every variable under scope (a path such as
-// "/peft/houlsby"), keyed by its path relative to scope with dots.
+// "/peft/houlsby"), keyed by its path relative to scope with dots
+// (encoder.ScopeKey).
 func scopeTensors(ctx *context.Context, scope string) (map[string]*tensors.Tensor, error) {
-	prefix := strings.TrimSuffix(scope, "/") + "/"
 	out := map[string]*tensors.Tensor{}
 	for v := range ctx.IterVariables() {
-		full := v.Scope() + "/"
-		if !strings.HasPrefix(full, prefix) {
+		key, ok := encoder.ScopeKey(scope, v.Scope(), v.Name())
+		if !ok {
 			continue
-		}
-		rel := strings.TrimSuffix(strings.TrimPrefix(full, prefix), "/")
-		key := v.Name()
-		if rel != "" {
-			key = strings.ReplaceAll(rel, "/", ".") + "." + v.Name()
 		}
 		t, err := v.Value()
 		if err != nil {
@@ -84,16 +82,7 @@ func scopeTensors(ctx *context.Context, scope string) (map[string]*tensors.Tenso
 
 // keyVariable maps a relative dotted key back to its variable under scope.
 func keyVariable(ctx *context.Context, scope, key string) *context.Variable {
-	i := strings.LastIndexByte(key, '.')
-	varScope, name := strings.TrimSuffix(scope, "/"), key
-	if i >= 0 {
-		varScope += "/" + strings.ReplaceAll(key[:i], ".", "/")
-		name = key[i+1:]
-	}
-	if varScope == "" {
-		varScope = "/"
-	}
-	return ctx.GetVariableByScopeAndName(varScope, name)
+	return ctx.GetVariableByScopeAndName(encoder.KeyScope(scope, key))
 }
 
 func marshalTensors(ts map[string]*tensors.Tensor, meta map[string]string) ([]byte, error) {
@@ -124,13 +113,19 @@ func SaveScope(t *Tuned, scope, file string) error {
 	if err != nil {
 		return err
 	}
-	return safetensors.WriteFileAtomic(file, b, 0o644)
+	return atomicfile.WriteFile(file, b, 0o644)
 }
 
-// LoadScope sets variables under scope from a file SaveScope wrote. Every
-// tensor must match an existing variable's shape; with create, tensors with
-// no variable yet become new variables. Nothing is set unless all match.
-func LoadScope(t *Tuned, scope, file string, create bool) error {
+// LoadScope returns a Tuned whose variables under scope are set from a file
+// SaveScope wrote. Every tensor must match an existing variable's shape;
+// with create, tensors with no variable yet become new variables.
+func (t *Tuned) LoadScope(scope, file string, create bool) (*Tuned, error) {
+	return t.derive(func(n *Tuned) error { return loadScope(n, scope, file, create) })
+}
+
+// loadScope is LoadScope in place, for a Tuned being built. Nothing is set
+// unless every tensor fits.
+func loadScope(t *Tuned, scope, file string, create bool) error {
 	f, err := safetensors.Read(file)
 	if err != nil {
 		return err
@@ -166,12 +161,7 @@ func LoadScope(t *Tuned, scope, file string, create bool) error {
 	}
 	for _, it := range items {
 		if it.v == nil {
-			i := strings.LastIndexByte(it.key, '.')
-			sc, name := scope, it.key
-			if i >= 0 {
-				sc += "/" + strings.ReplaceAll(it.key[:i], ".", "/")
-				name = it.key[i+1:]
-			}
+			sc, name := encoder.KeyScope(scope, it.key)
 			t.Ctx.InAbsPath(sc).Checked(false).VariableWithValue(name, it.t)
 			continue
 		}
@@ -180,6 +170,7 @@ func LoadScope(t *Tuned, scope, file string, create bool) error {
 		}
 	}
 	t.markTrainable()
+	t.version = versions.Add(1)
 	return nil
 }
 
@@ -194,7 +185,7 @@ func SaveAdapter(t *Tuned, name, dir string) error {
 	if err != nil {
 		return err
 	}
-	ts, err := scopeTensors(t.Ctx, "/peft/"+name)
+	ts, err := scopeTensors(t.Ctx, AdapterScope(name))
 	if err != nil {
 		return err
 	}
@@ -202,7 +193,7 @@ func SaveAdapter(t *Tuned, name, dir string) error {
 		return fmt.Errorf("adapter %q has no variables: was this Tuned built with NewTuned?", name)
 	}
 	fc := AdapterFileConfig{
-		Config: cfgJSON, Name: name, ModelName: modelName(t.Model), ModelClass: "BertModel",
+		Config: cfgJSON, Name: name, ModelName: t.Model.Name(), ModelClass: "BertModel",
 		ModelType: t.Model.Config.ModelType, HiddenSize: t.Model.Config.HiddenSize,
 		NumLayers: t.Model.Config.NumLayers, Version: "gopeft-" + Version,
 	}
@@ -217,10 +208,10 @@ func SaveAdapter(t *Tuned, name, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := safetensors.WriteFileAtomic(filepath.Join(dir, AdapterWeightsFile), b, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, AdapterWeightsFile), b, 0o644); err != nil {
 		return err
 	}
-	return safetensors.WriteFileAtomic(filepath.Join(dir, AdapterConfigFile), append(js, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, AdapterConfigFile), append(js, '\n'), 0o644)
 }
 
 // ReadAdapterConfig reads dir/adapter_config.json and its method.
@@ -243,48 +234,46 @@ func ReadAdapterConfig(dir string) (AdapterFileConfig, Method, error) {
 	return fc, m, nil
 }
 
-// LoadAdapter reads an adapter directory into t. A new name is added to the
-// setup (and becomes active only if t's setup activates every adapter); an
-// existing name is overwritten, its method replaced by the file's. Shapes
-// are checked before anything changes; errors name the mismatched tensors.
-func LoadAdapter(t *Tuned, dir string) (string, error) {
+// LoadAdapter returns a Tuned with the adapter directory dir read in. A
+// new name is added to the setup (and becomes active only if the setup
+// activates every adapter); an existing name is overwritten, its method
+// replaced by the file's. Shapes are checked first; errors name the
+// mismatched tensors.
+func (t *Tuned) LoadAdapter(dir string) (*Tuned, string, error) {
 	fc, method, err := ReadAdapterConfig(dir)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	cfg := t.Model.Config
 	if fc.HiddenSize != 0 && fc.HiddenSize != cfg.HiddenSize {
-		return "", fmt.Errorf("adapter %q in %s was trained on a model with hidden size %d, this model has %d: load it into the model it was made for (%s)",
+		return nil, "", fmt.Errorf("adapter %q in %s was trained on a model with hidden size %d, this model has %d: load it into the model it was made for (%s)",
 			fc.Name, dir, fc.HiddenSize, cfg.HiddenSize, fc.ModelName)
 	}
 	if err := method.Validate(cfg); err != nil {
-		return "", fmt.Errorf("adapter %q in %s: %w", fc.Name, dir, err)
+		return nil, "", fmt.Errorf("adapter %q in %s: %w", fc.Name, dir, err)
 	}
 	name := fc.Name
-	if a := t.Setup.Adapter(name); a != nil {
+	if t.Setup.Adapter(name) != nil {
 		// Overwrite: the file must fit the existing variables exactly.
 		if err := compareAdapterFile(t, name, dir); err != nil {
-			return "", err
+			return nil, "", err
 		}
-		old := a.Method
-		a.Method = method
-		if err := loadAdapterWeights(t, name, dir); err != nil {
-			a.Method = old
-			return "", err
+	}
+	n, err := t.derive(func(n *Tuned) error {
+		if a := n.Setup.Adapter(name); a != nil {
+			a.Method = method
+		} else {
+			n.Setup.Add(name, method)
+			if err := n.createAdapterVariables(name); err != nil {
+				return err
+			}
 		}
-		return name, nil
+		return loadAdapterWeights(n, name, dir)
+	})
+	if err != nil {
+		return nil, "", err
 	}
-	t.Setup.Add(name, method)
-	undo := func() { t.Setup.Adapters = t.Setup.Adapters[:len(t.Setup.Adapters)-1] }
-	if err := t.createAdapterVariables(name); err != nil {
-		undo()
-		return "", err
-	}
-	if err := loadAdapterWeights(t, name, dir); err != nil {
-		undo()
-		return "", err
-	}
-	return name, nil
+	return n, name, nil
 }
 
 // createAdapterVariables builds a forward pass with only the named adapter
@@ -310,7 +299,7 @@ func loadAdapterWeights(t *Tuned, name, dir string) error {
 	if err != nil {
 		return fmt.Errorf("adapter %q: %w", name, err)
 	}
-	have, err := scopeTensors(t.Ctx, "/peft/"+name)
+	have, err := scopeTensors(t.Ctx, AdapterScope(name))
 	if err != nil {
 		return err
 	}
@@ -324,7 +313,7 @@ func loadAdapterWeights(t *Tuned, name, dir string) error {
 		slices.Sort(missing)
 		return fmt.Errorf("adapter %q: %s lacks tensors %v that its config implies: the file is incomplete or from another GoPEFT version", name, file, missing)
 	}
-	return LoadScope(t, "/peft/"+name, file, false)
+	return loadScope(t, AdapterScope(name), file, false)
 }
 
 // compareAdapterFile reports every tensor whose name or shape differs
@@ -335,7 +324,7 @@ func compareAdapterFile(t *Tuned, name, dir string) error {
 	if err != nil {
 		return fmt.Errorf("adapter %q: %w", name, err)
 	}
-	have, err := scopeTensors(t.Ctx, "/peft/"+name)
+	have, err := scopeTensors(t.Ctx, AdapterScope(name))
 	if err != nil {
 		return err
 	}
@@ -372,13 +361,13 @@ func SaveHead(t *Tuned, dir string, labels []string) error {
 		return fmt.Errorf("saving head: %w", err)
 	}
 	js, err := json.MarshalIndent(HeadFileConfig{
-		Head: t.Head, Labels: labels, ModelName: modelName(t.Model),
+		Head: t.Head, Labels: labels, ModelName: t.Model.Name(),
 		HiddenSize: t.Model.Config.HiddenSize, Version: "gopeft-" + Version,
 	}, "", "  ")
 	if err != nil {
 		return err
 	}
-	return safetensors.WriteFileAtomic(filepath.Join(dir, HeadConfigFile), append(js, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, HeadConfigFile), append(js, '\n'), 0o644)
 }
 
 // ReadHeadConfig reads dir/head_config.json.
@@ -394,9 +383,15 @@ func ReadHeadConfig(dir string) (HeadFileConfig, error) {
 	return hc, nil
 }
 
-// LoadHead sets t's head weights from dir. The head's config must equal
-// t.Head (build the Tuned with ReadHeadConfig's Head to load any head).
-func LoadHead(t *Tuned, dir string) error {
+// LoadHead returns a Tuned with the head weights of dir. The head's config
+// must equal t.Head (build the Tuned with ReadHeadConfig's Head to load any
+// head).
+func (t *Tuned) LoadHead(dir string) (*Tuned, error) {
+	return t.derive(func(n *Tuned) error { return loadHead(n, dir) })
+}
+
+// loadHead is LoadHead in place, for a Tuned being built.
+func loadHead(t *Tuned, dir string) error {
 	hc, err := ReadHeadConfig(dir)
 	if err != nil {
 		return err
@@ -404,9 +399,78 @@ func LoadHead(t *Tuned, dir string) error {
 	if hc.Head != t.Head {
 		return fmt.Errorf("head in %s is %+v but this Tuned's head is %+v: build the Tuned with the saved head (ReadHeadConfig(dir).Head)", dir, hc.Head, t.Head)
 	}
-	err = LoadScope(t, "/head", filepath.Join(dir, HeadWeightsFile), false)
+	err = loadScope(t, "/head", filepath.Join(dir, HeadWeightsFile), false)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("head in %s: %w", dir, err)
 	}
 	return err
+}
+
+// A Tuned's own weights in one directory, everything beyond the base model
+// (what the run store keeps of a run):
+//
+//	adapters/<name>/        adapter_config.json + adapter.safetensors (SaveAdapter)
+//	head_config.json, head.safetensors   the task head (SaveHead)
+//	peft_extra.safetensors  /peft state that no single adapter owns (Fusion layers)
+const (
+	AdaptersDir = "adapters"
+	ExtraFile   = "peft_extra.safetensors"
+)
+
+// SaveTuned writes t's adapters, head and shared PEFT state into dir.
+// labels (optional) are the head's class names.
+func SaveTuned(t *Tuned, dir string, labels []string) error {
+	for _, a := range t.Setup.Adapters {
+		if err := SaveAdapter(t, a.Name, filepath.Join(dir, AdaptersDir, a.Name)); err != nil {
+			return err
+		}
+	}
+	if err := SaveHead(t, dir, labels); err != nil {
+		return err
+	}
+	extra, err := scopeTensors(t.Ctx, peftRoot)
+	if err != nil {
+		return err
+	}
+	for k := range extra {
+		if t.Setup.Adapter(strings.SplitN(k, ".", 2)[0]) != nil {
+			delete(extra, k)
+		}
+	}
+	if len(extra) == 0 {
+		return nil
+	}
+	b, err := marshalTensors(extra, map[string]string{"format": "gopeft", "scope": peftRoot})
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, ExtraFile), b, 0o644)
+}
+
+// LoadTuned is SaveTuned's inverse: a new Tuned on m with setup s and head
+// (NewTuned with seed), its weights read from dir.
+func LoadTuned(m *Model, s *Setup, head Head, seed int64, dir string) (*Tuned, error) {
+	t, err := NewTuned(m, s, head, seed)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range s.Adapters {
+		if err := loadAdapterWeights(t, a.Name, filepath.Join(dir, AdaptersDir, a.Name)); err != nil {
+			return nil, err
+		}
+	}
+	if err := loadHead(t, dir); err != nil {
+		return nil, err
+	}
+	if extra := filepath.Join(dir, ExtraFile); fileExists(extra) {
+		if err := loadScope(t, peftRoot, extra, true); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -48,14 +48,18 @@ func TestAdapterRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name, err := LoadAdapter(fresh, filepath.Join(dir, "bn"))
+	empty := fresh
+	fresh, name, err := empty.LoadAdapter(filepath.Join(dir, "bn"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if name != "bn" {
 		t.Errorf("loaded name %q", name)
 	}
-	if err := LoadHead(fresh, dir); err != nil {
+	if len(empty.Setup.Adapters) != 0 {
+		t.Errorf("LoadAdapter added %d adapters to the original Tuned's setup", len(empty.Setup.Adapters))
+	}
+	if fresh, err = fresh.LoadHead(dir); err != nil {
 		t.Fatal(err)
 	}
 	got, err := fresh.Logits(tinyBatch())
@@ -74,11 +78,11 @@ func TestAdapterRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = LoadAdapter(ot2, filepath.Join(dir, "bn"))
+	_, _, err = ot2.LoadAdapter(filepath.Join(dir, "bn"))
 	if err == nil || !strings.Contains(err.Error(), "adapter_down.weight") {
 		t.Errorf("shape mismatch error = %v, want one naming adapter_down.weight", err)
 	}
-	if err := LoadHead(ot2, t.TempDir()); err == nil || !strings.Contains(err.Error(), HeadConfigFile) {
+	if _, err := ot2.LoadHead(t.TempDir()); err == nil || !strings.Contains(err.Error(), HeadConfigFile) {
 		t.Errorf("missing head error = %v", err)
 	}
 }
@@ -103,7 +107,7 @@ func TestLoadAdapterRejectsOtherModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadAdapter(bt, dir); err == nil || !strings.Contains(err.Error(), "hidden size") {
+	if _, _, err := bt.LoadAdapter(dir); err == nil || !strings.Contains(err.Error(), "hidden size") {
 		t.Errorf("error = %v, want a hidden-size mismatch", err)
 	}
 	if len(bt.Setup.Adapters) != 0 {

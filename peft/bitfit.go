@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gopeft/gopeft/peft/encoder"
 	"github.com/gopeft/gopeft/peft/hf"
 )
 
@@ -20,7 +21,10 @@ type BitFit struct {
 	Biases string `json:"biases"`
 }
 
-func init() { registerMethod("bitfit", func() Method { return &BitFit{} }) }
+func init() {
+	registerMethod("bitfit", func() Method { return &BitFit{} })
+	registerPreset("bitfit", func() Method { return DefaultBitFit() })
+}
 
 // DefaultBitFit trains all biases.
 func DefaultBitFit() *BitFit { return &BitFit{Biases: "all"} }
@@ -45,7 +49,8 @@ func inTunedEncoder(canonical string) bool {
 	return strings.HasPrefix(canonical, "embeddings.") || strings.HasPrefix(canonical, "encoder.")
 }
 
-func (b *BitFit) trainsBase(canonical string) bool {
+// TrainsBase: the biases of the embeddings and encoder layers (or the subset).
+func (b *BitFit) TrainsBase(canonical string) bool {
 	if !inTunedEncoder(canonical) || !strings.HasSuffix(canonical, ".bias") {
 		return false
 	}
@@ -55,12 +60,29 @@ func (b *BitFit) trainsBase(canonical string) bool {
 	return true
 }
 
+// placements: the projections whose biases train (the LayerNorm and
+// embedding biases of "all" are not drawn).
+func (b *BitFit) placements(int) []Placement {
+	sites := encoder.Sites
+	if b.Biases == "query_intermediate" {
+		sites = []encoder.Site{encoder.Query, encoder.FFNIn}
+	}
+	out := make([]Placement, len(sites))
+	for i, s := range sites {
+		out[i] = Placement{Site: string(s), Method: "bitfit"}
+	}
+	return out
+}
+
 // LNTuning trains only the LayerNorm gains and biases of the base model
 // (HF peft's LNTuningConfig; Zhao et al. 2023): the embedding LayerNorm and
 // both LayerNorms of every layer. Like BitFit it adds no parameters.
 type LNTuning struct{}
 
-func init() { registerMethod("ln_tuning", func() Method { return &LNTuning{} }) }
+func init() {
+	registerMethod("ln_tuning", func() Method { return &LNTuning{} })
+	registerPreset("ln", func() Method { return &LNTuning{} })
+}
 
 func (LNTuning) Kind() string             { return "ln_tuning" }
 func (LNTuning) Validate(hf.Config) error { return nil }
@@ -68,6 +90,12 @@ func (LNTuning) Validate(hf.Config) error { return nil }
 // NumParams is 0: LayerNorm tuning trains existing base weights.
 func (LNTuning) NumParams(hf.Config) int { return 0 }
 
-func (LNTuning) trainsBase(canonical string) bool {
+// TrainsBase: every LayerNorm gain and bias.
+func (LNTuning) TrainsBase(canonical string) bool {
 	return inTunedEncoder(canonical) && strings.Contains(canonical, ".LayerNorm.")
+}
+
+// placements: the LayerNorms after attention and after the FFN.
+func (LNTuning) placements(int) []Placement {
+	return []Placement{{Site: "attention", Method: "ln_tuning"}, {Site: "ffn", Method: "ln_tuning"}}
 }

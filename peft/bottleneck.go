@@ -3,6 +3,7 @@ package peft
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -50,7 +51,12 @@ type Bottleneck struct {
 	Masks *MAMMasks `json:"masks,omitempty"`
 }
 
-func init() { registerMethod("bottleneck", func() Method { return &Bottleneck{} }) }
+func init() {
+	registerMethod("bottleneck", func() Method { return &Bottleneck{} })
+	registerPreset("pfeiffer", func() Method { return Pfeiffer() })
+	registerPreset("houlsby", func() Method { return Houlsby() })
+	registerPreset("parallel", func() Method { return ParallelAdapter() })
+}
 
 // Pfeiffer is the sequential adapter after the FFN only (Pfeiffer et al.
 // 2021; AdapterHub SeqBnConfig): reduction 16, ReLU, BERT init.
@@ -106,7 +112,7 @@ func (b *Bottleneck) Validate(cfg hf.Config) error {
 			return fmt.Errorf("leave_out names layer %d, but the model has layers 0..%d", l, cfg.NumLayers-1)
 		}
 	}
-	if _, err := activationFn(b.NonLinearity); err != nil {
+	if _, err := nonLinearity(b.NonLinearity); err != nil {
 		return err
 	}
 	if _, err := b.scalingKind(); err != nil {
@@ -253,6 +259,68 @@ func (b *Bottleneck) forward(ctx *context.Context, cfg hf.Config, layer int, sub
 	return up
 }
 
+func (b *Bottleneck) maskedBottleneck() *Bottleneck {
+	if b.Masks == nil {
+		return nil
+	}
+	return b
+}
+
+// Activations: each module keeps its input (hidden, read by the trained
+// down projection's weight gradient) and 2 floats per unit (the activation
+// and its input), averaged over layers since reductions may differ.
+func (b *Bottleneck) Activations(cfg hf.Config, tokens int64) (int64, int) {
+	var n int64
+	for _, sub := range b.sublayers() {
+		var total int64
+		for layer := range cfg.NumLayers {
+			if b.placedAt(cfg, layer, sub) {
+				total += tokens * (int64(cfg.HiddenSize) + 2*int64(b.BottleneckSize(cfg, layer)))
+			}
+		}
+		n += total / int64(max(1, cfg.NumLayers))
+	}
+	return n, 0
+}
+
+// placements: after attention and/or after the FFN, or beside the FFN.
+func (b *Bottleneck) placements(layer int) []Placement {
+	if slices.Contains(b.LeaveOut, layer) {
+		return nil
+	}
+	method := "houlsby"
+	switch {
+	case b.IsParallel:
+		method = "parallel"
+	case !b.MHAdapter:
+		method = "pfeiffer"
+	}
+	label := ""
+	if b.Masks != nil {
+		label = "M" // masked units
+	}
+	var out []Placement
+	if b.MHAdapter {
+		out = append(out, Placement{Site: "attention", Method: method, Label: label})
+	}
+	if b.OutputAdapter {
+		site := "ffn"
+		if b.IsParallel {
+			site = "parallel"
+		}
+		out = append(out, Placement{Site: site, Method: method, Label: label})
+	}
+	return out
+}
+
+// fuses: AdapterFusion attends to sequential adapters; a parallel one's
+// postForward would add the residual a second time.
+func (b *Bottleneck) fuses() bool { return !b.IsParallel }
+
+func (b *Bottleneck) fusionValue(ctx *context.Context, cfg hf.Config, layer int, sub encoder.Sublayer, hidden *graph.Node) *graph.Node {
+	return b.module(ctx.In(fmt.Sprintf("layer_%d_%s", layer, sub)), cfg, layer, hidden)
+}
+
 // module is down -> non-linearity -> (MAM masks) -> up -> scaling -> dropout.
 func (b *Bottleneck) module(ctx *context.Context, cfg hf.Config, layer int, x *graph.Node) *graph.Node {
 	g := x.Graph()
@@ -261,13 +329,13 @@ func (b *Bottleneck) module(ctx *context.Context, cfg hf.Config, layer int, x *g
 		x = encoder.LayerNorm(ctx.In("adapter_norm_before"), x, cfg.LayerNormEps)
 	}
 	downInit, upInit := b.initializers(ctx, d)
-	down := denseWith(ctx.In("adapter_down"), x, m, downInit)
-	act, _ := activationFn(b.NonLinearity)
+	down := encoder.LinearWith(ctx.In("adapter_down"), x, m, downInit)
+	act, _ := nonLinearity(b.NonLinearity)
 	h := act(down)
 	if b.Masks != nil {
 		h = b.Masks.apply(ctx.In("mask"), layer, x, h)
 	}
-	up := denseWith(ctx.In("adapter_up"), h, d, upInit)
+	up := encoder.LinearWith(ctx.In("adapter_up"), h, d, upInit)
 	switch kind, _ := b.scalingKind(); kind {
 	case "learned":
 		s := ctx.WithInitializer(initializers.One).VariableWithShape("scaling", shapes.Make(dtypes.Float32, 1)).ValueGraph(g)
@@ -323,31 +391,14 @@ func truncatedNormal(ctx *context.Context, std float64) initializers.VariableIni
 	}
 }
 
-// denseWith is a Linear layer [out, in] with a chosen weight initialiser and
-// zero bias, the layout of Hugging Face and AdapterHub checkpoints.
-func denseWith(ctx *context.Context, x *graph.Node, out int, init initializers.VariableInitializer) *graph.Node {
-	in := x.Shape().Dim(-1)
-	w := ctx.WithInitializer(init).VariableWithShape("weight", shapes.Make(x.DType(), out, in)).ValueGraph(x.Graph())
-	bias := ctx.WithInitializer(initializers.Zero).VariableWithShape("bias", shapes.Make(x.DType(), out)).ValueGraph(x.Graph())
-	y := graph.DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
-	return graph.Add(y, graph.ExpandLeftToRank(bias, y.Rank()))
-}
-
-// activationFn maps AdapterHub's non_linearity names to graph functions.
-func activationFn(name string) (func(*graph.Node) *graph.Node, error) {
-	switch name {
-	case "relu", "":
-		return func(x *graph.Node) *graph.Node { return graph.Max(x, graph.ZerosLike(x)) }, nil
-	case "swish", "silu":
-		return func(x *graph.Node) *graph.Node { return graph.Mul(x, graph.Sigmoid(x)) }, nil
-	case "gelu":
-		return func(x *graph.Node) *graph.Node { return encoder.Activation("gelu", x) }, nil
-	case "gelu_new":
-		return func(x *graph.Node) *graph.Node { return encoder.Activation("gelu_new", x) }, nil
-	case "tanh":
-		return graph.Tanh, nil
-	case "linear", "identity":
-		return func(x *graph.Node) *graph.Node { return x }, nil
+// nonLinearity is AdapterHub's non_linearity by name; "" is its default, relu.
+func nonLinearity(name string) (func(*graph.Node) *graph.Node, error) {
+	if name == "" {
+		name = "relu"
 	}
-	return nil, fmt.Errorf("non_linearity %q is not supported: use relu, swish, gelu, gelu_new, tanh or linear", name)
+	fn, err := encoder.ActivationFn(name)
+	if err != nil {
+		return nil, fmt.Errorf("non_linearity: %w", err)
+	}
+	return fn, nil
 }

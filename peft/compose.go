@@ -312,12 +312,14 @@ func checkResidualOnly(s *Setup, parent, child Block) error {
 		if a == nil {
 			continue // reported by validateTree
 		}
-		if _, ok := a.Method.(residualHook); !ok {
+		if _, _, ok := residualLeaf(a.Method); !ok {
 			return fmt.Errorf("%s cannot hold adapter %q (%s): only bottleneck-style adapters compose per child; put it in a Stack around the %s instead", pk, n, a.Method.Kind(), pk)
 		}
-		switch a.Method.(type) {
-		case embeddingsHook, linearHook, prefixHook, intermediateHook:
-			return fmt.Errorf("%s cannot hold adapter %q (%s): it also changes attention or linear layers, which cannot be routed per child; put it in a Stack around the %s instead", pk, n, a.Method.Kind(), pk)
+		for _, l := range leavesOf(a.Method) {
+			switch l.method.(type) {
+			case embeddingsHook, linearHook, prefixHook, intermediateHook:
+				return fmt.Errorf("%s cannot hold adapter %q (%s): it also changes attention or linear layers, which cannot be routed per child; put it in a Stack around the %s instead", pk, n, a.Method.Kind(), pk)
+			}
 		}
 	}
 	return nil
@@ -360,7 +362,7 @@ type bnState struct {
 // placed reports whether any adapter of b has a module at this point.
 func (h *hooks) placed(b Block, layer int, sub encoder.Sublayer) bool {
 	for _, n := range leafNames(b) {
-		if m, ok := h.setup.Adapter(n).Method.(residualHook); ok && m.placedAt(h.cfg, layer, sub) {
+		if m, _, ok := residualLeaf(h.setup.Adapter(n).Method); ok && m.placedAt(h.cfg, layer, sub) {
 			return true
 		}
 	}
@@ -371,12 +373,12 @@ func (h *hooks) compose(ctx *context.Context, b Block, layer int, sub encoder.Su
 	switch b := b.(type) {
 	case Name:
 		a := h.setup.Adapter(string(b))
-		m, ok := a.Method.(residualHook)
+		m, l, ok := residualLeaf(a.Method)
 		if !ok || !m.placedAt(h.cfg, layer, sub) {
 			return st
 		}
 		hidden, _, residual := m.preForward(st.hidden, st.input, st.ln)
-		st.hidden = m.forward(adapterCtx(ctx, a.Name), h.cfg, layer, sub, hidden, residual)
+		st.hidden = m.forward(l.in(adapterCtx(ctx, a.Name)), h.cfg, layer, sub, hidden, residual)
 		st.residual = residual
 		st.finish = finisher(m, st.ln)
 		return st

@@ -2,7 +2,6 @@ package peft
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -104,52 +103,27 @@ func TestBlockJSONErrors(t *testing.T) {
 	}
 }
 
-// TestFinetuneFuseRunReloads saves a run whose setup fuses two adapters and
-// finetunes again with the setup read back from run.json: the run loads
-// instead of training, with the same outputs.
-func TestFinetuneFuseRunReloads(t *testing.T) {
-	m := sentimentModel(t)
-	task := sentimentTask(32, 4)
-	task.Dev, task.Test = task.Dev[:8], task.Test[:8]
-	dir := filepath.Join(t.TempDir(), "run")
-	opt := Options{Steps: 3, BatchSize: 4, LearningRate: 1e-2, Seed: 3, RunDir: dir, Quiet: true}
-	s := NewSetup("a", pfeiffer4()).Add("b", pfeiffer4())
-	s.Active = Stack{&FuseBlock{Children: []Block{Name("a"), Name("b")}, Config: DynamicFusion()}}
-	s.Active.(Stack)[0].(*FuseBlock).Config.Temperature = true
-	r, err := Finetune(m, task, s, opt)
+func TestSetupJSONRoundTrip(t *testing.T) {
+	s := NewSetup("a", Houlsby()).Add("b", withMasks(ParallelAdapter()))
+	s.Active = Stack{Name("a"), Name("b")}
+	s.Train = []string{"b"}
+	s.Drop = RobustDrop()
+	js, err := MarshalSetup(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, _, _, err := ReadRunFile(dir)
+	back, err := UnmarshalSetup(js)
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := UnmarshalSetup(rc.Setup)
-	if err != nil {
-		t.Fatalf("run.json's setup cannot be read back: %v", err)
-	}
-	r2, err := Finetune(m, task, back, opt)
+	js2, err := MarshalSetup(back)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r2.Loaded {
-		t.Fatal("the same Fuse setup read from run.json was retrained, not loaded")
+	if string(js) != string(js2) {
+		t.Errorf("round trip changed the setup:\n%s\n%s", js, js2)
 	}
-	b := tinyBatch()
-	want, err := r.Tuned.Logits(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := r2.Tuned.Logits(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := maxAbsDiff(flat(t, got), flat(t, want)); d > 1e-6 {
-		t.Errorf("reloaded Fuse run's logits differ by %g", d)
-	}
-	for k, v := range r.Metrics {
-		if r2.Metrics[k] != v {
-			t.Errorf("metric %s: loaded %v, trained %v", k, r2.Metrics[k], v)
-		}
+	if _, err := UnmarshalSetup([]byte(`{"adapters":[{"name":"x","method":{"method":"nope"}}]}`)); err == nil || !strings.Contains(err.Error(), "known methods") {
+		t.Errorf("unknown method error = %v", err)
 	}
 }

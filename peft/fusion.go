@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train"
 
 	"github.com/gopeft/gopeft/peft/encoder"
+	"github.com/gopeft/gopeft/peft/hf"
 )
 
 // FusionConfig is AdapterFusion's configuration (Pfeiffer et al. 2021),
@@ -126,27 +127,32 @@ func (f *FuseBlock) validate(s *Setup) error {
 		if a == nil {
 			continue
 		}
-		if b := fusableBottleneck(a.Method); b == nil || b.IsParallel {
+		if f, ok := a.Method.(fusable); !ok || !f.fuses() {
 			return fmt.Errorf("Fuse cannot hold adapter %q (%s): AdapterFusion fuses sequential bottleneck adapters (Pfeiffer, Houlsby); a parallel adapter would add the residual twice", n, a.Method.Kind())
 		}
 	}
 	return nil
 }
 
-// fusableBottleneck is the bottleneck module whose output Fusion attends to.
-func fusableBottleneck(m Method) *Bottleneck {
-	if b, ok := m.(*Bottleneck); ok {
-		return b
-	}
-	return nil
+// fusable is implemented by adapters whose module output AdapterFusion can
+// attend to (sequential bottleneck adapters).
+type fusable interface {
+	residualHook
+	fuses() bool
+	// fusionValue is the module's output before its residual: the value
+	// AdapterFusion attends to. ctx is the adapter's own scope.
+	fusionValue(ctx *context.Context, cfg hf.Config, layer int, sub encoder.Sublayer, hidden *graph.Node) *graph.Node
 }
 
-// adapterUp is an adapter's bottleneck output (scaled up-projection, before
-// its residual), the value AdapterFusion attends to. The scope follows
-// Bottleneck.forward, so the adapter's own weights are used.
+// adapterUp is a fused adapter's module output, from its own weights.
 func (h *hooks) adapterUp(ctx *context.Context, name string, layer int, sub encoder.Sublayer, hidden *graph.Node) *graph.Node {
-	b := fusableBottleneck(h.setup.Adapter(name).Method)
-	return b.module(adapterCtx(ctx, name).In(fmt.Sprintf("layer_%d_%s", layer, sub)), h.cfg, layer, hidden)
+	return h.setup.Adapter(name).Method.(fusable).fusionValue(adapterCtx(ctx, name), h.cfg, layer, sub, hidden)
+}
+
+// residualOf is a fused adapter's residual module (validate checked it has one).
+func (h *hooks) residualOf(name string) residualHook {
+	m, _, _ := residualLeaf(h.setup.Adapter(name).Method)
+	return m
 }
 
 // fuse applies a FuseBlock at one residual point.
@@ -155,7 +161,7 @@ func (h *hooks) fuse(ctx *context.Context, f *FuseBlock, layer int, sub encoder.
 	// uses the last fused adapter's config).
 	var last residualHook
 	for _, n := range leafNames(f) {
-		if m := h.setup.Adapter(n).Method.(residualHook); m.placedAt(h.cfg, layer, sub) {
+		if m := h.residualOf(n); m.placedAt(h.cfg, layer, sub) {
 			last = m
 		}
 	}
@@ -171,7 +177,7 @@ func (h *hooks) fuse(ctx *context.Context, f *FuseBlock, layer int, sub encoder.
 	for _, c := range f.Children {
 		switch c := c.(type) {
 		case Name:
-			if m := h.setup.Adapter(string(c)).Method.(residualHook); m.placedAt(h.cfg, layer, sub) {
+			if h.residualOf(string(c)).placedAt(h.cfg, layer, sub) {
 				ups = append(ups, h.adapterUp(ctx, string(c), layer, sub, hidden))
 			}
 		case Stack:
@@ -179,7 +185,7 @@ func (h *hooks) fuse(ctx *context.Context, f *FuseBlock, layer int, sub encoder.
 			// last contributes its bottleneck output.
 			var placedNames []string
 			for _, n := range leafNames(c) {
-				if h.setup.Adapter(n).Method.(residualHook).placedAt(h.cfg, layer, sub) {
+				if h.residualOf(n).placedAt(h.cfg, layer, sub) {
 					placedNames = append(placedNames, n)
 				}
 			}
@@ -191,11 +197,11 @@ func (h *hooks) fuse(ctx *context.Context, f *FuseBlock, layer int, sub encoder.
 				cs = h.compose(ctx, Name(n), layer, sub, cs)
 			}
 			lastN := placedNames[len(placedNames)-1]
-			x, _, _ := h.setup.Adapter(lastN).Method.(residualHook).preForward(cs.hidden, cs.input, cs.ln)
+			x, _, _ := h.residualOf(lastN).preForward(cs.hidden, cs.input, cs.ln)
 			ups = append(ups, h.adapterUp(ctx, lastN, layer, sub, x))
 		}
 	}
-	fctx := ctx.Checked(false).In("peft").In(f.ScopeName())
+	fctx := adapterCtx(ctx, f.ScopeName())
 	out, att := h.fusionLayer(fctx, f.Config, layer, sub, query, ups, residual)
 	h.memoNodes[fusionAttentionKey(f.ScopeName(), layer, sub)] = att
 	st.hidden, st.residual = out, residual
@@ -222,11 +228,11 @@ func (h *hooks) fusionLayer(fctx *context.Context, cfg FusionConfig, layer int, 
 	}
 	q := query
 	if cfg.Query {
-		q = denseWith(ctx.In("query"), query, d, bert)
+		q = encoder.LinearWith(ctx.In("query"), query, d, bert)
 	}
 	k := values
 	if cfg.Key {
-		k = denseWith(ctx.In("key"), values, d, bert)
+		k = encoder.LinearWith(ctx.In("key"), values, d, bert)
 	}
 	var vw *graph.Node
 	var vVar *context.Variable

@@ -1,28 +1,14 @@
 package peft
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/gopeft/gopeft/peft/internal/peftest"
 	"github.com/gopeft/gopeft/peft/safetensors"
 )
 
-// hfReferenceDir holds checkpoints and outputs that Hugging Face
-// transformers and peft wrote (scripts/hf/make_reference.py and
-// peft_lora_reference.py, run on the GPU machine, which has them): the copy
-// committed in testdata/hfref, or GOPEFT_HF_REFERENCE for a fresh one.
-func hfReferenceDir(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("GOPEFT_HF_REFERENCE"); dir != "" {
-		return dir
-	}
-	dir, _ := filepath.Abs("testdata/hfref")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skip("no Hugging Face reference outputs: run scripts/hf/make_reference.py OUTDIR and set GOPEFT_HF_REFERENCE=OUTDIR")
-	}
-	return dir
-}
+func hfReferenceDir(t *testing.T) string { t.Helper(); return peftest.HFReferenceDir(t) }
 
 // TestForwardMatchesTransformers compares GoPEFT's encoder with Hugging Face
 // transformers on BERT, RoBERTa and DistilBERT checkpoints that transformers

@@ -1,6 +1,9 @@
 package peft
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -41,6 +44,13 @@ type (
 	}
 )
 
+// ChangesEmbeddings reports whether m acts at the embeddings (prompt
+// tuning), so gradients flow down to them.
+func ChangesEmbeddings(m Method) bool {
+	_, ok := m.(embeddingsHook)
+	return ok
+}
+
 // memoFn returns the node cached under key, building it on first use.
 type memoFn func(key string, build func() *graph.Node) *graph.Node
 
@@ -51,6 +61,8 @@ type hooks struct {
 	// dropBelow skips every adapter in layers below it (AdapterDrop); it is
 	// fixed per compiled graph, so dropped layers cost nothing.
 	dropBelow int
+	// merged adapters are folded into the base weights: they add nothing.
+	merged    []string
 	memoNodes map[string]*graph.Node
 }
 
@@ -69,14 +81,37 @@ func newHooks(s *Setup, cfg hf.Config, dropBelow int) *hooks {
 	return &hooks{setup: s, cfg: cfg, dropBelow: dropBelow, memoNodes: map[string]*graph.Node{}}
 }
 
+// peftScope is the top scope of every PEFT parameter.
+const peftScope = "peft"
+
+// AdapterScope is the scope of the named adapter's variables ("/peft/<name>").
+func AdapterScope(name string) string { return "/" + peftScope + "/" + name }
+
+// peftRoot is the scope that holds all PEFT parameters.
+const peftRoot = "/" + peftScope
+
+// adapterOf names the adapter (or fusion layer) a variable scope belongs to.
+func adapterOf(scope string) (name string, ok bool) {
+	rest, ok := strings.CutPrefix(scope, peftRoot+"/")
+	if !ok {
+		return "", false
+	}
+	name, _, _ = strings.Cut(rest, "/")
+	return name, true
+}
+
+// adapterCtx is root scoped to an adapter's variables (AdapterScope).
 func adapterCtx(root *context.Context, name string) *context.Context {
-	return root.Checked(false).In("peft").In(name)
+	return root.Checked(false).In(peftScope).In(name)
 }
 
 // active returns the active adapters in order, with their methods.
 func (h *hooks) active() []Adapter {
 	var out []Adapter
 	for _, n := range h.setup.ActiveNames() {
+		if slices.Contains(h.merged, n) {
+			continue
+		}
 		out = append(out, *h.setup.Adapter(n))
 	}
 	return out
@@ -84,12 +119,22 @@ func (h *hooks) active() []Adapter {
 
 func (h *hooks) dropped(layer int) bool { return layer < h.dropBelow }
 
-func (h *hooks) Embeddings(ctx *context.Context, x, mask *graph.Node) (*graph.Node, *graph.Node) {
+// each calls fn for every part (leaf) of every active adapter, in order,
+// with ctx scoped to that part's variables; key names the part for memo.
+func (h *hooks) each(ctx *context.Context, fn func(ctx *context.Context, m Method, key string)) {
 	for _, a := range h.active() {
-		if m, ok := a.Method.(embeddingsHook); ok {
-			x, mask = m.embeddings(adapterCtx(ctx, a.Name), h.cfg, x, mask)
+		for _, l := range leavesOf(a.Method) {
+			fn(l.in(adapterCtx(ctx, a.Name)), l.method, a.Name+"/"+l.path())
 		}
 	}
+}
+
+func (h *hooks) Embeddings(ctx *context.Context, x, mask *graph.Node) (*graph.Node, *graph.Node) {
+	h.each(ctx, func(ctx *context.Context, m Method, _ string) {
+		if e, ok := m.(embeddingsHook); ok {
+			x, mask = e.embeddings(ctx, h.cfg, x, mask)
+		}
+	})
 	return x, mask
 }
 
@@ -97,11 +142,11 @@ func (h *hooks) Linear(ctx *context.Context, layer int, site encoder.Site, x, y 
 	if h.dropped(layer) {
 		return y
 	}
-	for _, a := range h.active() {
-		if m, ok := a.Method.(linearHook); ok {
-			y = m.linear(adapterCtx(ctx, a.Name), h.cfg, layer, site, x, y)
+	h.each(ctx, func(ctx *context.Context, m Method, _ string) {
+		if l, ok := m.(linearHook); ok {
+			y = l.linear(ctx, h.cfg, layer, site, x, y)
 		}
-	}
+	})
 	return y
 }
 
@@ -110,15 +155,16 @@ func (h *hooks) Prefix(ctx *context.Context, layer int, x *graph.Node) (*graph.N
 		return nil, nil
 	}
 	var keys, values []*graph.Node
-	for _, a := range h.active() {
-		if m, ok := a.Method.(prefixHook); ok {
-			if k, v := m.prefix(adapterCtx(ctx, a.Name), h.cfg, layer, x, func(key string, build func() *graph.Node) *graph.Node {
-				return h.memo(a.Name+"/"+key, build)
-			}); k != nil {
-				keys, values = append(keys, k), append(values, v)
-			}
+	h.each(ctx, func(ctx *context.Context, m Method, part string) {
+		p, ok := m.(prefixHook)
+		if !ok {
+			return
 		}
-	}
+		memo := func(key string, build func() *graph.Node) *graph.Node { return h.memo(part+"/"+key, build) }
+		if k, v := p.prefix(ctx, h.cfg, layer, x, memo); k != nil {
+			keys, values = append(keys, k), append(values, v)
+		}
+	})
 	switch len(keys) {
 	case 0:
 		return nil, nil
@@ -132,11 +178,11 @@ func (h *hooks) Intermediate(ctx *context.Context, layer int, x *graph.Node) *gr
 	if h.dropped(layer) {
 		return x
 	}
-	for _, a := range h.active() {
-		if m, ok := a.Method.(intermediateHook); ok {
-			x = m.intermediate(adapterCtx(ctx, a.Name), h.cfg, layer, x)
+	h.each(ctx, func(ctx *context.Context, m Method, _ string) {
+		if i, ok := m.(intermediateHook); ok {
+			x = i.intermediate(ctx, h.cfg, layer, x)
 		}
-	}
+	})
 	return x
 }
 

@@ -36,7 +36,10 @@ type IA3 struct {
 	LayersToTransform []int `json:"layers_to_transform,omitempty"`
 }
 
-func init() { registerMethod("ia3", func() Method { return &IA3{} }) }
+func init() {
+	registerMethod("ia3", func() Method { return &IA3{} })
+	registerPreset("ia3", func() Method { return DefaultIA3() })
+}
 
 // DefaultIA3 is the paper's (IA)³: keys, values and the FFN activation.
 func DefaultIA3() *IA3 {
@@ -81,8 +84,26 @@ func (a *IA3) Validate(cfg hf.Config) error {
 	return nil
 }
 
-func (a *IA3) inLayer(layer int) bool {
+func (a *IA3) InLayer(layer int) bool {
 	return a.LayersToTransform == nil || slices.Contains(a.LayersToTransform, layer)
+}
+
+// placements: an output-scaled target at its projection, a feedforward
+// target at the activation it scales (its input).
+func (a *IA3) placements(layer int) []Placement {
+	targets, ff, err := a.sites()
+	if err != nil || !a.InLayer(layer) {
+		return nil
+	}
+	var out []Placement
+	for _, s := range targets {
+		site := string(s)
+		if slices.Contains(ff, s) {
+			site = "intermediate"
+		}
+		out = append(out, Placement{Site: site, Method: "ia3"})
+	}
+	return out
 }
 
 // NumParams: per layer, the output size of every output-scaled target plus
@@ -91,11 +112,11 @@ func (a *IA3) NumParams(cfg hf.Config) int {
 	targets, ff, _ := a.sites()
 	n := 0
 	for layer := 0; layer < cfg.NumLayers; layer++ {
-		if !a.inLayer(layer) {
+		if !a.InLayer(layer) {
 			continue
 		}
 		for _, s := range targets {
-			in, out := siteDims(cfg, s)
+			in, out := s.Dims(cfg)
 			if slices.Contains(ff, s) {
 				n += in
 			} else {
@@ -116,7 +137,7 @@ func ia3Scale(ctx *context.Context, layer int, site encoder.Site, x *graph.Node)
 
 func (a *IA3) linear(ctx *context.Context, cfg hf.Config, layer int, site encoder.Site, x, y *graph.Node) *graph.Node {
 	targets, ff, _ := a.sites()
-	if !a.inLayer(layer) || !slices.Contains(targets, site) || slices.Contains(ff, site) {
+	if !a.InLayer(layer) || !slices.Contains(targets, site) || slices.Contains(ff, site) {
 		return y
 	}
 	return ia3Scale(ctx, layer, site, y)
@@ -125,7 +146,7 @@ func (a *IA3) linear(ctx *context.Context, cfg hf.Config, layer int, site encode
 // intermediate scales ffn_out's input, the FFN activation.
 func (a *IA3) intermediate(ctx *context.Context, cfg hf.Config, layer int, h *graph.Node) *graph.Node {
 	_, ff, _ := a.sites()
-	if !a.inLayer(layer) || !slices.Contains(ff, encoder.FFNOut) {
+	if !a.InLayer(layer) || !slices.Contains(ff, encoder.FFNOut) {
 		return h
 	}
 	return ia3Scale(ctx, layer, encoder.FFNOut, h)

@@ -123,13 +123,45 @@ func (t *Tuned) Hidden(b Batch) (*tensors.Tensor, error) {
 	return out[0], nil
 }
 
-// Logits returns the head's outputs [batch, outputs].
-func (t *Tuned) Logits(b Batch) (*tensors.Tensor, error) {
-	out, err := runInference(t.Ctx, b, func(ctx *context.Context, in encoder.Inputs) []*graph.Node {
-		return []*graph.Node{t.logits(ctx, in, t.Setup.Drop.InferenceDepth())}
-	})
+// inferCache is a Tuned's compiled inference graph (GoMLX compiles one
+// executable per input shape) and the version it was built for.
+type inferCache struct {
+	version uint64
+	exec    *context.Exec
+}
+
+// Logits returns the head's outputs [batch, outputs], with the setup's
+// inference-time AdapterDrop. The graph is compiled once per Version and
+// input shape.
+func (t *Tuned) Logits(b Batch) (out *tensors.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, panicError(r)
+		}
+	}()
+	ids, types, mask, err := b.tensors()
 	if err != nil {
 		return nil, err
 	}
-	return out[0], nil
+	if t.infer == nil || t.infer.version != t.version {
+		backend, err := Backend()
+		if err != nil {
+			return nil, err
+		}
+		depth := t.Setup.Drop.InferenceDepth()
+		e, err := context.NewExec(backend, t.Ctx, func(ctx *context.Context, ids, types, mask *graph.Node) *graph.Node {
+			ctx.SetTraining(ids.Graph(), false)
+			return t.logits(ctx, inputs(ids, types, mask), depth)
+		})
+		if err != nil {
+			return nil, err
+		}
+		e.SetMaxCache(64)
+		t.infer = &inferCache{version: t.version, exec: e}
+	}
+	res, err := t.infer.exec.Exec(ids, types, mask)
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
 }

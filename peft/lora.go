@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -46,13 +45,12 @@ type LoRA struct {
 	UseRSLoRA   bool   `json:"use_rslora,omitempty"`
 	// LayersToTransform limits the adapter to these layers; nil means all.
 	LayersToTransform []int `json:"layers_to_transform,omitempty"`
-
-	// merged is set on the Tuned's private copy by MergeLoRA: the update is
-	// in the base weights, so the hook adds nothing.
-	merged bool
 }
 
-func init() { registerMethod("lora", func() Method { return &LoRA{} }) }
+func init() {
+	registerMethod("lora", func() Method { return &LoRA{} })
+	registerPreset("lora", func() Method { return DefaultLoRA() })
+}
 
 // DefaultLoRA is HF peft's LoraConfig default: r 8, lora_alpha 8 (scaling
 // 1), no dropout, query and value for BERT, bias "none", Kaiming-A/zero-B.
@@ -100,69 +98,27 @@ func (l *LoRA) Validate(cfg hf.Config) error {
 	return nil
 }
 
-// siteNames maps every accepted target name onto a projection site.
-var siteNames = map[string]encoder.Site{
-	"query": encoder.Query, "key": encoder.Key, "value": encoder.Value,
-	"attn_out": encoder.AttnOut, "ffn_in": encoder.FFNIn, "ffn_out": encoder.FFNOut,
-	"attention.self.query": encoder.Query, "attention.self.key": encoder.Key, "attention.self.value": encoder.Value,
-	"attention.output.dense": encoder.AttnOut, "intermediate.dense": encoder.FFNIn, "output.dense": encoder.FFNOut,
-	"q_lin": encoder.Query, "k_lin": encoder.Key, "v_lin": encoder.Value,
-	"out_lin": encoder.AttnOut, "lin1": encoder.FFNIn, "lin2": encoder.FFNOut,
-}
-
-// hfModules is each site's module path inside encoder.layer.N of a BERT or
-// RoBERTa model.
-var hfModules = map[encoder.Site]string{
-	encoder.Query: "attention.self.query", encoder.Key: "attention.self.key", encoder.Value: "attention.self.value",
-	encoder.AttnOut: "attention.output.dense", encoder.FFNIn: "intermediate.dense", encoder.FFNOut: "output.dense",
-}
-
-// parseSites turns target names into sites in encoder order, without duplicates.
-func parseSites(targets []string, def []encoder.Site) ([]encoder.Site, error) {
-	if len(targets) == 0 {
-		return def, nil
-	}
-	set := map[encoder.Site]bool{}
-	for _, t := range targets {
-		if t == "all-linear" {
-			for _, s := range encoder.Sites {
-				set[s] = true
-			}
-			continue
-		}
-		s, ok := siteNames[strings.TrimSpace(t)]
-		if !ok {
-			return nil, fmt.Errorf("target module %q is unknown: use query, key, value, attn_out, ffn_in, ffn_out (or HF names such as attention.output.dense, intermediate.dense, output.dense), or all-linear", t)
-		}
-		set[s] = true
-	}
-	var out []encoder.Site
-	for _, s := range encoder.Sites {
-		if set[s] {
-			out = append(out, s)
-		}
-	}
-	return out, nil
-}
-
 // Sites lists the projection sites the adapter targets, in encoder order.
 func (l *LoRA) Sites() ([]encoder.Site, error) {
 	return parseSites(l.TargetModules, []encoder.Site{encoder.Query, encoder.Value})
 }
 
-func (l *LoRA) inLayer(layer int) bool {
+// InLayer reports whether the adapter adapts this layer (LayersToTransform).
+func (l *LoRA) InLayer(layer int) bool {
 	return l.LayersToTransform == nil || slices.Contains(l.LayersToTransform, layer)
 }
 
-// siteDims returns a projection's input and output sizes.
-func siteDims(cfg hf.Config, s encoder.Site) (in, out int) {
-	switch s {
-	case encoder.FFNIn:
-		return cfg.HiddenSize, cfg.IntermediateSize
-	case encoder.FFNOut:
-		return cfg.IntermediateSize, cfg.HiddenSize
+// placements: one per targeted projection.
+func (l *LoRA) placements(layer int) []Placement {
+	sites, err := l.Sites()
+	if err != nil || !l.InLayer(layer) {
+		return nil
 	}
-	return cfg.HiddenSize, cfg.HiddenSize
+	out := make([]Placement, len(sites))
+	for i, s := range sites {
+		out[i] = Placement{Site: string(s), Method: "lora"}
+	}
+	return out
 }
 
 // NumParams: r·(in + out) per adapted matrix.
@@ -170,22 +126,23 @@ func (l *LoRA) NumParams(cfg hf.Config) int {
 	sites, _ := l.Sites()
 	n := 0
 	for layer := 0; layer < cfg.NumLayers; layer++ {
-		if !l.inLayer(layer) {
+		if !l.InLayer(layer) {
 			continue
 		}
 		for _, s := range sites {
-			in, out := siteDims(cfg, s)
+			in, out := s.Dims(cfg)
 			n += l.R * (in + out)
 		}
 	}
 	return n
 }
 
-// loraScope is where a layer's site keeps lora_A and lora_B.
-func loraScope(layer int, s encoder.Site) string { return fmt.Sprintf("layer_%d_%s", layer, s) }
+// LoRAScope is where a layer's site keeps lora_A and lora_B, inside the
+// adapter's scope.
+func LoRAScope(layer int, s encoder.Site) string { return fmt.Sprintf("layer_%d_%s", layer, s) }
 
 func (l *LoRA) targets(layer int, site encoder.Site) bool {
-	if !l.inLayer(layer) {
+	if !l.InLayer(layer) {
 		return false
 	}
 	sites, _ := l.Sites()
@@ -193,10 +150,10 @@ func (l *LoRA) targets(layer int, site encoder.Site) bool {
 }
 
 func (l *LoRA) linear(ctx *context.Context, cfg hf.Config, layer int, site encoder.Site, x, y *graph.Node) *graph.Node {
-	if l.merged || !l.targets(layer, site) {
+	if !l.targets(layer, site) {
 		return y
 	}
-	ctx = ctx.In(loraScope(layer, site))
+	ctx = ctx.In(LoRAScope(layer, site))
 	g := x.Graph()
 	in, out := x.Shape().Dim(-1), y.Shape().Dim(-1)
 	aInit, bInit := l.initializers(ctx, in)
@@ -223,85 +180,56 @@ func (l *LoRA) initializers(ctx *context.Context, fanIn int) (a, b initializers.
 	return kaiming(fanIn), initializers.Zero
 }
 
-// loraOf returns the named adapter's LoRA config in t.
-func loraOf(t *Tuned, name string) (*LoRA, error) {
+// LoRAOf returns the named adapter's LoRA config in t.
+func LoRAOf(t *Tuned, name string) (*LoRA, error) {
 	a := t.Setup.Adapter(name)
 	if a == nil {
 		return nil, fmt.Errorf("no adapter named %q (adapters: %v)", name, names(t.Setup))
 	}
 	l, ok := a.Method.(*LoRA)
 	if !ok {
-		return nil, fmt.Errorf("adapter %q is %s, not lora: only LoRA adapters merge into the base weights", name, a.Method.Kind())
+		return nil, fmt.Errorf("adapter %q is %s, not lora", name, a.Method.Kind())
 	}
 	return l, nil
 }
 
-// IsLoRAMerged reports whether MergeLoRA has folded the named adapter into
-// t's base weights.
-func IsLoRAMerged(t *Tuned, name string) bool {
-	l, err := loraOf(t, name)
-	return err == nil && l.merged
-}
+// IsMerged reports whether MergeLoRA has folded the named adapter into t's
+// base weights.
+func (t *Tuned) IsMerged(name string) bool { return slices.Contains(t.merged, name) }
 
-// MergeLoRA folds the named LoRA adapter into t's own copy of the base
-// weights, W += s·B A, so inference runs at the base model's cost; the
-// adapter's hook then adds nothing and its parameters stop training. The
-// Model t was made from is not touched. UnmergeLoRA undoes it (up to float32
-// rounding). The setup is copied, so a config shared with other Tuneds is
-// not marked merged.
-func MergeLoRA(t *Tuned, name string) error {
-	l, err := loraOf(t, name)
+// MergeLoRA returns a Tuned in which the named LoRA adapter is folded into
+// the base weights, W += s·B A, so inference runs at the base model's cost;
+// the adapter's hook adds nothing there and its parameters do not train.
+// t and the Model are not touched. UnmergeLoRA undoes it (up to float32
+// rounding).
+func (t *Tuned) MergeLoRA(name string) (*Tuned, error) {
+	l, err := LoRAOf(t, name)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if l.merged {
-		return fmt.Errorf("LoRA adapter %q is already merged", name)
+	if t.IsMerged(name) {
+		return nil, fmt.Errorf("LoRA adapter %q is already merged", name)
 	}
-	if err := l.foldInto(t, name, 1); err != nil {
-		return err
-	}
-	setLoRAMerged(t, name, true)
-	return nil
+	return t.derive(func(n *Tuned) error {
+		n.merged = append(n.merged, name)
+		return l.foldInto(n, name, 1)
+	})
 }
 
-// UnmergeLoRA subtracts a merged adapter's update from t's base weights
-// again, W -= s·B A, and lets the adapter train again.
-func UnmergeLoRA(t *Tuned, name string) error {
-	l, err := loraOf(t, name)
+// UnmergeLoRA returns a Tuned in which a merged adapter's update is
+// subtracted from the base weights again, W -= s·B A, and trains again.
+func (t *Tuned) UnmergeLoRA(name string) (*Tuned, error) {
+	l, err := LoRAOf(t, name)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if !l.merged {
-		return fmt.Errorf("LoRA adapter %q is not merged: call MergeLoRA first", name)
+	if !t.IsMerged(name) {
+		return nil, fmt.Errorf("LoRA adapter %q is not merged: call MergeLoRA first", name)
 	}
-	if err := l.foldInto(t, name, -1); err != nil {
-		return err
-	}
-	setLoRAMerged(t, name, false)
-	return nil
-}
-
-// setLoRAMerged swaps in a copied setup whose named adapter is a copy with
-// the merged flag, then re-derives which variables train.
-func setLoRAMerged(t *Tuned, name string, merged bool) {
-	s := *t.Setup
-	s.Adapters = slices.Clone(t.Setup.Adapters)
-	for i := range s.Adapters {
-		if s.Adapters[i].Name == name {
-			l := *s.Adapters[i].Method.(*LoRA)
-			l.merged = merged
-			s.Adapters[i].Method = &l
-		}
-	}
-	t.Setup = &s
-	t.markTrainable()
-	if merged {
-		for v := range t.Ctx.IterVariables() {
-			if strings.HasPrefix(v.Scope(), "/peft/"+name+"/") {
-				v.SetTrainable(false)
-			}
-		}
-	}
+	return t.derive(func(n *Tuned) error {
+		n.merged = slices.DeleteFunc(n.merged, func(m string) bool { return m == name })
+		return l.foldInto(n, name, -1)
+	})
 }
 
 // foldInto adds sign·s·B A to every adapted base weight of t.
@@ -311,11 +239,11 @@ func (l *LoRA) foldInto(t *Tuned, name string, sign float64) error {
 		return err
 	}
 	for layer := 0; layer < t.Model.Config.NumLayers; layer++ {
-		if !l.inLayer(layer) {
+		if !l.InLayer(layer) {
 			continue
 		}
 		for _, s := range sites {
-			scope := "/peft/" + name + "/" + loraScope(layer, s)
+			scope := AdapterScope(name) + "/" + LoRAScope(layer, s)
 			a, err := t.variableValue(scope+"/lora_A", "weight")
 			if err != nil {
 				return fmt.Errorf("merging %q: %w", name, err)
@@ -324,8 +252,8 @@ func (l *LoRA) foldInto(t *Tuned, name string, sign float64) error {
 			if err != nil {
 				return fmt.Errorf("merging %q: %w", name, err)
 			}
-			wScope := fmt.Sprintf("/encoder/layer/%d/%s", layer, strings.ReplaceAll(hfModules[s], ".", "/"))
-			wv := t.Ctx.GetVariableByScopeAndName(wScope, "weight")
+			wScope, wName := encoder.ScopeOf(s.WeightName(layer))
+			wv := t.Ctx.GetVariableByScopeAndName(wScope, wName)
 			if wv == nil {
 				return fmt.Errorf("merging %q: base weight %s/weight is missing", name, wScope)
 			}
@@ -337,7 +265,6 @@ func (l *LoRA) foldInto(t *Tuned, name string, sign float64) error {
 			if err != nil {
 				return fmt.Errorf("merging %q into %s: %w", name, wScope, err)
 			}
-			// A fresh tensor: the Model's context may share the old one.
 			if err := wv.SetValue(merged); err != nil {
 				return err
 			}

@@ -151,30 +151,46 @@ func TestLoRAMergeUnmerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := MergeLoRA(tu, "lora"); err != nil {
+	mt, err := tu.MergeLoRA("lora")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !IsLoRAMerged(tu, "lora") || l.merged {
-		t.Fatalf("merge flag: tuned %v, caller's config %v (want true, false)", IsLoRAMerged(tu, "lora"), l.merged)
+	if !mt.IsMerged("lora") || tu.IsMerged("lora") {
+		t.Fatalf("merge flag: merged %v, original %v (want true, false)", mt.IsMerged("lora"), tu.IsMerged("lora"))
 	}
-	if err := MergeLoRA(tu, "lora"); err == nil {
+	if mt.Version() == tu.Version() {
+		t.Errorf("merging kept the version %d", tu.Version())
+	}
+	if _, err := mt.MergeLoRA("lora"); err == nil {
 		t.Errorf("merging twice succeeded")
 	}
-	merged := tunedHidden(t, tu)
+	merged := tunedHidden(t, mt)
 	if d := maxAbsDiff(unmerged, merged); d > 1e-4 {
 		t.Errorf("merged output differs from unmerged by %g", d)
 	}
-	if bytes.Equal(before, varBytes(t, qv)) {
+	mqv := mt.Ctx.GetVariableByScopeAndName("/encoder/layer/0/attention/self/query", "weight")
+	if bytes.Equal(before, varBytes(t, mqv)) {
 		t.Errorf("merging left the base query weight unchanged")
 	}
-	mergedLogits, err := tu.Logits(tinyBatch())
+	if !bytes.Equal(before, varBytes(t, qv)) {
+		t.Errorf("merging changed the original Tuned's query weight")
+	}
+	mergedLogits, err := mt.Logits(tinyBatch())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := maxAbsDiff(flat(t, unmergedLogits), flat(t, mergedLogits)); d > 1e-4 {
 		t.Errorf("merged logits differ by %g", d)
 	}
-	for v := range tu.Ctx.IterVariables() {
+	// The original's compiled graph still applies the adapter once.
+	again, err := tu.Logits(tinyBatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(flat(t, unmergedLogits), flat(t, again)); d != 0 {
+		t.Errorf("the original Tuned's logits moved by %g after MergeLoRA", d)
+	}
+	for v := range mt.Ctx.IterVariables() {
 		if strings.HasPrefix(v.Scope(), "/peft/lora/") && v.Trainable {
 			t.Errorf("%s trains while merged", v.ScopeAndName())
 		}
@@ -182,21 +198,26 @@ func TestLoRAMergeUnmerge(t *testing.T) {
 	if !bytes.Equal(modelQuery, varBytes(t, m.Ctx.GetVariableByScopeAndName("/encoder/layer/0/attention/self/query", "weight"))) {
 		t.Errorf("merging changed the Model's own weights")
 	}
-	if err := UnmergeLoRA(tu, "lora"); err != nil {
+	ut, err := mt.UnmergeLoRA("lora")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if d := maxAbsDiff(bytesF32(before), bytesF32(varBytes(t, qv))); d > 1e-6 {
+	uqv := ut.Ctx.GetVariableByScopeAndName("/encoder/layer/0/attention/self/query", "weight")
+	if d := maxAbsDiff(bytesF32(before), bytesF32(varBytes(t, uqv))); d > 1e-6 {
 		t.Errorf("unmerge left the query weight %g away from the original", d)
 	}
-	if d := maxAbsDiff(unmerged, tunedHidden(t, tu)); d > 1e-4 {
+	if d := maxAbsDiff(unmerged, tunedHidden(t, ut)); d > 1e-4 {
 		t.Errorf("unmerged output differs by %g", d)
 	}
-	for v := range tu.Ctx.IterVariables() {
+	if d := maxAbsDiff(merged, tunedHidden(t, mt)); d != 0 {
+		t.Errorf("unmerging moved the merged Tuned's output by %g", d)
+	}
+	for v := range ut.Ctx.IterVariables() {
 		if strings.HasPrefix(v.Scope(), "/peft/lora/") && !v.Trainable {
 			t.Errorf("%s frozen after unmerge", v.ScopeAndName())
 		}
 	}
-	if err := MergeLoRA(tu, "nope"); err == nil {
+	if _, err := tu.MergeLoRA("nope"); err == nil {
 		t.Errorf("merging an unknown adapter succeeded")
 	}
 }

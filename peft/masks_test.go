@@ -32,11 +32,11 @@ func TestPruneMasks(t *testing.T) {
 	if len(keep) != cfg.NumLayers || len(keep[0]) != units {
 		t.Fatalf("keep-probabilities are %dx%d, want %dx%d", len(keep), len(keep[0]), cfg.NumLayers, units)
 	}
-	rep, err := PruneMasks(tu, "masked", units)
+	all, rep, err := tu.PruneMasks("masked", units)
 	if err != nil {
 		t.Fatal(err)
 	}
-	same, err := tu.Logits(tinyBatch())
+	same, err := all.Logits(tinyBatch())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestPruneMasks(t *testing.T) {
 	if rep.ParamsSaved != 0 || rep.UnitsAfter != rep.UnitsBefore {
 		t.Errorf("keeping every unit reports %+v", rep)
 	}
-	rep, err = PruneMasks(tu, "masked", 1)
+	one, rep, err := tu.PruneMasks("masked", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,14 +57,17 @@ func TestPruneMasks(t *testing.T) {
 		rep.ParamsBefore != cfg.NumLayers*module || rep.ParamsAfter != rep.ParamsBefore-wantSaved {
 		t.Errorf("prune to 1: %+v, want saved %d of %d", rep, wantSaved, cfg.NumLayers*module)
 	}
-	pruned, err := tu.Logits(tinyBatch())
+	pruned, err := one.Logits(tinyBatch())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if maxAbsDiff(flat(t, before), flat(t, pruned)) == 0 {
 		t.Error("pruning to one unit did not change the logits")
 	}
-	if _, err := PruneMasks(tu, "masked", -1); err == nil {
+	if after, err := tu.Logits(tinyBatch()); err != nil || maxAbsDiff(flat(t, before), flat(t, after)) != 0 {
+		t.Errorf("pruning changed the original Tuned's logits (err %v)", err)
+	}
+	if _, _, err := tu.PruneMasks("masked", -1); err == nil {
 		t.Error("negative keep accepted")
 	}
 	if _, err := KeepProbabilities(tu, "nope"); err == nil {

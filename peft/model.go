@@ -3,6 +3,7 @@ package peft
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -121,4 +122,17 @@ func (m *Model) Save(dir string) error {
 		}
 	}
 	return hf.WriteDir(dir, m.Config, st, head, nil)
+}
+
+// Describe is a one-line description of the model for notebooks.
+func (m *Model) Describe() string {
+	c := m.Config
+	name := filepath.Base(m.Dir)
+	if m.Dir == "" {
+		name = "random " + c.ModelType
+	}
+	vocab := c.VocabSize
+	return fmt.Sprintf("%s: %s encoder, %d layers, hidden %d, %d heads, FFN %d, vocabulary %d, %s parameters (%.1f MB as float32)",
+		name, c.ModelType, c.NumLayers, c.HiddenSize, c.NumHeads, c.IntermediateSize, vocab,
+		GroupDigits(m.NumParams()), float64(4*m.NumParams())/1e6)
 }

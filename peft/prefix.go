@@ -2,7 +2,6 @@ package peft
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -31,7 +30,10 @@ type PrefixTuning struct {
 	LeaveOut       []int   `json:"leave_out,omitempty"`
 }
 
-func init() { registerMethod("prefix_tuning", func() Method { return &PrefixTuning{} }) }
+func init() {
+	registerMethod("prefix_tuning", func() Method { return &PrefixTuning{} })
+	registerPreset("prefix", func() Method { return Prefix() })
+}
 
 // Prefix is AdapterHub's PrefixTuningConfig default: 30 prefix vectors
 // through a 512-unit tanh MLP.
@@ -48,7 +50,7 @@ func (p *PrefixTuning) Validate(cfg hf.Config) error {
 	if !p.Flat && p.BottleneckSize <= 0 {
 		return fmt.Errorf("bottleneck_size is %d: it must be > 0 (or set Flat: true)", p.BottleneckSize)
 	}
-	if _, err := activationFn(p.NonLinearity); err != nil {
+	if _, err := nonLinearity(p.NonLinearity); err != nil {
 		return err
 	}
 	for _, l := range p.LeaveOut {
@@ -69,6 +71,16 @@ func (p *PrefixTuning) NumParams(cfg hf.Config) int {
 	return pl*d + d*b + b + b*l*2*d + l*2*d
 }
 
+func (p *PrefixTuning) placements(layer int) []Placement {
+	if p.leftOut(layer) {
+		return nil
+	}
+	return []Placement{{Site: "prefix", Method: "prefix"}}
+}
+
+// Activations: the prefix adds PrefixLength keys to every attention layer.
+func (p *PrefixTuning) Activations(hf.Config, int64) (int64, int) { return 0, p.PrefixLength }
+
 func (p *PrefixTuning) leftOut(layer int) bool {
 	for _, l := range p.LeaveOut {
 		if l == layer {
@@ -88,9 +100,9 @@ func (p *PrefixTuning) states(ctx *context.Context, cfg hf.Config, g *graph.Grap
 	}
 	emb := ctx.In("wte").WithInitializer(initializers.RandomNormalFn(ctx, encoder.InitStdDev)).
 		VariableWithShape("weight", shapes.Make(dtypes.Float32, pl, d)).ValueGraph(g)
-	act, _ := activationFn(p.NonLinearity)
-	h := act(denseWith(ctx.In("control_trans_0"), emb, p.BottleneckSize, initializers.RandomNormalFn(ctx, encoder.InitStdDev)))
-	out := denseWith(ctx.In("control_trans_2"), h, l*2*d, initializers.RandomNormalFn(ctx, encoder.InitStdDev))
+	act, _ := nonLinearity(p.NonLinearity)
+	h := act(encoder.LinearWith(ctx.In("control_trans_0"), emb, p.BottleneckSize, initializers.RandomNormalFn(ctx, encoder.InitStdDev)))
+	out := encoder.LinearWith(ctx.In("control_trans_2"), h, l*2*d, initializers.RandomNormalFn(ctx, encoder.InitStdDev))
 	out = layers.DropoutStatic(ctx, out, p.Dropout)
 	return graph.Reshape(out, pl, l, 2, d)
 }
@@ -113,51 +125,27 @@ func (p *PrefixTuning) prefix(ctx *context.Context, cfg hf.Config, layer int, x 
 // FlattenPrefix removes.
 var prefixMLPScopes = []string{"wte", "control_trans_0", "control_trans_2"}
 
-// FlattenPrefix turns the named adapter's trained reparameterised prefix
-// (a PrefixTuning adapter, or a MAM adapter's prefix) into a flat one: the
-// MLP's output [P, layers, 2, hidden] is computed once and stored as the
-// variable "prefix" in the prefix's scope, the embedding and MLP variables
-// are deleted, and the adapter's config gets Flat = true. Inference outputs
-// do not change (the MLP's dropout is off at inference) and the adapter
-// shrinks to P·layers·2·hidden parameters. The setup and method are copied,
-// so a config shared with other Tuneds is not changed. Graphs compiled
-// before (Stepper, LogitsAt) still read the deleted variables: build new ones.
-func FlattenPrefix(t *Tuned, adapter string) error {
-	a := t.Setup.Adapter(adapter)
-	if a == nil {
-		return fmt.Errorf("FlattenPrefix: no adapter %q (adapters: %v)", adapter, names(t.Setup))
-	}
-	var p *PrefixTuning
-	var flatMethod Method
-	scope := "/peft/" + adapter
-	switch m := a.Method.(type) {
-	case *PrefixTuning:
-		p = m
-		c := *m
-		c.Flat = true
-		flatMethod = &c
-	case *MAM:
-		p = m.Prefix
-		scope += "/prefix"
-		c, pc := *m, *m.Prefix
-		pc.Flat = true
-		c.Prefix = &pc
-		flatMethod = &c
-	default:
-		return fmt.Errorf("FlattenPrefix: adapter %q is %s; only prefix tuning and MAM adapters have a prefix to flatten", adapter, a.Method.Kind())
-	}
-	if p.Flat {
-		return fmt.Errorf("FlattenPrefix: adapter %q's prefix is already flat", adapter)
+// FlattenPrefix returns a Tuned in which the named adapter's trained
+// reparameterised prefix (a PrefixTuning adapter, or a MAM adapter's prefix)
+// is flat: the MLP's output [P, layers, 2, hidden] is computed once and
+// stored as the variable "prefix" in the prefix's scope, the embedding and
+// MLP variables are gone, and the adapter's config has Flat = true.
+// Inference outputs do not change (the MLP's dropout is off at inference)
+// and the adapter shrinks to P·layers·2·hidden parameters.
+func (t *Tuned) FlattenPrefix(adapter string) (*Tuned, error) {
+	p, scope, err := reparameterisedPrefix(t, adapter)
+	if err != nil {
+		return nil, err
 	}
 	// Without its trained variables, states would initialise fresh random ones.
 	for _, sub := range prefixMLPScopes {
 		if t.Ctx.GetVariableByScopeAndName(scope+"/"+sub, "weight") == nil {
-			return fmt.Errorf("FlattenPrefix: adapter %q has no variables under %s/%s: was it created with NewTuned or loaded?", adapter, scope, sub)
+			return nil, fmt.Errorf("FlattenPrefix: adapter %q has no variables under %s/%s: was it created with NewTuned or loaded?", adapter, scope, sub)
 		}
 	}
 	backend, err := Backend()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cfg := t.Model.Config
 	states, err := context.ExecOnce(backend, t.Ctx, func(ctx *context.Context, g *graph.Graph) *graph.Node {
@@ -165,22 +153,46 @@ func FlattenPrefix(t *Tuned, adapter string) error {
 		return p.states(ctx.InAbsPath(scope).Checked(false), cfg, g)
 	})
 	if err != nil {
-		return fmt.Errorf("FlattenPrefix: computing adapter %q's prefix states: %w", adapter, err)
+		return nil, fmt.Errorf("FlattenPrefix: computing adapter %q's prefix states: %w", adapter, err)
 	}
-	for _, sub := range prefixMLPScopes {
-		if err := t.Ctx.InAbsPath(scope + "/" + sub).DeleteVariablesInScope(); err != nil {
-			return fmt.Errorf("FlattenPrefix: deleting %s/%s: %w", scope, sub, err)
+	return t.derive(func(n *Tuned) error {
+		for _, sub := range prefixMLPScopes {
+			if err := n.Ctx.InAbsPath(scope + "/" + sub).DeleteVariablesInScope(); err != nil {
+				return fmt.Errorf("FlattenPrefix: deleting %s/%s: %w", scope, sub, err)
+			}
+		}
+		n.Ctx.InAbsPath(scope).Checked(false).VariableWithValue("prefix", states)
+		np, _, err := reparameterisedPrefix(n, adapter)
+		if err == nil {
+			np.Flat = true
+		}
+		return err
+	})
+}
+
+// reparameterisedPrefix finds the not yet flat prefix behind an adapter and
+// the scope of its variables.
+func reparameterisedPrefix(t *Tuned, adapter string) (*PrefixTuning, string, error) {
+	a := t.Setup.Adapter(adapter)
+	if a == nil {
+		return nil, "", fmt.Errorf("FlattenPrefix: no adapter %q (adapters: %v)", adapter, names(t.Setup))
+	}
+	var p *PrefixTuning
+	scope := AdapterScope(adapter)
+	for _, l := range leavesOf(a.Method) {
+		if lp, ok := l.method.(*PrefixTuning); ok {
+			p = lp
+			if l.path() != "" {
+				scope += "/" + l.path()
+			}
+			break
 		}
 	}
-	t.Ctx.InAbsPath(scope).Checked(false).VariableWithValue("prefix", states)
-	s := *t.Setup
-	s.Adapters = slices.Clone(t.Setup.Adapters)
-	for i := range s.Adapters {
-		if s.Adapters[i].Name == adapter {
-			s.Adapters[i].Method = flatMethod
-		}
+	if p == nil {
+		return nil, "", fmt.Errorf("FlattenPrefix: adapter %q is %s; only prefix tuning and unions with a prefix part (MAM) have a prefix to flatten", adapter, a.Method.Kind())
 	}
-	t.Setup = &s
-	t.markTrainable()
-	return nil
+	if p.Flat {
+		return nil, "", fmt.Errorf("FlattenPrefix: adapter %q's prefix is already flat", adapter)
+	}
+	return p, scope, nil
 }

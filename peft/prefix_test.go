@@ -25,8 +25,16 @@ func checkFlatten(t *testing.T, method Method, prefixOf func(Method) *PrefixTuni
 	}
 	otherParams := method.NumParams(cfg) - prefixOf(method).NumParams(cfg)
 
-	if err := FlattenPrefix(tu, "p"); err != nil {
+	orig := tu
+	tu, err = orig.FlattenPrefix("p")
+	if err != nil {
 		t.Fatal(err)
+	}
+	if d := maxAbsDiff(before, tunedHidden(t, orig)); d != 0 {
+		t.Errorf("flattening changed the original Tuned's hidden states by %g", d)
+	}
+	if prefixOf(orig.Setup.Adapter("p").Method).Flat {
+		t.Error("flattening marked the original Tuned's config flat")
 	}
 	if d := maxAbsDiff(before, tunedHidden(t, tu)); d > 1e-6 {
 		t.Errorf("flattening changed the hidden states by %g", d)
@@ -60,7 +68,7 @@ func checkFlatten(t *testing.T, method Method, prefixOf func(Method) *PrefixTuni
 	if v := tu.Ctx.GetVariableByScopeAndName(mlpScope, "prefix"); v == nil || !v.Trainable {
 		t.Errorf("flat prefix variable %s/prefix missing or frozen: %v", mlpScope, v)
 	}
-	if err := FlattenPrefix(tu, "p"); err == nil || !strings.Contains(err.Error(), "already flat") {
+	if _, err := tu.FlattenPrefix("p"); err == nil || !strings.Contains(err.Error(), "already flat") {
 		t.Errorf("flattening twice: error %v, want one saying it is already flat", err)
 	}
 	return tu
@@ -81,7 +89,7 @@ func TestFlattenPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadAdapter(fresh, dir); err != nil {
+	if fresh, _, err = fresh.LoadAdapter(dir); err != nil {
 		t.Fatal(err)
 	}
 	if d := maxAbsDiff(want, tunedHidden(t, fresh)); d > 1e-6 {
@@ -97,8 +105,8 @@ func TestFlattenMAMPrefix(t *testing.T) {
 
 func TestFlattenPrefixErrors(t *testing.T) {
 	tu := newTunedOne(t, tinyModel(t), "a", Pfeiffer())
-	for name, want := range map[string]string{"a": "only prefix tuning and MAM", "nope": `no adapter "nope"`} {
-		if err := FlattenPrefix(tu, name); err == nil || !strings.Contains(err.Error(), want) {
+	for name, want := range map[string]string{"a": "only prefix tuning and unions", "nope": `no adapter "nope"`} {
+		if _, err := tu.FlattenPrefix(name); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("FlattenPrefix(%q) error = %v, want one containing %q", name, err, want)
 		}
 	}

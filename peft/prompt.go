@@ -41,7 +41,10 @@ type PromptTuning struct {
 	InitTokenIDs     []int32 `json:"init_token_ids,omitempty"`
 }
 
-func init() { registerMethod("prompt_tuning", func() Method { return &PromptTuning{} }) }
+func init() {
+	registerMethod("prompt_tuning", func() Method { return &PromptTuning{} })
+	registerPreset("prompt", func() Method { return RandomPrompt(10) }) // 10 virtual tokens leave room in short inputs
+}
 
 // RandomPrompt is a randomly initialised soft prompt of n tokens.
 func RandomPrompt(n int) *PromptTuning { return &PromptTuning{NumVirtualTokens: n, Init: "random"} }
@@ -92,6 +95,14 @@ func (p *PromptTuning) Validate(cfg hf.Config) error {
 		return fmt.Errorf("prompt_tuning_init %q: use \"random\" or \"text\"", p.Init)
 	}
 	return nil
+}
+
+// placements: the soft prompt sits below layer 0.
+func (p *PromptTuning) placements(layer int) []Placement {
+	if layer != 0 {
+		return nil
+	}
+	return []Placement{{Site: "prompt", Method: "prompt"}}
 }
 
 // NumParams: P·hidden.

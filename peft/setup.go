@@ -90,6 +90,31 @@ func (s *Setup) Trains(name string) bool {
 	return !s.hasActiveFuse() && slices.Contains(s.ActiveNames(), name)
 }
 
+// clone copies the setup with every method deep-copied (through its JSON
+// form), so a change to the copy's methods never reaches the original's.
+// Composition blocks are shared: no change edits a block in place.
+func (s *Setup) clone() (*Setup, error) {
+	c := *s
+	c.Adapters = make([]Adapter, len(s.Adapters))
+	for i, a := range s.Adapters {
+		m, err := copyMethod(a.Method)
+		if err != nil {
+			return nil, fmt.Errorf("adapter %q: %w", a.Name, err)
+		}
+		c.Adapters[i] = Adapter{Name: a.Name, Method: m}
+	}
+	c.Train = slices.Clone(s.Train)
+	return &c, nil
+}
+
+func copyMethod(m Method) (Method, error) {
+	js, err := MarshalMethod(m)
+	if err != nil {
+		return nil, err
+	}
+	return UnmarshalMethod(js)
+}
+
 // Validate checks names, the composition and every method against the model.
 func (s *Setup) Validate(cfg hf.Config) error {
 	seen := map[string]bool{}
@@ -186,3 +211,29 @@ func UnmarshalMethod(data []byte) (Method, error) {
 func MethodKinds() []string {
 	return slices.Sorted(maps.Keys(methodRegistry))
 }
+
+// presets maps a preset's name to its constructor; each method's file
+// registers its own (registerPreset), so the CLI, notebooks and docs share
+// one table.
+var presets = map[string]func() Method{}
+
+func registerPreset(name string, newFn func() Method) {
+	if _, dup := presets[name]; dup {
+		panic("peft: preset registered twice: " + name)
+	}
+	presets[name] = newFn
+}
+
+// Preset returns a fresh method configuration by its preset name:
+// "houlsby", "pfeiffer", "parallel", "lora", "ia3", "prefix", "prompt",
+// "bitfit", "ln", "mam" (SmallMAMAdapter), "mam-paper", "mam-masks".
+func Preset(name string) (Method, error) {
+	newFn, ok := presets[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown preset %q: presets are %v", name, PresetNames())
+	}
+	return newFn(), nil
+}
+
+// PresetNames lists the preset names, sorted.
+func PresetNames() []string { return slices.Sorted(maps.Keys(presets)) }

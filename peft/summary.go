@@ -3,8 +3,6 @@ package peft
 import (
 	"fmt"
 	"strings"
-
-	"github.com/gopeft/gopeft/widgets"
 )
 
 // SummaryRow is one line of Summary, like a row of AdapterHub's
@@ -68,11 +66,11 @@ func (t *Tuned) isBaseParam(scope string) bool {
 	return false
 }
 
-// groupDigits writes 1234567 as 1,234,567.
-func groupDigits(n int) string {
+// GroupDigits writes 1234567 as 1,234,567.
+func GroupDigits(n int) string {
 	s := fmt.Sprint(n)
 	if n < 0 {
-		return "-" + groupDigits(-n)
+		return "-" + GroupDigits(-n)
 	}
 	var b strings.Builder
 	for i, r := range s {
@@ -109,34 +107,12 @@ func (t *Tuned) SummaryTable() string {
 	for i, r := range rows {
 		if i == len(rows)-1 {
 			b.WriteString(strings.Repeat("-", width) + "\n")
-			b.WriteString(line(r.Name, "", groupDigits(r.Params), fmt.Sprintf("%.3f", r.Percent), "", flag01(r.Train)) + "\n")
+			b.WriteString(line(r.Name, "", GroupDigits(r.Params), fmt.Sprintf("%.3f", r.Percent), "", flag01(r.Train)) + "\n")
 			continue
 		}
-		b.WriteString(line(r.Name, r.Architecture, groupDigits(r.Params), fmt.Sprintf("%.3f", r.Percent), flag01(r.Active), flag01(r.Train)) + "\n")
+		b.WriteString(line(r.Name, r.Architecture, GroupDigits(r.Params), fmt.Sprintf("%.3f", r.Percent), flag01(r.Active), flag01(r.Train)) + "\n")
 	}
 	b.WriteString(strings.Repeat("=", width) + "\n")
 	b.WriteString(t.TrainableLine() + "\n")
 	return b.String()
-}
-
-// SummaryHTML is Summary as an HTML table (widgets.Table) for notebooks,
-// captioned with the trainable-parameters line.
-func (t *Tuned) SummaryHTML() string {
-	rows := Summary(t)
-	cells := make([][]string, len(rows))
-	yes := func(b bool) string {
-		if b {
-			return "✓"
-		}
-		return ""
-	}
-	for i, r := range rows {
-		active := yes(r.Active)
-		if i == len(rows)-1 {
-			active = ""
-		}
-		cells[i] = []string{r.Name, r.Architecture, groupDigits(r.Params), fmt.Sprintf("%.3f", r.Percent), active, yes(r.Train)}
-	}
-	return widgets.Table([]string{"Name", "Architecture", "#Param", "%Param", "Active", "Train"}, cells,
-		widgets.TableOptions{Caption: t.TrainableLine(), HighlightRows: []int{len(rows) - 1}})
 }

@@ -46,16 +46,13 @@ func TestSummaryClosedForms(t *testing.T) {
 		}
 	}
 	txt := tu.SummaryTable()
-	for _, s := range []string{"Name", "Architecture", "#Param", "%Param", "Active", "Train", "Full model", groupDigits(base), "trainable params:"} {
+	for _, s := range []string{"Name", "Architecture", "#Param", "%Param", "Active", "Train", "Full model", GroupDigits(base), "trainable params:"} {
 		if !strings.Contains(txt, s) {
 			t.Errorf("SummaryTable lacks %q:\n%s", s, txt)
 		}
 	}
 	t.Logf("\n%s", txt)
-	if h := tu.SummaryHTML(); !strings.Contains(h, "<table") || !strings.Contains(h, "houlsby") {
-		t.Errorf("SummaryHTML is not a table: %s", h)
-	}
-	if groupDigits(1234567) != "1,234,567" || groupDigits(999) != "999" {
+	if GroupDigits(1234567) != "1,234,567" || GroupDigits(999) != "999" {
 		t.Error("groupDigits")
 	}
 }

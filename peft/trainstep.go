@@ -19,9 +19,16 @@ type Labels struct {
 	Values  []float32
 }
 
-// stepper runs optimisation steps on a Tuned. It compiles one graph per
-// AdapterDrop depth, so dropped layers cost nothing in forward or backward.
-type stepper struct {
+// Stepper runs optimisation steps on a Tuned with AdamW (decoupled weight
+// decay, Loshchilov & Hutter): what train.Finetune drives, and custom loops
+// and `gopeft bench adapterdrop` use. It compiles one graph per AdapterDrop
+// depth, so dropped layers cost nothing in the forward or backward pass.
+//
+// GoMLX's train.Trainer could hold the same per-depth graphs (its spec),
+// but its step reports one loss, and the curve keeps both the task loss and
+// the total with extra terms (Fusion regularisation, mask loss); this is
+// the 60 lines that keep both, with no loop machinery the caller drives.
+type Stepper struct {
 	t     *Tuned
 	opt   optimizers.Interface
 	execs map[int]*context.Exec
@@ -34,13 +41,13 @@ type StepResult struct {
 	TaskLoss float64
 }
 
-// newStepper uses AdamW with decoupled weight decay (Loshchilov & Hutter).
-func newStepper(t *Tuned, weightDecay float64) *stepper {
+// NewStepper starts an AdamW stepper with the given decoupled weight decay.
+func (t *Tuned) NewStepper(weightDecay float64) *Stepper {
 	opt := optimizers.Adam().WeightDecay(weightDecay).Epsilon(1e-8).Done()
-	return &stepper{t: t, opt: opt, execs: map[int]*context.Exec{}}
+	return &Stepper{t: t, opt: opt, execs: map[int]*context.Exec{}}
 }
 
-func (s *stepper) exec(depth int) (*context.Exec, error) {
+func (s *Stepper) exec(depth int) (*context.Exec, error) {
 	if e, ok := s.execs[depth]; ok {
 		return e, nil
 	}
@@ -72,8 +79,12 @@ func (s *stepper) exec(depth int) (*context.Exec, error) {
 	return e, nil
 }
 
-// step trains on one batch with the given learning rate and AdapterDrop depth.
-func (s *stepper) step(b Batch, y Labels, lr float64, depth int) (StepResult, error) {
+// Step trains on one batch with learning rate lr, without adapters in the
+// lowest depth layers (AdapterDrop.TrainDepth draws it).
+func (s *Stepper) Step(b Batch, y Labels, lr float64, depth int) (StepResult, error) {
+	if n := s.t.Model.Config.NumLayers; depth < 0 || depth > n {
+		return StepResult{}, fmt.Errorf("AdapterDrop depth %d is outside 0..%d", depth, n)
+	}
 	ids, types, mask, err := b.tensors()
 	if err != nil {
 		return StepResult{}, err
@@ -99,10 +110,11 @@ func (s *stepper) step(b Batch, y Labels, lr float64, depth int) (StepResult, er
 	if err != nil {
 		return StepResult{}, err
 	}
-	return StepResult{Loss: scalar(out[0]), TaskLoss: scalar(out[1])}, nil
+	return StepResult{Loss: Scalar(out[0]), TaskLoss: Scalar(out[1])}, nil
 }
 
-func scalar(t *tensors.Tensor) float64 {
+// Scalar reads a float scalar tensor (a loss) as float64.
+func Scalar(t *tensors.Tensor) float64 {
 	switch v := t.Value().(type) {
 	case float32:
 		return float64(v)

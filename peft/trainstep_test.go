@@ -25,9 +25,9 @@ func snapshot(t *testing.T, tu *Tuned) map[string][]byte {
 // trainFew runs a few high-learning-rate steps.
 func trainFew(t *testing.T, tu *Tuned, steps int) {
 	t.Helper()
-	s := newStepper(tu, 0)
+	s := tu.NewStepper(0)
 	for i := 0; i < steps; i++ {
-		if _, err := s.step(tinyBatch(), Labels{Classes: []int32{0, 1}}, 1e-2, 0); err != nil {
+		if _, err := s.Step(tinyBatch(), Labels{Classes: []int32{0, 1}}, 1e-2, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

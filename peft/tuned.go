@@ -2,7 +2,9 @@ package peft
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -11,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/layers"
 
 	"github.com/gopeft/gopeft/peft/encoder"
+	"github.com/gopeft/gopeft/peft/hf"
 )
 
 // Head is the task head on top of the encoder. AdapterHub's default
@@ -45,20 +48,60 @@ func (h Head) forward(ctx *context.Context, hidden *graph.Node) *graph.Node {
 	x := graph.Squeeze(graph.Slice(hidden, graph.AxisRange(), graph.AxisElem(0)), 1) // [CLS]
 	x = layers.DropoutStatic(ctx, x, h.Dropout)
 	if h.Layers >= 2 {
-		x = graph.Tanh(denseWith(ctx.In("dense"), x, x.Shape().Dim(-1), initializers.RandomNormalFn(ctx, encoder.InitStdDev)))
+		x = graph.Tanh(encoder.LinearWith(ctx.In("dense"), x, x.Shape().Dim(-1), initializers.RandomNormalFn(ctx, encoder.InitStdDev)))
 		x = layers.DropoutStatic(ctx, x, h.Dropout)
 	}
-	return denseWith(ctx.In("out_proj"), x, h.Outputs, initializers.RandomNormalFn(ctx, encoder.InitStdDev))
+	return encoder.LinearWith(ctx.In("out_proj"), x, h.Outputs, initializers.RandomNormalFn(ctx, encoder.InitStdDev))
 }
 
 // Tuned is a Model with a PEFT Setup and a task head: its own copy of the
 // base weights (never trained), the adapters and the head. Finetune trains
-// one; LoadAdapters restores one.
+// one; the run store and hfpeft.LoadLoRA restore one.
+//
+// A trained Tuned does not change. Every change after training (MergeLoRA,
+// UnmergeLoRA, PruneMasks, PruneFusion, FlattenPrefix, LoadAdapter,
+// LoadHead, LoadScope) is a method that returns a new Tuned with its own
+// copy of the weights and setup and a new Version, which compiled graphs
+// are keyed on; the receiver keeps computing what it computed before.
 type Tuned struct {
 	Model *Model
 	Setup *Setup
 	Head  Head
 	Ctx   *context.Context
+
+	version uint64
+	// merged names the LoRA adapters folded into the base weights: their
+	// hooks add nothing and their parameters do not train.
+	merged []string
+	infer  *inferCache
+}
+
+// versions numbers Tuneds process-wide, so that no two share a version.
+var versions atomic.Uint64
+
+// Version identifies this Tuned's weights and setup: it differs from the
+// version of every Tuned it was derived from.
+func (t *Tuned) Version() uint64 { return t.version }
+
+// derive is the copy-on-write step of every post-training change: change
+// edits a new Tuned with cloned weights, a cloned setup (methods deep-copied)
+// and a new version; t is left as it was. Which parameters train is derived
+// again afterwards.
+func (t *Tuned) derive(change func(n *Tuned) error) (*Tuned, error) {
+	ctx, err := t.Ctx.Clone()
+	if err != nil {
+		return nil, err
+	}
+	s, err := t.Setup.clone()
+	if err != nil {
+		return nil, err
+	}
+	n := &Tuned{Model: t.Model, Setup: s, Head: t.Head, Ctx: ctx, merged: slices.Clone(t.merged), version: versions.Add(1)}
+	if err := change(n); err != nil {
+		return nil, err
+	}
+	n.markTrainable()
+	return n, nil
 }
 
 // NewTuned copies the model's weights into a new context, creates and
@@ -78,7 +121,7 @@ func NewTuned(m *Model, s *Setup, head Head, seed int64) (*Tuned, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tuned{Model: m, Setup: s, Head: head, Ctx: ctx}
+	t := &Tuned{Model: m, Setup: s, Head: head, Ctx: ctx, version: versions.Add(1)}
 	// Every adapter (active or not) and fusion layer gets its variables.
 	if err := initVariables(ctx, seed, t.initForward); err != nil {
 		return nil, err
@@ -95,13 +138,22 @@ func (t *Tuned) logits(ctx *context.Context, in encoder.Inputs, dropBelow int) *
 
 func (t *Tuned) forward(ctx *context.Context, in encoder.Inputs, dropBelow int) (encoder.Outputs, *hooks) {
 	h := newHooks(t.Setup, t.Model.Config, dropBelow)
+	h.merged = t.merged
 	return encoder.Forward(ctx, t.Model.Config, in, h), h
 }
 
-// baseTrainer is implemented by methods that train base weights (BitFit,
-// LayerNorm tuning).
-type baseTrainer interface {
-	trainsBase(canonical string) bool
+// BaseTrainer is implemented by methods that train base weights (BitFit,
+// LayerNorm tuning): TrainsBase says which, by canonical name.
+type BaseTrainer interface {
+	TrainsBase(canonical string) bool
+}
+
+// ActivationSizer is implemented by methods that know what they keep for
+// the backward pass (the estimator asks): floats per encoder layer,
+// averaged over layers, for tokens tokens, and the prefix positions that
+// every attention layer attends to in addition.
+type ActivationSizer interface {
+	Activations(cfg hf.Config, tokens int64) (perLayer int64, prefix int)
 }
 
 // markTrainable freezes the base model, except base weights that a training
@@ -118,19 +170,21 @@ func (t *Tuned) isTrainable(v *context.Variable) bool {
 	case encoder.IsBase(v):
 		name := encoder.CanonicalName(v)
 		for _, a := range t.Setup.Adapters {
-			if bt, ok := a.Method.(baseTrainer); ok && t.Setup.Trains(a.Name) && bt.trainsBase(name) {
-				return true
+			for _, l := range leavesOf(a.Method) {
+				if bt, ok := l.method.(BaseTrainer); ok && t.Setup.Trains(a.Name) && bt.TrainsBase(name) {
+					return true
+				}
 			}
 		}
 		return false
 	case strings.HasPrefix(scope, "/head"):
 		return true
-	case strings.HasPrefix(scope, "/peft/"):
-		name := strings.SplitN(strings.TrimPrefix(scope, "/peft/"), "/", 2)[0]
+	case strings.HasPrefix(scope, peftRoot+"/"):
+		name, _ := adapterOf(scope)
 		if isFusionScope(name) {
 			return t.Setup.trainsFusion(name)
 		}
-		return t.Setup.Trains(name)
+		return t.Setup.Trains(name) && !t.IsMerged(name)
 	}
 	return false
 }
@@ -159,8 +213,8 @@ func (t *Tuned) Counts() ParamCounts {
 			c.Base += n
 		case strings.HasPrefix(scope, "/head"):
 			c.Head += n
-		case strings.HasPrefix(scope, "/peft/"):
-			name := strings.SplitN(strings.TrimPrefix(scope, "/peft/"), "/", 2)[0]
+		case strings.HasPrefix(scope, peftRoot+"/"):
+			name, _ := adapterOf(scope)
 			c.PerAdapter[name] += n
 		default:
 			continue // optimizer state

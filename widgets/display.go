@@ -2,9 +2,9 @@ package widgets
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/gopeft/gopeft/internal/atomicfile"
 
 	"github.com/janpfeifer/gonb/gonbui"
 	"github.com/janpfeifer/gonb/gonbui/protocol"
@@ -36,37 +36,17 @@ func Display(svgOrHTML string) {
 // SaveSVG writes svg to path atomically (temporary file in the same
 // directory, then rename), so a reader never sees half a file.
 func SaveSVG(path, svg string) error {
-	return writeAtomic(path, []byte(svg))
+	return save(path, svg)
 }
 
 // SavePage writes a standalone HTML page (see Page) atomically.
 func SavePage(path, title string, items ...string) error {
-	return writeAtomic(path, []byte(Page(title, items...)))
+	return save(path, Page(title, items...))
 }
 
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("widgets: save %s: %w", path, err)
-	}
-	name := tmp.Name()
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(name, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		os.Remove(name)
-		return fmt.Errorf("widgets: save %s: %w", path, err)
+func save(path, content string) error {
+	if err := atomicfile.WriteFile(path, []byte(content), 0o644); err != nil {
+		return fmt.Errorf("widgets: save: %w", err)
 	}
 	return nil
 }

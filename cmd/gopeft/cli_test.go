@@ -10,6 +10,7 @@ import (
 
 	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/hf"
+	"github.com/gopeft/gopeft/peft/runstore"
 	"github.com/gopeft/gopeft/peft/tokenizer"
 )
 
@@ -186,7 +187,7 @@ func TestFinetuneJSON(t *testing.T) {
 	if res["run_dir"] != save {
 		t.Errorf("run_dir %v, want %s", res["run_dir"], save)
 	}
-	if _, err := os.Stat(filepath.Join(save, peft.RunFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(save, runstore.RunFile)); err != nil {
 		t.Errorf("run directory not written: %v", err)
 	}
 }

@@ -8,8 +8,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/gopeft/gopeft/internal/atomicfile"
+
 	"github.com/gopeft/gopeft/peft/data"
-	"github.com/gopeft/gopeft/peft/safetensors"
 )
 
 func init() {
@@ -206,7 +207,7 @@ func dataExport(args []string) int {
 			}
 		}
 	}
-	if err := safetensors.WriteFileAtomic(out, buf.Bytes(), 0o644); err != nil {
+	if err := atomicfile.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft:", err)
 		return 1
 	}

@@ -9,8 +9,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/gopeft/gopeft/peft"
+	"github.com/gopeft/gopeft/peft/estimate"
 	"github.com/gopeft/gopeft/peft/hf"
+	"github.com/gopeft/gopeft/peft/train"
 )
 
 func init() {
@@ -23,7 +24,7 @@ func runEstimate(args []string) int {
 	method := fs.String("method", "", "PEFT method: "+knownMethods())
 	configFile := fs.String("config", "", "method JSON (MarshalMethod) or setup JSON (MarshalSetup)")
 	sizes := fs.String("batch-sizes", "8,16,32", "comma-separated batch sizes")
-	seqLen := fs.Int("seq-len", peft.DefaultMaxLen, "tokens per example")
+	seqLen := fs.Int("seq-len", train.DefaultMaxLen, "tokens per example")
 	dtypeBytes := fs.Int("dtype-bytes", 4, "bytes per value: 4 (float32) or 2 (bfloat16)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := fs.Parse(args); err != nil {
@@ -62,11 +63,11 @@ func runEstimate(args []string) int {
 	}
 	type row struct {
 		Batch int `json:"batch"`
-		peft.MemoryEstimate
+		estimate.MemoryUse
 	}
 	var rows []row
 	for _, b := range batches {
-		rows = append(rows, row{b, peft.EstimateMemory(cfg, s, b, *seqLen, *dtypeBytes)})
+		rows = append(rows, row{b, estimate.Memory(cfg, s, b, *seqLen, *dtypeBytes)})
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)

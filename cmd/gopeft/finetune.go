@@ -10,39 +10,17 @@ import (
 
 	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/data"
+	"github.com/gopeft/gopeft/peft/notebook"
+	"github.com/gopeft/gopeft/peft/runstore"
+	"github.com/gopeft/gopeft/peft/train"
 )
 
 func init() {
 	register("finetune", "fine-tune a PEFT method on a task; save the run", runFinetune)
 }
 
-// methodPresets are the --method names with a default config.
-var methodPresets = map[string]func() peft.Method{
-	"houlsby":   func() peft.Method { return peft.Houlsby() },
-	"pfeiffer":  func() peft.Method { return peft.Pfeiffer() },
-	"parallel":  func() peft.Method { return peft.ParallelAdapter() },
-	"mam":       func() peft.Method { return peft.SmallMAMAdapter() },
-	"mam-paper": func() peft.Method { return peft.MAMAdapter() },
-	"mam-masks": func() peft.Method {
-		m := peft.SmallMAMAdapter()
-		m.FFN.Masks = peft.DefaultMasks()
-		return m
-	},
-	"prefix": func() peft.Method { return peft.Prefix() },
-	"lora":   func() peft.Method { return peft.DefaultLoRA() },
-	"ia3":    func() peft.Method { return peft.DefaultIA3() },
-	"bitfit": func() peft.Method { return peft.DefaultBitFit() },
-	"ln":     func() peft.Method { return &peft.LNTuning{} },
-	"prompt": func() peft.Method { return peft.RandomPrompt(10) }, // 10 virtual tokens: short inputs leave room
-}
-
 func knownMethods() string {
-	var names []string
-	for n := range methodPresets {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ") + " (with --config: any of " + strings.Join(peft.MethodKinds(), ", ") + ")"
+	return strings.Join(peft.PresetNames(), ", ") + " (with --config: any of " + strings.Join(peft.MethodKinds(), ", ") + ")"
 }
 
 // buildSetup turns --method and --config into a setup. --config holds a
@@ -78,11 +56,11 @@ func buildSetup(method, configFile string) (*peft.Setup, error) {
 	if method == "" {
 		return nil, fmt.Errorf("give --method NAME (%s) or --config FILE.json", knownMethods())
 	}
-	newFn, ok := methodPresets[method]
-	if !ok {
+	m, err := peft.Preset(method)
+	if err != nil {
 		return nil, fmt.Errorf("unknown method %q: known methods are %s", method, knownMethods())
 	}
-	return peft.NewSetup(method, newFn()), nil
+	return peft.NewSetup(method, m), nil
 }
 
 func runFinetune(args []string) int {
@@ -91,10 +69,10 @@ func runFinetune(args []string) int {
 	taskName := fs.String("task", "", "built-in task (see `gopeft data list`) or a CSV/JSONL file")
 	method := fs.String("method", "", "PEFT method: "+knownMethods())
 	configFile := fs.String("config", "", "method JSON (MarshalMethod) or setup JSON (MarshalSetup)")
-	steps := fs.Int("steps", peft.DefaultSteps, "training steps")
-	batch := fs.Int("batch", peft.DefaultBatchSize, "batch size")
-	lr := fs.Float64("lr", peft.DefaultLearningRate, "peak learning rate")
-	maxLen := fs.Int("max-len", peft.DefaultMaxLen, "max tokens per example")
+	steps := fs.Int("steps", train.DefaultSteps, "training steps")
+	batch := fs.Int("batch", train.DefaultBatchSize, "batch size")
+	lr := fs.Float64("lr", train.DefaultLearningRate, "peak learning rate")
+	maxLen := fs.Int("max-len", train.DefaultMaxLen, "max tokens per example")
 	seed := fs.Int64("seed", 0, "seed for the split, initialisation and batches")
 	save := fs.String("save", "", "run directory: reused if it holds this exact run, else written there")
 	asJSON := fs.Bool("json", false, "print one JSON object")
@@ -126,10 +104,12 @@ func runFinetune(args []string) int {
 		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 1
 	}
-	run, err := peft.Finetune(m, task, s, peft.Options{
-		Steps: *steps, BatchSize: *batch, LearningRate: *lr, MaxLen: *maxLen, Seed: *seed,
-		RunDir: *save, Progress: !*asJSON, Quiet: *asJSON,
-	})
+	opt := train.Options{Steps: *steps, BatchSize: *batch, LearningRate: *lr, MaxLen: *maxLen, Seed: *seed}
+	if !*asJSON {
+		opt.Progress = notebook.Progress()
+		opt.Log = func(msg string) { fmt.Fprintln(os.Stderr, msg) }
+	}
+	run, err := finetune(*save, m, task, s, opt)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 1
@@ -144,7 +124,7 @@ func runFinetune(args []string) int {
 			"trainable_params": c.Trainable, "total_params": c.Total, "metrics": metrics,
 			"run_dir": run.Dir, "baseline": jsonNumber(run.Baseline), "train_seconds": run.TrainSeconds,
 			"loaded": run.Loaded, "config_hash": run.Config.Hash, "task": task.Name,
-			"adapters": s.ActiveNames(), "seed": *seed, "steps": run.Config.Options.Steps,
+			"adapters": s.ActiveNames(), "seed": *seed, "steps": run.Options.Steps,
 			"backend": peft.BackendChoice().Display(), "version": peft.Version,
 		}
 		enc := json.NewEncoder(os.Stdout)
@@ -175,6 +155,23 @@ func runFinetune(args []string) int {
 	}
 	fmt.Println()
 	return 0
+}
+
+// finetune trains with train.Finetune, or through the run store when a
+// run directory is given.
+func finetune(dir string, m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options) (*runstore.Run, error) {
+	if dir != "" {
+		return runstore.Finetune(dir, m, task, s, opt)
+	}
+	r, err := train.Finetune(m, task, s, opt)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := runstore.NewConfig(m, task, s, r.Options)
+	if err != nil {
+		return nil, err
+	}
+	return &runstore.Run{Run: r, Config: rc}, nil
 }
 
 // jsonNumber writes NaN and infinities as null.

@@ -7,10 +7,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gopeft/gopeft/internal/atomicfile"
+
 	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/data"
 	"github.com/gopeft/gopeft/peft/safetensors"
 	"github.com/gopeft/gopeft/peft/tokenizer"
+	"github.com/gopeft/gopeft/peft/train"
 )
 
 func init() {
@@ -45,7 +48,7 @@ func runPretrain(args []string) int {
 		fmt.Println("prepared corpus in", *prepare)
 		return 0
 	}
-	cfg := peft.SmallConfig(tok.VocabSize())
+	cfg := train.SmallConfig(tok.VocabSize())
 	cfg.MaxPositions = *seqLen
 	m, err := peft.NewModel(cfg, tok, *seed)
 	if err != nil {
@@ -53,7 +56,7 @@ func runPretrain(args []string) int {
 		return 1
 	}
 	fmt.Printf("model: %d parameters, backend %s\n", m.NumParams(), peft.BackendChoice().Display())
-	res, err := peft.Pretrain(m, seqs, peft.PretrainOptions{
+	res, err := train.Pretrain(m, seqs, train.PretrainOptions{
 		Steps: *steps, BatchSize: *batch, LearningRate: *lr, Seed: *seed, ReportEvery: max(1, *steps/40),
 		Report: func(step int, loss float64) { fmt.Printf("step %6d  mlm loss %.4f\n", step, loss) },
 	})
@@ -66,7 +69,7 @@ func runPretrain(args []string) int {
 		return 1
 	}
 	card := modelCard(m, res, strings.Join(append([]string{"gopeft", "pretrain"}, args...), " "))
-	if err := safetensors.WriteFileAtomic(filepath.Join(*out, "README.md"), []byte(card), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(*out, "README.md"), []byte(card), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft pretrain:", err)
 		return 1
 	}
@@ -96,7 +99,7 @@ func pretrainCorpus(dir string, vocab, seqLen int) (*tokenizer.Tokenizer, [][]in
 	if err != nil {
 		return nil, nil, err
 	}
-	return tok, peft.PackSequences(tok, texts, seqLen), nil
+	return tok, train.PackSequences(tok, texts, seqLen), nil
 }
 
 // saveCorpus stores packed sequences as one flat I32 tensor plus lengths.
@@ -131,7 +134,7 @@ func unpackCorpus(f *safetensors.File) [][]int32 {
 	return seqs
 }
 
-func modelCard(m *peft.Model, res peft.PretrainResult, command string) string {
+func modelCard(m *peft.Model, res train.PretrainResult, command string) string {
 	c := m.Config
 	return fmt.Sprintf(`# gopeft-small
 

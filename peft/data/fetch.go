@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gopeft/gopeft/internal/atomicfile"
 )
 
 // PackageIntegrity is the npm registry's integrity string for
@@ -115,33 +117,22 @@ func Fetch(opts FetchOptions) (*FetchResult, error) {
 	}
 	fmt.Fprintf(logw, "verified %s (%d bytes, %s)\n", PackageSpec, len(blob), integrity[:20]+"...")
 
-	unpack := filepath.Join(work, "unpack")
-	n, err := untar(bytes.NewReader(blob), unpack)
+	n := 0
+	err = atomicfile.ReplaceDir(pkg, func(unpack string) error {
+		if n, err = untar(bytes.NewReader(blob), unpack); err != nil {
+			return err
+		}
+		for _, p := range requiredPaths {
+			if _, err := os.Stat(filepath.Join(unpack, p)); err != nil {
+				return fmt.Errorf("data fetch: the package lacks %s; is it really %s?", p, PackageSpec)
+			}
+		}
+		marker := fmt.Sprintf("%s %s files=%d fetched=%s\n", PackageSpec, integrity, n, time.Now().UTC().Format(time.RFC3339))
+		return atomicfile.WriteFile(filepath.Join(unpack, markerName), []byte(marker), 0o644)
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("data fetch: %w", err)
 	}
-	for _, p := range requiredPaths {
-		if _, err := os.Stat(filepath.Join(unpack, p)); err != nil {
-			return nil, fmt.Errorf("data fetch: the package lacks %s; is it really %s?", p, PackageSpec)
-		}
-	}
-	marker := fmt.Sprintf("%s %s files=%d fetched=%s\n", PackageSpec, integrity, n, time.Now().UTC().Format(time.RFC3339))
-	if err := writeFileSync(filepath.Join(unpack, markerName), []byte(marker)); err != nil {
-		return nil, err
-	}
-	syncDir(unpack)
-	// Swap into place: move any old copy aside first so the rename cannot fail
-	// on a non-empty target, then delete it.
-	if _, err := os.Stat(pkg); err == nil {
-		old := filepath.Join(work, "old")
-		if err := os.Rename(pkg, old); err != nil {
-			return nil, fmt.Errorf("data fetch: cannot move old %s aside: %w", pkg, err)
-		}
-	}
-	if err := os.Rename(unpack, pkg); err != nil {
-		return nil, fmt.Errorf("data fetch: cannot rename into %s: %w", pkg, err)
-	}
-	syncDir(dir)
 	fmt.Fprintf(logw, "unpacked %d files into %s\n", n, pkg)
 	return &FetchResult{PackageDir: pkg, Files: n, Integrity: integrity}, nil
 }
@@ -203,41 +194,14 @@ func untar(r io.Reader, dst string) (int, error) {
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 			return n, err
 		}
-		f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		b, err := io.ReadAll(tr)
 		if err != nil {
-			return n, err
-		}
-		if _, err := io.Copy(f, tr); err != nil {
-			f.Close()
 			return n, fmt.Errorf("data fetch: unpacking %s: %w", rel, err)
 		}
-		if err := f.Close(); err != nil {
+		if err := atomicfile.WriteFile(target, b, 0o644); err != nil {
 			return n, err
 		}
 		n++
 	}
 	return n, nil
-}
-
-func writeFileSync(name string, b []byte) error {
-	f, err := os.Create(name)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }

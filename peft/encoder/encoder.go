@@ -175,8 +175,14 @@ func linearSite(ctx, root *context.Context, hooks Hooks, layer int, site Site, x
 // Linear is y = x W^T + b with W stored [out, in] as in PyTorch, so Hugging
 // Face weights need no transposes. Variables "weight" and "bias" live in ctx.
 func Linear(ctx *context.Context, x *Node, out int) *Node {
+	return LinearWith(ctx, x, out, initializers.RandomNormalFn(ctx, InitStdDev))
+}
+
+// LinearWith is Linear with a chosen weight initialiser (the bias starts at
+// zero), for adapters and heads that initialise otherwise.
+func LinearWith(ctx *context.Context, x *Node, out int, init initializers.VariableInitializer) *Node {
 	in := x.Shape().Dim(-1)
-	w := weight(x.Graph(), ctx, "weight", InitStdDev, out, in)
+	w := ctx.WithInitializer(init).VariableWithShape("weight", shapes.Make(x.DType(), out, in)).ValueGraph(x.Graph())
 	b := ctx.WithInitializer(initializers.Zero).VariableWithShape("bias", shapes.Make(x.DType(), out)).ValueGraph(x.Graph())
 	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
 	return Add(y, ExpandLeftToRank(b, y.Rank()))
@@ -197,23 +203,37 @@ func LayerNorm(ctx *context.Context, x *Node, eps float64) *Node {
 	return Add(Mul(normed, ExpandLeftToRank(gain, x.Rank())), ExpandLeftToRank(offset, x.Rank()))
 }
 
-// Activation applies a Hugging Face hidden_act by name.
+// Activation applies a Hugging Face hidden_act by name (see ActivationFn).
 func Activation(name string, x *Node) *Node {
+	fn, err := ActivationFn(name)
+	if err != nil {
+		panic(err)
+	}
+	return fn(x)
+}
+
+// ActivationFn maps an activation's name to its function: Hugging Face's
+// hidden_act names and AdapterHub's non_linearity names ("" is BERT's gelu).
+func ActivationFn(name string) (func(*Node) *Node, error) {
 	switch name {
 	case "gelu", "":
 		// Exact (erf) GELU, BERT's default.
-		return Mul(MulScalar(x, 0.5), OnePlus(Erf(MulScalar(x, 1/math.Sqrt2))))
+		return func(x *Node) *Node { return Mul(MulScalar(x, 0.5), OnePlus(Erf(MulScalar(x, 1/math.Sqrt2)))) }, nil
 	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
-		inner := MulScalar(Add(x, MulScalar(Mul(Square(x), x), 0.044715)), math.Sqrt(2/math.Pi))
-		return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
+		return func(x *Node) *Node {
+			inner := MulScalar(Add(x, MulScalar(Mul(Square(x), x), 0.044715)), math.Sqrt(2/math.Pi))
+			return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
+		}, nil
 	case "relu":
-		return Max(x, ZerosLike(x))
+		return func(x *Node) *Node { return Max(x, ZerosLike(x)) }, nil
 	case "tanh":
-		return Tanh(x)
+		return Tanh, nil
 	case "silu", "swish":
-		return Mul(x, Sigmoid(x))
+		return func(x *Node) *Node { return Mul(x, Sigmoid(x)) }, nil
+	case "linear", "identity":
+		return func(x *Node) *Node { return x }, nil
 	}
-	panic(fmt.Sprintf("unsupported activation %q: use gelu, gelu_new, relu, tanh or silu", name))
+	return nil, fmt.Errorf("activation %q is not supported: use gelu, gelu_new, relu, tanh, silu (swish) or linear", name)
 }
 
 // weight returns an [rows, cols] variable initialised N(0, std).

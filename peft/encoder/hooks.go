@@ -1,8 +1,11 @@
 package encoder
 
 import (
+	"fmt"
+
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gopeft/gopeft/peft/hf"
 )
 
 // Site names a linear projection inside a layer.
@@ -20,6 +23,32 @@ const (
 
 // Sites lists every projection site, for methods that target "all linear layers".
 var Sites = []Site{Query, Key, Value, AttnOut, FFNIn, FFNOut}
+
+// siteModules is each site's module path inside encoder.layer.N of a BERT
+// checkpoint, which is also its variable scope below /encoder/layer/N.
+var siteModules = map[Site]string{
+	Query: "attention.self.query", Key: "attention.self.key", Value: "attention.self.value",
+	AttnOut: "attention.output.dense", FFNIn: "intermediate.dense", FFNOut: "output.dense",
+}
+
+// Module is the site's BERT module path inside a layer ("attention.self.query").
+func (s Site) Module() string { return siteModules[s] }
+
+// WeightName is the canonical name of the site's weight in a layer.
+func (s Site) WeightName(layer int) string {
+	return fmt.Sprintf("encoder.layer.%d.%s.weight", layer, s.Module())
+}
+
+// Dims are the projection's input and output sizes.
+func (s Site) Dims(cfg hf.Config) (in, out int) {
+	switch s {
+	case FFNIn:
+		return cfg.HiddenSize, cfg.IntermediateSize
+	case FFNOut:
+		return cfg.IntermediateSize, cfg.HiddenSize
+	}
+	return cfg.HiddenSize, cfg.HiddenSize
+}
 
 // Sublayer names the two residual blocks of a layer.
 type Sublayer string

@@ -21,20 +21,46 @@ func shapeF32(dims ...int) shapes.Shape { return shapes.Make(dtypes.Float32, dim
 // opposed to PEFT parameters (/peft), task heads (/head) and optimizer state.
 var baseScopes = []string{"embeddings", "encoder", "pooler", "cls"}
 
+// KeyScope splits a dotted key under root into a variable's scope and
+// name: KeyScope("/peft/a", "layer_0_query.lora_A.weight") is
+// ("/peft/a/layer_0_query/lora_A", "weight"). Dotted keys are how tensors
+// are named in safetensors files; scopes are how GoMLX names variables.
+func KeyScope(root, key string) (scope, name string) {
+	base := strings.TrimSuffix(root, "/")
+	i := strings.LastIndexByte(key, '.')
+	if i < 0 {
+		if base == "" {
+			base = "/"
+		}
+		return base, key
+	}
+	return base + "/" + strings.ReplaceAll(key[:i], ".", "/"), key[i+1:]
+}
+
+// ScopeKey is KeyScope's inverse: the dotted key of variable (scope, name)
+// relative to root; ok is false when the variable is not under root.
+func ScopeKey(root, scope, name string) (key string, ok bool) {
+	prefix := strings.TrimSuffix(root, "/") + "/"
+	full := strings.TrimSuffix(scope, "/") + "/"
+	if !strings.HasPrefix(full, prefix) {
+		return "", false
+	}
+	rel := strings.TrimSuffix(strings.TrimPrefix(full, prefix), "/")
+	if rel == "" {
+		return name, true
+	}
+	return strings.ReplaceAll(rel, "/", ".") + "." + name, true
+}
+
 // ScopeOf splits a canonical tensor name into the variable's scope and name:
 // "encoder.layer.0.attention.self.query.weight" ->
 // ("/encoder/layer/0/attention/self/query", "weight").
-func ScopeOf(canonical string) (scope, name string) {
-	i := strings.LastIndexByte(canonical, '.')
-	if i < 0 {
-		return "/", canonical
-	}
-	return "/" + strings.ReplaceAll(canonical[:i], ".", "/"), canonical[i+1:]
-}
+func ScopeOf(canonical string) (scope, name string) { return KeyScope("/", canonical) }
 
 // CanonicalName is the inverse of ScopeOf for a context variable.
 func CanonicalName(v *context.Variable) string {
-	return strings.ReplaceAll(strings.TrimPrefix(v.Scope(), "/"), "/", ".") + "." + v.Name()
+	key, _ := ScopeKey("/", v.Scope(), v.Name())
+	return key
 }
 
 // IsBase reports whether a variable is a pretrained (base model) weight.

@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gopeft/gopeft/peft/safetensors"
+	"github.com/gopeft/gopeft/internal/atomicfile"
 )
 
 // Families GoPEFT's encoder implements. Other model_type values that share an
@@ -380,7 +380,7 @@ func (c Config) Write(path string) error {
 	if err != nil {
 		return err
 	}
-	return safetensors.WriteFileAtomic(path, data, 0o644)
+	return atomicfile.WriteFile(path, data, 0o644)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gopeft/gopeft/internal/atomicfile"
+
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gopeft/gopeft/peft/safetensors"
 )
@@ -259,13 +261,13 @@ func WriteDir(dir string, cfg Config, weights, extra map[string]safetensors.Tens
 			errs = append(errs, fmt.Errorf("file name %q must not contain a directory", name))
 			continue
 		}
-		errs = append(errs, safetensors.WriteFileAtomic(filepath.Join(dir, name), opts.Files[name], 0o644))
+		errs = append(errs, atomicfile.WriteFile(filepath.Join(dir, name), opts.Files[name], 0o644))
 	}
 	if tok != nil {
-		errs = append(errs, safetensors.WriteFileAtomic(filepath.Join(dir, filepath.Base(opts.TokenizerFile)), tok, 0o644))
+		errs = append(errs, atomicfile.WriteFile(filepath.Join(dir, filepath.Base(opts.TokenizerFile)), tok, 0o644))
 	}
 	// config.json last: a directory with a config is a complete one.
-	errs = append(errs, safetensors.WriteFileAtomic(filepath.Join(dir, "config.json"), cfgBytes, 0o644))
+	errs = append(errs, atomicfile.WriteFile(filepath.Join(dir, "config.json"), cfgBytes, 0o644))
 	return errors.Join(errs...)
 }
 

@@ -16,9 +16,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/gopeft/gopeft/internal/atomicfile"
 )
 
 // MaxHeaderSize bounds the JSON header, as the reference reader does (100 MB),
@@ -389,43 +390,5 @@ func Write(path string, f *File) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, buf, 0o644)
-}
-
-// WriteFileAtomic writes data to path through a synced temporary file in the
-// same directory and a rename, so readers never see a partial file.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	name := tmp.Name()
-	fail := func(err error) error {
-		tmp.Close()
-		os.Remove(name)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // persist the rename; best effort
-		d.Close()
-	}
-	return nil
+	return atomicfile.WriteFile(path, buf, 0o644)
 }

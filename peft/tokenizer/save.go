@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/gopeft/gopeft/internal/atomicfile"
 )
 
 // Save writes the tokenizer into directory dir (created if needed) as
@@ -144,27 +146,8 @@ func (t *Tokenizer) TokenizerJSON() ([]byte, error) {
 }
 
 func writeAtomic(name string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-")
-	if err != nil {
+	if err := atomicfile.WriteFile(name, data, 0o644); err != nil {
 		return fmt.Errorf("tokenizer: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("tokenizer: writing %s: %w", name, err)
 	}
 	return nil
 }

@@ -14,7 +14,7 @@ Usage (on the GPU machine: torch + transformers + peft + safetensors):
         PeftModel.from_pretrained and checks it reproduces the outputs.
 
     python3 scripts/hf/peft_lora_reference.py OUTDIR --check DIR [--tol 1e-4]
-        Loads an adapter GoPEFT wrote (SaveHFLoRA) from DIR onto OUTDIR/bert
+        Loads an adapter GoPEFT wrote (hfpeft.SaveLoRA) from DIR onto OUTDIR/bert
         with PeftModel.from_pretrained and compares last_hidden_state on real
         tokens with DIR/reference.safetensors (GoPEFT's outputs). Exit 1 if
         the difference exceeds --tol or peft reports missing LoRA weights.

@@ -44,6 +44,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gopeft/gopeft/internal/atomicfile"
+
 	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
 
@@ -693,11 +695,7 @@ func writeNotebook(path string, nb notebook) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, append(data, '\n'), 0o644)
 }
 
 // unblockFifo opens path read-write, which never blocks on Linux and

@@ -1,14 +1,17 @@
-package peft
+package estimate
 
 import (
 	"runtime"
 	"testing"
+
+	"github.com/gopeft/gopeft/peft"
+	"github.com/gopeft/gopeft/peft/internal/peftest"
 )
 
 func TestEstimateMemoryClosedForms(t *testing.T) {
-	cfg := tinyConfig()
-	s := NewSetup("p", Pfeiffer())
-	e := EstimateMemory(cfg, s, 8, 16, 4)
+	cfg := peftest.TinyConfig()
+	s := peft.NewSetup("p", peft.Pfeiffer())
+	e := Memory(cfg, s, 8, 16, 4)
 	d, L := int64(cfg.HiddenSize), int64(cfg.NumLayers)
 	m := d / 16
 	adapter := L * (2*m*d + m + d)
@@ -25,39 +28,39 @@ func TestEstimateMemoryClosedForms(t *testing.T) {
 		t.Error("total is not the sum of its parts")
 	}
 	// bfloat16 halves everything.
-	if h := EstimateMemory(cfg, s, 8, 16, 2); 2*h.Total != e.Total {
+	if h := Memory(cfg, s, 8, 16, 2); 2*h.Total != e.Total {
 		t.Errorf("bf16 total %d, f32 %d", h.Total, e.Total)
 	}
 	t.Log(e)
 }
 
 func TestEstimateMemoryMonotone(t *testing.T) {
-	cfg := tinyConfig()
-	s := NewSetup("h", Houlsby())
+	cfg := peftest.TinyConfig()
+	s := peft.NewSetup("h", peft.Houlsby())
 	prev := int64(0)
 	for _, b := range []int{1, 2, 4, 8, 16, 32} {
-		e := EstimateMemory(cfg, s, b, 32, 4)
+		e := Memory(cfg, s, b, 32, 4)
 		if e.Total <= prev {
 			t.Errorf("batch %d: total %d not above %d", b, e.Total, prev)
 		}
 		prev = e.Total
 	}
 	// Longer sequences cost more; dropping lower layers' adapters costs less.
-	if EstimateMemory(cfg, s, 8, 32, 4).Activations <= EstimateMemory(cfg, s, 8, 16, 4).Activations {
+	if Memory(cfg, s, 8, 32, 4).Activations <= Memory(cfg, s, 8, 16, 4).Activations {
 		t.Error("longer sequences do not cost more")
 	}
-	dropped := NewSetup("h", Houlsby())
-	dropped.Drop = StaticDrop(1)
-	if e := EstimateMemory(cfg, dropped, 8, 16, 4); e.BackwardLayers != cfg.NumLayers-1 || e.Activations >= EstimateMemory(cfg, s, 8, 16, 4).Activations {
+	dropped := peft.NewSetup("h", peft.Houlsby())
+	dropped.Drop = peft.StaticDrop(1)
+	if e := Memory(cfg, dropped, 8, 16, 4); e.BackwardLayers != cfg.NumLayers-1 || e.Activations >= Memory(cfg, s, 8, 16, 4).Activations {
 		t.Errorf("AdapterDrop of 1 layer: %d backward layers, activations %d", e.BackwardLayers, e.Activations)
 	}
-	robust := NewSetup("h", Houlsby())
-	robust.Drop = RobustDrop()
-	if e := EstimateMemory(cfg, robust, 8, 16, 4); e.BackwardLayers != cfg.NumLayers {
+	robust := peft.NewSetup("h", peft.Houlsby())
+	robust.Drop = peft.RobustDrop()
+	if e := Memory(cfg, robust, 8, 16, 4); e.BackwardLayers != cfg.NumLayers {
 		t.Errorf("robust AdapterDrop plans %d backward layers, want all %d", e.BackwardLayers, cfg.NumLayers)
 	}
 	// Prefix tuning widens attention.
-	if EstimateMemory(cfg, NewSetup("m", SmallMAMAdapter()), 8, 16, 4).Activations <= EstimateMemory(cfg, NewSetup("p", ParallelAdapter()), 8, 16, 4).Activations {
+	if Memory(cfg, peft.NewSetup("m", peft.SmallMAMAdapter()), 8, 16, 4).Activations <= Memory(cfg, peft.NewSetup("p", peft.ParallelAdapter()), 8, 16, 4).Activations {
 		t.Error("a prefix does not widen attention's activations")
 	}
 }
@@ -67,27 +70,30 @@ func TestEstimateMemoryMonotone(t *testing.T) {
 // is not peak memory (buffers are reused and freed), so the test only
 // checks the order of magnitude and logs the numbers.
 func TestEstimateAgainstAllocation(t *testing.T) {
-	m := tinyModel(t)
-	s := NewSetup("p", Pfeiffer())
-	tu, err := NewTuned(m, s, ClassificationHead(2), 1)
+	m, err := peft.NewModel(peftest.TinyConfig(), nil, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newStepper(tu, 0)
-	b := tinyBatch()
-	y := Labels{Classes: []int32{0, 1}}
-	if _, err := st.step(b, y, 1e-3, 0); err != nil { // compile outside the measurement
+	s := peft.NewSetup("p", peft.Pfeiffer())
+	tu, err := peft.NewTuned(m, s, peft.ClassificationHead(2), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := tu.NewStepper(0)
+	b := peft.Batch{IDs: peftest.TinyIDs(), Mask: peftest.TinyMask()}
+	y := peft.Labels{Classes: []int32{0, 1}}
+	if _, err := st.Step(b, y, 1e-3, 0); err != nil { // compile outside the measurement
 		t.Fatal(err)
 	}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	if _, err := st.step(b, y, 1e-3, 0); err != nil {
+	if _, err := st.Step(b, y, 1e-3, 0); err != nil {
 		t.Fatal(err)
 	}
 	runtime.ReadMemStats(&after)
 	alloc := int64(after.TotalAlloc - before.TotalAlloc)
-	e := EstimateMemory(m.Config, s, len(b.IDs), len(b.IDs[0]), 4)
+	e := Memory(m.Config, s, len(b.IDs), len(b.IDs[0]), 4)
 	t.Logf("one step allocated %d bytes; estimated activations %d, workspace %d", alloc, e.Activations, e.Workspace)
 	if e.Activations > 10*alloc {
 		t.Errorf("estimated activations %d exceed ten times all bytes allocated in a step (%d)", e.Activations, alloc)

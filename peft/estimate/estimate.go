@@ -1,15 +1,22 @@
-package peft
+// Package estimate predicts what fine-tuning costs before it runs: the
+// training memory of a setup on a model, by batch and sequence length,
+// counted tensor by tensor from the encoder's forward pass.
+//
+//	e := estimate.Memory(model.Config, peft.NewSetup("h", peft.Houlsby()), 16, 128, 4)
+//	fmt.Println(e) // total 61.2 MiB = weights ... + activations ... + workspace ...
+package estimate
 
 import (
 	"fmt"
 
+	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/hf"
 )
 
-// MemoryEstimate is a first, honest estimate of training memory in bytes
+// MemoryUse is a first, honest estimate of training memory in bytes
 // (issue 6's estimator v1). It counts tensors, not allocator overhead or
 // the backend's own buffers, so measured peaks run higher.
-type MemoryEstimate struct {
+type MemoryUse struct {
 	Weights     int64 `json:"weights"`     // base + adapters + a two-class head
 	Trainable   int64 `json:"trainable"`   // the trained parameters (included in Weights)
 	Gradients   int64 `json:"gradients"`   // one per trainable parameter
@@ -32,7 +39,8 @@ type MemoryEstimate struct {
 //	heads·seq (c3 = 2): the softmax's exp and its normalised output; +1 with
 //	  attention dropout (its mask). Prefix tuning widens this to seq+prefix.
 //
-// Each bottleneck module adds its input (hidden, read by the trained down
+// Methods report what they add per layer through peft.ActivationSizer; each
+// bottleneck module adds its input (hidden, read by the trained down
 // projection's weight gradient) and 2 floats per unit (activation and its
 // input); other methods are counted as one extra hidden vector per layer.
 const (
@@ -41,16 +49,16 @@ const (
 	actScores       = 2
 )
 
-// EstimateMemory estimates the memory of one training step of setup s on a
+// Memory estimates the memory of one training step of setup s on a
 // model of config cfg, for batch × seqLen tokens, with dtypeBytes per value
 // (4 for float32, 2 for bfloat16).
-func EstimateMemory(cfg hf.Config, s *Setup, batch, seqLen int, dtypeBytes int) MemoryEstimate {
+func Memory(cfg hf.Config, s *peft.Setup, batch, seqLen int, dtypeBytes int) MemoryUse {
 	if s == nil {
-		s = &Setup{}
+		s = &peft.Setup{}
 	}
 	B, S, H, I, A := int64(batch), int64(seqLen), int64(cfg.HiddenSize), int64(cfg.IntermediateSize), int64(cfg.NumHeads)
 	bytes := int64(dtypeBytes)
-	head := ClassificationHead(2).NumParams(cfg.HiddenSize)
+	head := peft.ClassificationHead(2).NumParams(cfg.HiddenSize)
 	base := 0
 	for _, shape := range hf.ExpectedShapes(cfg) {
 		n := 1
@@ -72,17 +80,19 @@ func EstimateMemory(cfg hf.Config, s *Setup, batch, seqLen int, dtypeBytes int) 
 			continue
 		}
 		trainable += int64(a.Method.NumParams(cfg))
-		if bt, ok := a.Method.(baseTrainer); ok {
-			for name, shape := range hf.ExpectedShapes(cfg) {
-				if bt.trainsBase(name) {
-					n := int64(1)
-					for _, d := range shape {
-						n *= int64(d)
+		for _, l := range peft.Leaves(a.Method) {
+			if bt, ok := l.(peft.BaseTrainer); ok {
+				for name, shape := range hf.ExpectedShapes(cfg) {
+					if bt.TrainsBase(name) {
+						n := int64(1)
+						for _, d := range shape {
+							n *= int64(d)
+						}
+						trainable += n
 					}
-					trainable += n
 				}
+				lowest = 0 // base weights from the embeddings up
 			}
-			lowest = 0 // base weights from the embeddings up
 		}
 		if !names[a.Name] {
 			continue
@@ -90,16 +100,14 @@ func EstimateMemory(cfg hf.Config, s *Setup, batch, seqLen int, dtypeBytes int) 
 		if !s.Drop.Robust { // static drops ignore the rng; robust ones are planned at depth 0 below
 			lowest = min(lowest, s.Drop.TrainDepth(cfg, nil))
 		}
-		switch m := a.Method.(type) {
-		case *Bottleneck:
-			perLayerExtra += bottleneckActs(cfg, m, B*S)
-		case *MAM:
-			perLayerExtra += bottleneckActs(cfg, m.FFN, B*S)
-			prefix += int64(m.Prefix.PrefixLength)
-		case *PrefixTuning:
-			prefix += int64(m.PrefixLength)
-		default:
-			if _, ok := a.Method.(embeddingsHook); ok {
+		for _, l := range peft.Leaves(a.Method) {
+			if as, ok := l.(peft.ActivationSizer); ok {
+				floats, p := as.Activations(cfg, B*S)
+				perLayerExtra += floats
+				prefix += int64(p)
+				continue
+			}
+			if peft.ChangesEmbeddings(l) {
 				lowest = 0
 			}
 			perLayerExtra += B * S * H
@@ -118,7 +126,7 @@ func EstimateMemory(cfg hf.Config, s *Setup, batch, seqLen int, dtypeBytes int) 
 	}
 	keys := S + prefix
 	perLayer := B*S*(hiddenC*H+actIntermediate*I) + scoresC*B*A*S*keys + perLayerExtra
-	e := MemoryEstimate{
+	e := MemoryUse{
 		Weights:        (int64(base) + int64(s.NumParams(cfg)) + int64(head)) * bytes,
 		Trainable:      trainable * bytes,
 		Gradients:      trainable * bytes,
@@ -131,23 +139,8 @@ func EstimateMemory(cfg hf.Config, s *Setup, batch, seqLen int, dtypeBytes int) 
 	return e
 }
 
-func bottleneckActs(cfg hf.Config, b *Bottleneck, tokens int64) int64 {
-	var n int64
-	for _, sub := range b.sublayers() {
-		// Averaged over layers: per-layer reduction factors differ.
-		var total int64
-		for layer := range cfg.NumLayers {
-			if b.placedAt(cfg, layer, sub) {
-				total += tokens * (int64(cfg.HiddenSize) + 2*int64(b.BottleneckSize(cfg, layer)))
-			}
-		}
-		n += total / int64(max(1, cfg.NumLayers))
-	}
-	return n
-}
-
 // String formats an estimate in MiB.
-func (e MemoryEstimate) String() string {
+func (e MemoryUse) String() string {
 	mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 	return fmt.Sprintf("total %s = weights %s + gradients %s + optimizer %s + activations %s (%d layers) + workspace %s",
 		mib(e.Total), mib(e.Weights), mib(e.Gradients), mib(e.Optimizer), mib(e.Activations), e.BackwardLayers, mib(e.Workspace))

@@ -1,4 +1,11 @@
-package peft
+// Package hfpeft reads and writes Hugging Face peft's LoRA adapter
+// directories (PeftModel.save_pretrained), so adapters move between GoPEFT
+// and PyTorch:
+//
+//	if err := hfpeft.SaveLoRA(tuned, "lora", "out/lora"); err != nil { ... }
+//	// python: PeftModel.from_pretrained(BertModel.from_pretrained(...), "out/lora")
+//	back, err := hfpeft.LoadLoRA(model, "out/lora", "lora", peft.ClassificationHead(2))
+package hfpeft
 
 import (
 	"encoding/json"
@@ -10,8 +17,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gopeft/gopeft/internal/atomicfile"
+
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/encoder"
 	"github.com/gopeft/gopeft/peft/hf"
 	"github.com/gopeft/gopeft/peft/safetensors"
@@ -26,8 +36,8 @@ import (
 // classes. GoPEFT writes the bare-model form (task_type FEATURE_EXTRACTION,
 // since its task head is not HF's classifier) and reads both.
 const (
-	HFAdapterConfigFile  = "adapter_config.json"
-	HFAdapterWeightsFile = "adapter_model.safetensors"
+	AdapterConfigFile  = "adapter_config.json"
+	AdapterWeightsFile = "adapter_model.safetensors"
 )
 
 // hfLoRAConfig is the part of peft's LoraConfig GoPEFT reads and writes.
@@ -53,8 +63,8 @@ type hfLoRAConfig struct {
 }
 
 // hfModulePath is a site's module path in a bare transformers model.
-func hfModulePath(cfg hf.Config, layer int, s encoder.Site) string {
-	canonical := fmt.Sprintf("encoder.layer.%d.%s.weight", layer, hfModules[s])
+func modulePath(cfg hf.Config, layer int, s encoder.Site) string {
+	canonical := s.WeightName(layer)
 	name := strings.TrimSuffix(hf.HFName(cfg.ModelType, canonical), ".weight")
 	_, rest, _ := strings.Cut(name, ".") // drop bert./roberta./distilbert.
 	return rest
@@ -64,10 +74,10 @@ func hfModulePath(cfg hf.Config, layer int, s encoder.Site) string {
 // select exactly the adapted modules, else one full-match regex (BERT's
 // "output.dense" would also match attention.output.dense by suffix, and
 // layers_to_transform needs a layers_pattern).
-func hfTargetModules(cfg hf.Config, l *LoRA, sites []encoder.Site) any {
+func targetModules(cfg hf.Config, l *peft.LoRA, sites []encoder.Site) any {
 	short := make([]string, len(sites))
 	for i, s := range sites {
-		p := hfModulePath(cfg, 0, s)
+		p := modulePath(cfg, 0, s)
 		short[i] = p[strings.Index(p, ".0.")+3:]
 		if cfg.Family() == hf.DistilBERT {
 			short[i] = short[i][strings.LastIndexByte(short[i], '.')+1:]
@@ -92,17 +102,17 @@ func hfTargetModules(cfg hf.Config, l *LoRA, sites []encoder.Site) any {
 	return `.*\.layer\.` + layers + `\.(?:` + strings.Join(alts, "|") + `)`
 }
 
-// SaveHFLoRA writes the named LoRA adapter of t as a Hugging Face peft
+// SaveLoRA writes the named LoRA adapter of t as a Hugging Face peft
 // directory that PeftModel.from_pretrained loads onto the bare transformers
 // model (BertModel, RobertaModel, DistilBertModel). Files are written
 // atomically. A merged adapter must be unmerged first.
-func SaveHFLoRA(t *Tuned, adapter, dir string) error {
-	l, err := loraOf(t, adapter)
+func SaveLoRA(t *peft.Tuned, adapter, dir string) error {
+	l, err := peft.LoRAOf(t, adapter)
 	if err != nil {
 		return err
 	}
-	if l.merged {
-		return fmt.Errorf("LoRA adapter %q is merged into the base weights: call UnmergeLoRA before SaveHFLoRA", adapter)
+	if t.IsMerged(adapter) {
+		return fmt.Errorf("LoRA adapter %q is merged into the base weights: call UnmergeLoRA before SaveLoRA", adapter)
 	}
 	cfg := t.Model.Config
 	sites, err := l.Sites()
@@ -111,13 +121,13 @@ func SaveHFLoRA(t *Tuned, adapter, dir string) error {
 	}
 	st := map[string]safetensors.Tensor{}
 	for layer := 0; layer < cfg.NumLayers; layer++ {
-		if !l.inLayer(layer) {
+		if !l.InLayer(layer) {
 			continue
 		}
 		for _, s := range sites {
-			scope := "/peft/" + adapter + "/" + loraScope(layer, s)
+			scope := peft.AdapterScope(adapter) + "/" + peft.LoRAScope(layer, s)
 			for _, ab := range []string{"A", "B"} {
-				v, err := t.variableValue(scope+"/lora_"+ab, "weight")
+				v, err := value(t, scope+"/lora_"+ab, "weight")
 				if err != nil {
 					return fmt.Errorf("saving %q: %w (was the Tuned built with this adapter?)", adapter, err)
 				}
@@ -125,7 +135,7 @@ func SaveHFLoRA(t *Tuned, adapter, dir string) error {
 				if err != nil {
 					return err
 				}
-				st["base_model.model."+hfModulePath(cfg, layer, s)+".lora_"+ab+".weight"] = x
+				st["base_model.model."+modulePath(cfg, layer, s)+".lora_"+ab+".weight"] = x
 			}
 		}
 	}
@@ -138,7 +148,7 @@ func SaveHFLoRA(t *Tuned, adapter, dir string) error {
 	}
 	hc := hfLoRAConfig{
 		PeftType: "LORA", TaskType: "FEATURE_EXTRACTION", BaseModel: t.Model.Dir,
-		R: l.R, LoRAAlpha: l.Alpha, TargetModules: hfTargetModules(cfg, l, sites), LoRADropout: l.Dropout,
+		R: l.R, LoRAAlpha: l.Alpha, TargetModules: targetModules(cfg, l, sites), LoRADropout: l.Dropout,
 		Bias: "none", InferenceMode: true, InitLoRAWeights: init, UseRSLoRA: l.UseRSLoRA,
 		RankPattern: map[string]int{}, AlphaPattern: map[string]any{},
 	}
@@ -150,29 +160,29 @@ func SaveHFLoRA(t *Tuned, adapter, dir string) error {
 		return err
 	}
 	meta := map[string]string{"format": "pt"}
-	if err := safetensors.Write(filepath.Join(dir, HFAdapterWeightsFile), &safetensors.File{Metadata: meta, Tensors: st}); err != nil {
+	if err := safetensors.Write(filepath.Join(dir, AdapterWeightsFile), &safetensors.File{Metadata: meta, Tensors: st}); err != nil {
 		return err
 	}
-	return safetensors.WriteFileAtomic(filepath.Join(dir, HFAdapterConfigFile), append(js, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, AdapterConfigFile), append(js, '\n'), 0o644)
 }
 
 // hfLoRAKey matches a LoRA tensor name of any family, with or without the
 // base_model.model. and model-class prefixes and an adapter name.
 var hfLoRAKey = regexp.MustCompile(`^(?:base_model\.model\.)?(?:(?:bert|roberta|distilbert)\.)?(?:encoder|transformer)\.layer\.(\d+)\.(.+)\.lora_([AB])(?:\.[^.]+)?\.weight$`)
 
-// ReadHFLoRA reads a Hugging Face peft LoRA directory for a model with
+// ReadLoRA reads a Hugging Face peft LoRA directory for a model with
 // config cfg. It returns the LoRA config (sites and layers from the tensors
 // present) and the weights keyed by their variable path inside the
-// adapter's scope ("layer_0_query/lora_A/weight"). Tensors other than LoRA
+// adapter's scope as dotted keys ("layer_0_query.lora_A.weight", see encoder.KeyScope). Tensors other than LoRA
 // matrices (e.g. a SEQ_CLS classifier in modules_to_save) are ignored.
-func ReadHFLoRA(dir string, cfg hf.Config) (*LoRA, map[string]*tensors.Tensor, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, HFAdapterConfigFile))
+func ReadLoRA(dir string, cfg hf.Config) (*peft.LoRA, map[string]*tensors.Tensor, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, AdapterConfigFile))
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading a HF peft adapter: %w", err)
 	}
 	var hc hfLoRAConfig
 	if err := json.Unmarshal(raw, &hc); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", HFAdapterConfigFile, err)
+		return nil, nil, fmt.Errorf("%s: %w", AdapterConfigFile, err)
 	}
 	switch {
 	case hc.PeftType != "LORA":
@@ -186,7 +196,7 @@ func ReadHFLoRA(dir string, cfg hf.Config) (*LoRA, map[string]*tensors.Tensor, e
 	case hc.Bias != "" && hc.Bias != "none":
 		return nil, nil, fmt.Errorf("%s: bias is %q: only bias \"none\" adapters load", dir, hc.Bias)
 	}
-	f, err := safetensors.Read(filepath.Join(dir, HFAdapterWeightsFile))
+	f, err := safetensors.Read(filepath.Join(dir, AdapterWeightsFile))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -202,14 +212,14 @@ func ReadHFLoRA(dir string, cfg hf.Config) (*LoRA, map[string]*tensors.Tensor, e
 		}
 		layer, _ := strconv.Atoi(mm[1])
 		module := mm[2]
-		s, ok := siteNames[module]
+		s, ok := peft.SiteByName(module)
 		if !ok {
-			s, ok = siteNames[module[strings.LastIndexByte(module, '.')+1:]]
+			s, ok = peft.SiteByName(module[strings.LastIndexByte(module, '.')+1:])
 		}
 		if !ok || layer >= cfg.NumLayers {
 			return nil, nil, fmt.Errorf("%s: tensor %s names a module GoPEFT cannot adapt (layer %d of %d, module %s)", dir, name, layer, cfg.NumLayers, module)
 		}
-		in, out := siteDims(cfg, s)
+		in, out := s.Dims(cfg)
 		want := []int{hc.R, in}
 		if mm[3] == "B" {
 			want = []int{out, hc.R}
@@ -226,13 +236,13 @@ func ReadHFLoRA(dir string, cfg hf.Config) (*LoRA, map[string]*tensors.Tensor, e
 		if err != nil {
 			return nil, nil, err
 		}
-		weights[loraScope(layer, s)+"/lora_"+mm[3]+"/weight"] = gt
+		weights[peft.LoRAScope(layer, s)+".lora_"+mm[3]+".weight"] = gt
 		layerSet[layer], siteSet[s] = true, true
 	}
 	if len(weights) == 0 {
-		return nil, nil, fmt.Errorf("%s: %s holds no LoRA tensors", dir, HFAdapterWeightsFile)
+		return nil, nil, fmt.Errorf("%s: %s holds no LoRA tensors", dir, AdapterWeightsFile)
 	}
-	l := &LoRA{R: hc.R, Alpha: hc.LoRAAlpha, Dropout: hc.LoRADropout, Bias: "none", InitWeights: "true", UseRSLoRA: hc.UseRSLoRA}
+	l := &peft.LoRA{R: hc.R, Alpha: hc.LoRAAlpha, Dropout: hc.LoRADropout, Bias: "none", InitWeights: "true", UseRSLoRA: hc.UseRSLoRA}
 	for _, s := range encoder.Sites {
 		if siteSet[s] {
 			l.TargetModules = append(l.TargetModules, string(s))
@@ -251,27 +261,36 @@ func ReadHFLoRA(dir string, cfg hf.Config) (*LoRA, map[string]*tensors.Tensor, e
 	return l, weights, l.Validate(cfg)
 }
 
-// LoadHFLoRA reads a Hugging Face peft LoRA directory into a new Tuned on m
+// LoadLoRA reads a Hugging Face peft LoRA directory into a new Tuned on m
 // with one adapter called name and the given (freshly initialised) head.
-func LoadHFLoRA(m *Model, dir, name string, head Head) (*Tuned, error) {
-	l, weights, err := ReadHFLoRA(dir, m.Config)
+func LoadLoRA(m *peft.Model, dir, name string, head peft.Head) (*peft.Tuned, error) {
+	l, weights, err := ReadLoRA(dir, m.Config)
 	if err != nil {
 		return nil, err
 	}
-	t, err := NewTuned(m, NewSetup(name, l), head, 0)
+	t, err := peft.NewTuned(m, peft.NewSetup(name, l), head, 0)
 	if err != nil {
 		return nil, err
 	}
-	for path, w := range weights {
-		i := strings.LastIndexByte(path, '/')
-		scope := "/peft/" + name + "/" + path[:i]
-		v := t.Ctx.GetVariableByScopeAndName(scope, path[i+1:])
+	// t is new and unused: its variables are set in place.
+	for key, w := range weights {
+		scope, vname := encoder.KeyScope(peft.AdapterScope(name), key)
+		v := t.Ctx.GetVariableByScopeAndName(scope, vname)
 		if v == nil {
-			return nil, fmt.Errorf("%s: no variable %s/%s for the loaded adapter", dir, scope, path[i+1:])
+			return nil, fmt.Errorf("%s: no variable %s/%s for the loaded adapter", dir, scope, vname)
 		}
 		if err := v.SetValue(w); err != nil {
 			return nil, err
 		}
 	}
 	return t, nil
+}
+
+// value reads a variable of t by scope and name.
+func value(t *peft.Tuned, scope, name string) (*tensors.Tensor, error) {
+	v := t.Ctx.GetVariableByScopeAndName(scope, name)
+	if v == nil {
+		return nil, fmt.Errorf("no variable %s/%s", scope, name)
+	}
+	return v.Value()
 }

@@ -1,4 +1,4 @@
-package peft
+package hfpeft
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gopeft/gopeft/peft"
+	"github.com/gopeft/gopeft/peft/internal/peftest"
 	"github.com/gopeft/gopeft/peft/safetensors"
 )
 
@@ -14,17 +16,17 @@ func TestHFLoRARoundTrip(t *testing.T) {
 	m := tinyModel(t)
 	for _, tc := range []struct {
 		name  string
-		lora  func() *LoRA
+		lora  func() *peft.LoRA
 		regex bool
 	}{
-		{"query-value", DefaultLoRA, false},
-		{"ffn_out-only", func() *LoRA {
-			l := DefaultLoRA()
+		{"query-value", peft.DefaultLoRA, false},
+		{"ffn_out-only", func() *peft.LoRA {
+			l := peft.DefaultLoRA()
 			l.TargetModules = []string{"key", "ffn_out"}
 			return l
 		}, true},
-		{"one-layer", func() *LoRA {
-			l := DefaultLoRA()
+		{"one-layer", func() *peft.LoRA {
+			l := peft.DefaultLoRA()
 			l.LayersToTransform = []int{1}
 			l.UseRSLoRA = true
 			return l
@@ -35,11 +37,11 @@ func TestHFLoRARoundTrip(t *testing.T) {
 		tu := newTunedOne(t, m, "lora", l)
 		want := tunedHidden(t, tu)
 		dir := t.TempDir()
-		if err := SaveHFLoRA(tu, "lora", dir); err != nil {
+		if err := SaveLoRA(tu, "lora", dir); err != nil {
 			t.Fatal(err)
 		}
 		var cfg map[string]any
-		raw, err := os.ReadFile(filepath.Join(dir, HFAdapterConfigFile))
+		raw, err := os.ReadFile(filepath.Join(dir, AdapterConfigFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,21 +54,21 @@ func TestHFLoRARoundTrip(t *testing.T) {
 		if _, isRegex := cfg["target_modules"].(string); isRegex != tc.regex {
 			t.Errorf("%s: target_modules %v, regex form expected %v", tc.name, cfg["target_modules"], tc.regex)
 		}
-		f, err := safetensors.Read(filepath.Join(dir, HFAdapterWeightsFile))
+		f, err := safetensors.Read(filepath.Join(dir, AdapterWeightsFile))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if x, ok := f.Tensors["base_model.model.encoder.layer.1.attention.self.query.lora_A.weight"]; tc.name != "ffn_out-only" && (!ok || x.Shape[0] != 4 || x.Shape[1] != 16) {
 			t.Errorf("%s: lora_A key missing or shaped %v; keys %v", tc.name, x.Shape, keysOf(f.Tensors))
 		}
-		back, err := LoadHFLoRA(m, dir, "loaded", ClassificationHead(2))
+		back, err := LoadLoRA(m, dir, "loaded", peft.ClassificationHead(2))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := maxAbsDiff(want, tunedHidden(t, back)); d > 1e-6 {
+		if d := peftest.MaxAbsDiff(want, tunedHidden(t, back)); d > 1e-6 {
 			t.Errorf("%s: reloaded adapter differs by %g", tc.name, d)
 		}
-		got := back.Setup.Adapter("loaded").Method.(*LoRA)
+		got := back.Setup.Adapter("loaded").Method.(*peft.LoRA)
 		if got.Scaling() != l.Scaling() || got.NumParams(m.Config) != l.NumParams(m.Config) {
 			t.Errorf("%s: reloaded config %+v, saved %+v", tc.name, got, l)
 		}
@@ -76,14 +78,14 @@ func TestHFLoRARoundTrip(t *testing.T) {
 		for k, v := range f.Tensors {
 			prefixed[strings.Replace(k, "base_model.model.", "base_model.model.bert.", 1)] = v
 		}
-		if err := safetensors.Write(filepath.Join(dir, HFAdapterWeightsFile), &safetensors.File{Tensors: prefixed}); err != nil {
+		if err := safetensors.Write(filepath.Join(dir, AdapterWeightsFile), &safetensors.File{Tensors: prefixed}); err != nil {
 			t.Fatal(err)
 		}
-		back, err = LoadHFLoRA(m, dir, "loaded", ClassificationHead(2))
+		back, err = LoadLoRA(m, dir, "loaded", peft.ClassificationHead(2))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := maxAbsDiff(want, tunedHidden(t, back)); d > 1e-6 {
+		if d := peftest.MaxAbsDiff(want, tunedHidden(t, back)); d > 1e-6 {
 			t.Errorf("%s: bert.-prefixed adapter differs by %g", tc.name, d)
 		}
 	}
@@ -99,23 +101,21 @@ func keysOf(m map[string]safetensors.Tensor) []string {
 
 func TestHFLoRARejects(t *testing.T) {
 	m := tinyModel(t)
-	l := DefaultLoRA()
+	l := peft.DefaultLoRA()
 	tu := newTunedOne(t, m, "lora", l)
-	if err := MergeLoRA(tu, "lora"); err != nil {
+	mt, err := tu.MergeLoRA("lora")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := SaveHFLoRA(tu, "lora", t.TempDir()); err == nil {
+	if err := SaveLoRA(mt, "lora", t.TempDir()); err == nil {
 		t.Errorf("saving a merged adapter succeeded")
 	}
-	if err := UnmergeLoRA(tu, "lora"); err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	if err := SaveHFLoRA(tu, "lora", dir); err != nil {
+	if err := SaveLoRA(tu, "lora", dir); err != nil {
 		t.Fatal(err)
 	}
 	for _, edit := range []string{`"use_dora": true`, `"peft_type": "IA3"`, `"r": 3`} {
-		raw, _ := os.ReadFile(filepath.Join(dir, HFAdapterConfigFile))
+		raw, _ := os.ReadFile(filepath.Join(dir, AdapterConfigFile))
 		bad := t.TempDir()
 		key := strings.SplitN(edit, ":", 2)[0]
 		lines := strings.Split(string(raw), "\n")
@@ -124,10 +124,10 @@ func TestHFLoRARejects(t *testing.T) {
 				lines[i] = "  " + edit + ","
 			}
 		}
-		os.WriteFile(filepath.Join(bad, HFAdapterConfigFile), []byte(strings.Join(lines, "\n")), 0o644)
-		w, _ := os.ReadFile(filepath.Join(dir, HFAdapterWeightsFile))
-		os.WriteFile(filepath.Join(bad, HFAdapterWeightsFile), w, 0o644)
-		if _, _, err := ReadHFLoRA(bad, m.Config); err == nil {
+		os.WriteFile(filepath.Join(bad, AdapterConfigFile), []byte(strings.Join(lines, "\n")), 0o644)
+		w, _ := os.ReadFile(filepath.Join(dir, AdapterWeightsFile))
+		os.WriteFile(filepath.Join(bad, AdapterWeightsFile), w, 0o644)
+		if _, _, err := ReadLoRA(bad, m.Config); err == nil {
 			t.Errorf("adapter with %s loaded", edit)
 		}
 	}
@@ -137,13 +137,13 @@ func TestHFLoRARejects(t *testing.T) {
 // that scripts/hf/peft_lora_reference.py writes (set GOPEFT_HF_REFERENCE to
 // its OUTDIR).
 func TestHFPeftReference(t *testing.T) {
-	root := hfReferenceDir(t)
-	m, err := LoadModel(filepath.Join(root, "bert"))
+	root := peftest.HFReferenceDir(t)
+	m, err := peft.LoadModel(filepath.Join(root, "bert"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	adir := filepath.Join(root, "lora_adapter")
-	tu, err := LoadHFLoRA(m, adir, "hf", ClassificationHead(2))
+	tu, err := LoadLoRA(m, adir, "hf", peft.ClassificationHead(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestHFPeftReference(t *testing.T) {
 		}
 		return out
 	}
-	b := Batch{IDs: toI32("input_ids"), TypeIDs: toI32("token_type_ids"), Mask: toI32("attention_mask")}
+	b := peft.Batch{IDs: toI32("input_ids"), TypeIDs: toI32("token_type_ids"), Mask: toI32("attention_mask")}
 	got, err := tu.Hidden(b)
 	if err != nil {
 		t.Fatal(err)
@@ -175,14 +175,14 @@ func TestHFPeftReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Compare real tokens only: padded positions are not defined the same way.
-	g := flat(t, got)
+	g := peftest.Flat(t, got)
 	h := m.Config.HiddenSize
 	worst := 0.0
 	for i, row := range b.Mask {
 		for j, on := range row {
 			if on == 1 {
 				k := (i*len(row) + j) * h
-				worst = max(worst, maxAbsDiff(g[k:k+h], want[k:k+h]))
+				worst = max(worst, peftest.MaxAbsDiff(g[k:k+h], want[k:k+h]))
 			}
 		}
 	}
@@ -196,7 +196,7 @@ func TestHFPeftReference(t *testing.T) {
 	if out == "" {
 		return
 	}
-	if err := SaveHFLoRA(tu, "hf", out); err != nil {
+	if err := SaveLoRA(tu, "hf", out); err != nil {
 		t.Fatal(err)
 	}
 	gs := safetensors.FromFloat32(got.Shape().Dimensions, g)
@@ -207,4 +207,31 @@ func TestHFPeftReference(t *testing.T) {
 	if err := safetensors.Write(filepath.Join(out, "reference.safetensors"), &safetensors.File{Tensors: refOut}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func tinyModel(t *testing.T) *peft.Model {
+	t.Helper()
+	m, err := peft.NewModel(peftest.TinyConfig(), nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func newTunedOne(t *testing.T, m *peft.Model, name string, method peft.Method) *peft.Tuned {
+	t.Helper()
+	tu, err := peft.NewTuned(m, peft.NewSetup(name, method), peft.ClassificationHead(2), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tu
+}
+
+func tunedHidden(t *testing.T, tu *peft.Tuned) []float32 {
+	t.Helper()
+	x, err := tu.Hidden(peft.Batch{IDs: peftest.TinyIDs(), Mask: peftest.TinyMask()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return peftest.Flat(t, x)
 }

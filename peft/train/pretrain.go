@@ -1,8 +1,7 @@
-package peft
+package train
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
+	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/encoder"
 	"github.com/gopeft/gopeft/peft/hf"
 	"github.com/gopeft/gopeft/peft/tokenizer"
@@ -74,7 +74,7 @@ type PretrainResult struct {
 // Pretrain trains m's encoder and MLM head on seqs with BERT's masked
 // language model objective (Devlin et al. 2019), without next-sentence
 // prediction (as RoBERTa showed it is not needed).
-func Pretrain(m *Model, seqs [][]int32, opt PretrainOptions) (PretrainResult, error) {
+func Pretrain(m *peft.Model, seqs [][]int32, opt PretrainOptions) (PretrainResult, error) {
 	if m.Tokenizer == nil {
 		return PretrainResult{}, fmt.Errorf("pretraining needs the model's tokenizer")
 	}
@@ -96,7 +96,7 @@ func Pretrain(m *Model, seqs [][]int32, opt PretrainOptions) (PretrainResult, er
 	if opt.ReportEvery <= 0 {
 		opt.ReportEvery = 100
 	}
-	backend, err := Backend()
+	backend, err := peft.Backend()
 	if err != nil {
 		return PretrainResult{}, err
 	}
@@ -124,54 +124,42 @@ func Pretrain(m *Model, seqs [][]int32, opt PretrainOptions) (PretrainResult, er
 		return PretrainResult{}, err
 	}
 	lrVar := optimizers.LearningRateVar(m.Ctx, dtypes.Float32, opt.LearningRate)
-	rng := rand.New(rand.NewPCG(uint64(opt.Seed), 0x9e3779b97f4a7c15))
-	order := rng.Perm(len(seqs))
-	next := 0
+	draw := newSampler(len(seqs), opt.Seed)
 	start := time.Now()
 	res := PretrainResult{Steps: opt.Steps, Sequences: len(seqs), Tokens: tokens}
 	sum, count := 0.0, 0
-	for step := 1; step <= opt.Steps; step++ {
+	rate := func(step int) float64 { return LinearSchedule(step, opt.Steps, opt.WarmupSteps, opt.LearningRate) }
+	err = loop(opt.Steps, rate, func(i int, lr float64) (float64, error) {
 		batch := make([][]int32, opt.BatchSize)
-		for i := range batch {
-			if next == len(order) {
-				order, next = rng.Perm(len(seqs)), 0
-			}
-			batch[i] = seqs[order[next]]
-			next++
+		for j, k := range draw.take(opt.BatchSize) {
+			batch[j] = seqs[k]
 		}
-		ids, mask, labels, weights := maskBatch(batch, seqLen, m.Tokenizer, cfg.VocabSize, opt.MaskProb, rng)
-		lrVar.MustSetValue(tensors.FromValue(float32(linearSchedule(step, opt.Steps, opt.WarmupSteps, opt.LearningRate))))
+		ids, mask, labels, weights := maskBatch(batch, seqLen, m.Tokenizer, cfg.VocabSize, opt.MaskProb, draw.rng)
+		lrVar.MustSetValue(tensors.FromValue(float32(lr)))
 		out, err := exec.Exec(ids, mask, labels, weights)
 		if err != nil {
-			return res, fmt.Errorf("step %d: %w", step, err)
+			return 0, err
 		}
-		loss := scalar(out[0])
-		if math.IsNaN(loss) {
-			return res, fmt.Errorf("step %d: the MLM loss is NaN: lower the learning rate", step)
-		}
+		loss := peft.Scalar(out[0])
 		sum += loss
 		count++
-		if step%opt.ReportEvery == 0 || step == opt.Steps {
+		if step := i + 1; step%opt.ReportEvery == 0 || step == opt.Steps {
 			res.FinalLoss = sum / float64(count)
 			if opt.Report != nil {
 				opt.Report(step, res.FinalLoss)
 			}
 			sum, count = 0, 0
 		}
+		return loss, nil
+	})
+	if err != nil {
+		return res, err
 	}
 	res.WallSeconds = time.Since(start).Seconds()
 	for v := range m.Ctx.IterVariables() {
 		v.SetTrainable(false)
 	}
 	return res, nil
-}
-
-// linearSchedule warms up linearly to peak, then decays linearly to 0.
-func linearSchedule(step, total, warmup int, peak float64) float64 {
-	if step <= warmup {
-		return peak * float64(step) / float64(warmup)
-	}
-	return peak * math.Max(0, float64(total-step)/float64(max(1, total-warmup)))
 }
 
 // maskBatch pads sequences and applies BERT's masking: each non-special

@@ -1,0 +1,100 @@
+// Package atomicfile writes files and directories so that a reader (or a
+// crash) never sees them half-written: everything goes to a temporary
+// sibling, is synced to disk, and is renamed into place; the parent
+// directory is synced too, so the rename itself survives a power loss.
+//
+//	if err := atomicfile.WriteFile("run/run.json", js, 0o644); err != nil { ... }
+//	err := atomicfile.ReplaceDir("runs/houlsby", func(tmp string) error {
+//		return atomicfile.WriteFile(filepath.Join(tmp, "run.json"), js, 0o644)
+//	})
+package atomicfile
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// WriteFile writes data to path with permissions perm: a temporary file in
+// the same directory, fsynced, renamed over path, then the directory fsynced.
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	name := tmp.Name()
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(perm)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(name, path)
+	}
+	if err != nil {
+		os.Remove(name)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return SyncDir(dir)
+}
+
+// ReplaceDir builds a directory with fill, in a temporary sibling of dir,
+// and renames it over dir (an older dir is moved aside first and removed
+// after). On an error from fill nothing at dir changes. Files that fill
+// writes should go through WriteFile, so that their contents are synced.
+func ReplaceDir(dir string, fill func(tmp string) error) error {
+	dir = filepath.Clean(dir)
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // a no-op after the rename
+	if err := fill(tmp); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := SyncDir(tmp); err != nil {
+		return err
+	}
+	if _, err := os.Stat(dir); err == nil {
+		// rename(2) cannot replace a non-empty directory: move it aside.
+		old := tmp + ".old"
+		if err := os.Rename(dir, old); err != nil {
+			return fmt.Errorf("replacing %s: %w", dir, err)
+		}
+		defer os.RemoveAll(old)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("replacing %s: %w", dir, err)
+	}
+	return SyncDir(parent)
+}
+
+// SyncDir fsyncs a directory, which persists the names created, renamed or
+// removed in it.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
