@@ -20,6 +20,7 @@ import (
 
 	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/backend/blas"
+	"github.com/gopeft/gopeft/peft/notebook"
 )
 
 func init() {
@@ -123,7 +124,7 @@ func runBenchCPU(args []string) int {
 		}
 		threads = append(threads, n)
 	}
-	modelDir, err := peft.ShippedModelDir()
+	modelDir, err := notebook.ShippedModelDir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft bench cpu:", err)
 		return 1
@@ -280,7 +281,7 @@ func benchCPUChild(runner, method string, batch, seq, steps int) int {
 		fmt.Fprintf(os.Stderr, "gopeft bench cpu (%s %s): %v\n", runner, method, err)
 		return 1
 	}
-	m, err := peft.LoadShipped()
+	m, err := notebook.LoadShipped()
 	if err != nil {
 		return fail(err)
 	}

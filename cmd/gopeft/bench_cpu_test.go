@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gopeft/gopeft/peft"
+	"github.com/gopeft/gopeft/peft/notebook"
 )
 
 func TestCPURatios(t *testing.T) {
@@ -39,7 +40,7 @@ func TestParseList(t *testing.T) {
 // TestTorchScriptSameModel: the PyTorch reference trains exactly as many
 // parameters as GoPEFT for every method, so both time the same model.
 func TestTorchScriptSameModel(t *testing.T) {
-	dir, err := peft.ShippedModelDir()
+	dir, err := notebook.ShippedModelDir()
 	if err != nil {
 		t.Skip(err)
 	}
@@ -47,7 +48,7 @@ func TestTorchScriptSameModel(t *testing.T) {
 	if why != "" {
 		t.Skip(why)
 	}
-	m, err := peft.LoadShipped()
+	m, err := notebook.LoadShipped()
 	if err != nil {
 		t.Fatal(err)
 	}
