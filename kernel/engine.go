@@ -169,7 +169,10 @@ func childEnv(workDir string, gonbPath string) []string {
 		set("GOPROXY", "off")
 	}
 	if os.Getenv("GOMLX_BACKEND") == "" {
-		set("GOMLX_BACKEND", "go")
+		// Pinned, so a cell calling GoMLX's backends.New() directly never
+		// reaches for XLA (which would try to download a plugin): GoPEFT's
+		// blas CPU backend when OpenBLAS loads, else the pure-Go one.
+		set("GOMLX_BACKEND", cpuBackend())
 	}
 	return env
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"runtime"
 	"strings"
+
+	"github.com/gopeft/gopeft/peft/backend/blas"
 )
 
 // runMagics handles the magics the kernel owns (GoNB never sees them): the
@@ -26,7 +28,19 @@ func EnvBackend() string {
 	if b := os.Getenv("GOMLX_BACKEND"); b != "" {
 		return "backend: " + b + " (GOMLX_BACKEND)"
 	}
-	return "backend: go (pure Go, default)"
+	if cpuBackend() == blas.Name {
+		return "backend: blas (GoPEFT's CPU backend on OpenBLAS, default)"
+	}
+	return "backend: go (pure Go, default: " + blas.InstallHelp + " for the faster blas backend)"
+}
+
+// cpuBackend is the CPU backend cells get unless GOMLX_BACKEND says otherwise;
+// a variable so tests can fake a machine without OpenBLAS.
+var cpuBackend = func() string {
+	if ok, _ := blas.LibraryStatus(); ok {
+		return blas.Name
+	}
+	return "go"
 }
 
 // KernelInfo is the kernel_info_reply content.
