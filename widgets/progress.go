@@ -148,7 +148,7 @@ func (p *Progress) statsLocked(now time.Time) progressStats {
 		st.stepText = fmt.Sprint(p.step)
 	}
 	rate := 0.0
-	if el > 0 && p.step > 0 {
+	if el > 200*time.Millisecond && p.step > 0 { // sooner, a rate is noise (and the ETA absurd)
 		rate = float64(p.step) / el.Seconds()
 	}
 	switch {
