@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -60,6 +61,7 @@ type Kernel struct {
 	opts    Options
 	ci      *ConnectionInfo
 	sig     signer
+	recent  recentSigs // signatures of client messages seen, against replays
 	session string
 	logger  *log.Logger
 
@@ -124,6 +126,14 @@ func Start(opts Options) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
+	memLimit, err := MemoryLimit()
+	if err != nil {
+		return nil, err
+	}
+	outLimit, err := OutputLimit()
+	if err != nil {
+		return nil, err
+	}
 	if opts.GoNB == "" {
 		if opts.GoNB, err = FindTool("gonb"); err != nil {
 			return nil, err
@@ -140,7 +150,21 @@ func Start(opts Options) (*Kernel, error) {
 		hist: newHistory(defaultHistoryPath()), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	k.cells = newCellQueue(func(msgType string, parent *Message, content any) *Message {
 		return newMessage(k.session, msgType, parent, content)
-	}, cellError)
+	}, func(f cellFailure) (string, string, []string) {
+		ename, evalue, tb := cellError(f)
+		if ename == "FatalError" && memLimit > 0 {
+			// The runtime's words are right but do not say which memory.
+			switch {
+			case strings.Contains(evalue, "out of memory"), strings.Contains(evalue, "cannot allocate memory"):
+				evalue = fmt.Sprintf("out of memory: a cell program may use %s (GOPEFT_CELL_MEMORY)", formatSize(memLimit))
+			case strings.HasPrefix(evalue, "SIGSEGV") || strings.HasPrefix(evalue, "SIGBUS"):
+				evalue += fmt.Sprintf(" in the Go runtime: if the cell was allocating memory, it reached the limit of %s a cell program may use (GOPEFT_CELL_MEMORY)", formatSize(memLimit))
+			}
+			tb[0] = errorHeader(ename, evalue)
+		}
+		return ename, evalue, tb
+	})
+	k.cells.outputLimit = outLimit
 
 	k.shell = &sock{s: zmq4.NewRouter(ctx)}
 	k.control = &sock{s: zmq4.NewRouter(ctx)}
@@ -159,7 +183,7 @@ func Start(opts Options) (*Kernel, error) {
 	}
 	go k.heartbeat()
 
-	k.eng, err = startEngine(ci, opts.ConnectionFile, opts.GoNB, opts.Root, opts.Log)
+	k.eng, err = startEngine(ci, opts.ConnectionFile, opts.GoNB, opts.Root, opts.Log, memLimit)
 	if err != nil {
 		k.closeSockets()
 		cancel()
@@ -208,7 +232,11 @@ func Start(opts Options) (*Kernel, error) {
 		}
 	}()
 	k.publish(newMessage(k.session, "status", nil, map[string]any{"execution_state": "starting"}))
-	k.logger.Printf("gopeft %s kernel ready (GoNB %s, module %s => %s)", opts.Version, opts.GoNB, ModulePath, opts.Root)
+	mem := "unlimited"
+	if memLimit > 0 {
+		mem = formatSize(memLimit)
+	}
+	k.logger.Printf("gopeft %s kernel ready (GoNB %s, module %s => %s; memory per process %s)", opts.Version, opts.GoNB, ModulePath, opts.Root, mem)
 	return k, nil
 }
 
@@ -273,10 +301,21 @@ func (k *Kernel) loop(s *sock, handle func([][]byte)) {
 	}
 }
 
-// decode verifies and parses; mis-signed or malformed messages are logged and
-// dropped, as the protocol requires.
+// decode verifies and parses a message from GoNB; mis-signed or malformed
+// messages are logged and dropped, as the protocol requires.
 func (k *Kernel) decode(from string, frames [][]byte) *Message {
 	m, err := k.sig.decode(frames)
+	if err != nil {
+		k.logger.Printf("dropping message on %s: %v", from, err)
+		return nil
+	}
+	return m
+}
+
+// decodeClient is decode for the client's sockets, where a replayed message
+// (a signature seen before in this session) is dropped too.
+func (k *Kernel) decodeClient(from string, frames [][]byte) *Message {
+	m, err := k.sig.decodeOnce(frames, &k.recent)
 	if err != nil {
 		k.logger.Printf("dropping message on %s: %v", from, err)
 		return nil
@@ -331,7 +370,7 @@ func (k *Kernel) toEngine(channel string, m *Message) {
 
 func (k *Kernel) fromClient(channel string) func([][]byte) {
 	return func(frames [][]byte) {
-		m := k.decode(channel, frames)
+		m := k.decodeClient(channel, frames)
 		if m == nil {
 			return
 		}
@@ -406,6 +445,10 @@ func (k *Kernel) apply(outs []out) {
 			k.forwardIOPub(o.msg)
 		case outEngine:
 			k.toEngine(o.channel, o.msg)
+		case outSweep:
+			if n := k.eng.sweep(); n > 0 {
+				k.logger.Printf("killed %d process(es) the cell left running", n)
+			}
 		case outHistory:
 			k.hist.add(o.count, o.code)
 			k.hist.setOutput(o.count, o.output)
@@ -414,7 +457,7 @@ func (k *Kernel) apply(outs []out) {
 }
 
 func (k *Kernel) fromClientStdin(frames [][]byte) {
-	m := k.decode("stdin", frames)
+	m := k.decodeClient("stdin", frames)
 	if m == nil {
 		return
 	}
