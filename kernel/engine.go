@@ -175,9 +175,9 @@ func childEnv(workDir string, gonbPath string) []string {
 	return env
 }
 
-// startEngine starts GoNB on a private connection file with the same key.
+// startEngine starts GoNB on a private connection file with a key of its own.
 // memLimit (bytes, 0 = none) is the RLIMIT_DATA of GoNB and everything it starts.
-func startEngine(ci *ConnectionInfo, frontConnFile, gonbPath, root string, logw io.Writer, memLimit int64) (*engine, error) {
+func startEngine(frontConnFile, gonbPath, root string, logw io.Writer, memLimit int64) (*engine, error) {
 	sweepStale()
 	workDir, err := os.MkdirTemp("", "gopeft-kernel-")
 	if err != nil {
@@ -190,8 +190,11 @@ func startEngine(ci *ConnectionInfo, frontConnFile, gonbPath, root string, logw 
 		return nil, err
 	}
 	e := &engine{workDir: workDir, exited: make(chan struct{})}
+	// The link to GoNB has its own key: the client's key is in no file the
+	// kernel writes and in no process but the kernel, and GoNB's loopback
+	// ports accept nothing signed for the client's.
 	e.conn = ConnectionInfo{Transport: "tcp", IP: "127.0.0.1", ShellPort: ports[0], ControlPort: ports[1],
-		StdinPort: ports[2], IOPubPort: ports[3], HBPort: ports[4], Key: ci.Key, SignatureScheme: "hmac-sha256"}
+		StdinPort: ports[2], IOPubPort: ports[3], HBPort: ports[4], Key: newID() + newID(), SignatureScheme: "hmac-sha256"}
 	// GoNB takes the Jupyter kernel id from a "kernel-<id>.json" file name
 	// (its widgets address the kernel by it), so keep the front-end's name.
 	name := "kernel-" + newID() + ".json"

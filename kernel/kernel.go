@@ -60,7 +60,8 @@ type request struct {
 type Kernel struct {
 	opts    Options
 	ci      *ConnectionInfo
-	sig     signer
+	sig     signer     // the connection file's key: the client's sockets
+	esig    signer     // the engine link's own key (GoNB never sees the client's)
 	recent  recentSigs // signatures of client messages seen, against replays
 	session string
 	logger  *log.Logger
@@ -183,13 +184,14 @@ func Start(opts Options) (*Kernel, error) {
 	}
 	go k.heartbeat()
 
-	k.eng, err = startEngine(ci, opts.ConnectionFile, opts.GoNB, opts.Root, opts.Log, memLimit)
+	k.eng, err = startEngine(opts.ConnectionFile, opts.GoNB, opts.Root, opts.Log, memLimit)
 	if err != nil {
 		k.closeSockets()
 		cancel()
 		return nil, err
 	}
 	ec := &k.eng.conn
+	k.esig = signer{key: []byte(ec.Key)}
 	id := zmq4.SocketIdentity("gopeft-" + k.session[:8])
 	k.cShell = &sock{s: zmq4.NewDealer(ctx, zmq4.WithID(id))}
 	// GoNB routes input_request by the identity of the shell request, so
@@ -304,7 +306,7 @@ func (k *Kernel) loop(s *sock, handle func([][]byte)) {
 // decode verifies and parses a message from GoNB; mis-signed or malformed
 // messages are logged and dropped, as the protocol requires.
 func (k *Kernel) decode(from string, frames [][]byte) *Message {
-	m, err := k.sig.decode(frames)
+	m, err := k.esig.decode(frames)
 	if err != nil {
 		k.logger.Printf("dropping message on %s: %v", from, err)
 		return nil
@@ -365,7 +367,7 @@ func (k *Kernel) toEngine(channel string, m *Message) {
 	}
 	fwd := *m
 	fwd.Identities = nil
-	_ = s.send(k.sig.encode(&fwd))
+	_ = s.send(k.esig.encode(&fwd))
 }
 
 func (k *Kernel) fromClient(channel string) func([][]byte) {
@@ -463,7 +465,7 @@ func (k *Kernel) fromClientStdin(frames [][]byte) {
 	}
 	fwd := *m
 	fwd.Identities = nil
-	_ = k.cStdin.send(k.sig.encode(&fwd))
+	_ = k.cStdin.send(k.esig.encode(&fwd))
 }
 
 func (k *Kernel) fromEngineStdin(frames [][]byte) {

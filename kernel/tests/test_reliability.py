@@ -384,6 +384,30 @@ class SecurityTests(unittest.TestCase):
             elif name.endswith(".json"):  # GoNB's connection file holds the key
                 self.assertEqual(mode, 0o600, "%s is %o" % (path, mode))
 
+    def test_key_stays_in_kernel(self):
+        # GoNB gets a key of its own: the client's is in no file of the work
+        # dir and in no engine process's command line or environment.
+        key = self.km.session.key
+        pid = kernel_pid(self.km)
+        work = work_dir_of(pid)
+        for d, _, files in os.walk(work):
+            for n in files:
+                path = os.path.join(d, n)
+                if not stat.S_ISREG(os.lstat(path).st_mode):
+                    continue  # GoNB's fifos
+                try:
+                    with open(path, "rb") as f:
+                        self.assertNotIn(key, f.read(), path)
+                except PermissionError:
+                    pass
+        for p in descendants(pid):
+            for what in ("cmdline", "environ"):
+                try:
+                    with open("/proc/%d/%s" % (p, what), "rb") as f:
+                        self.assertNotIn(key, f.read(), "process %d %s" % (p, what))
+                except OSError:
+                    pass
+
     def test_zz_key_never_logged(self):
         # After the other tests: the log has the drops, cells and errors.
         run_cell(self.kc, '%%\npanic("logged?")')
@@ -404,6 +428,32 @@ class SecurityTests(unittest.TestCase):
 
 @unittest.skipIf(SKIP, SKIP)
 class TransportTests(unittest.TestCase):
+    def test_binds_to_the_given_interface(self):
+        # A non-loopback address of this machine: the kernel listens there
+        # and nowhere else (not 0.0.0.0, not also 127.0.0.1).
+        from jupyter_client.localinterfaces import public_ips
+        from jupyter_client.manager import KernelManager
+        ips = [ip for ip in public_ips() if ":" not in ip]
+        if not ips:
+            self.skipTest("no non-loopback IPv4 address on this machine")
+        km = KernelManager(kernel_name=KERNEL_NAME, ip=ips[0])
+        km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=TIMEOUT)
+            ci = km.get_connection_info()
+            self.assertEqual(ci["ip"], ips[0])
+            ports = {ci[k] for k in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")}
+            socks = listening(kernel_pid(km))
+            self.assertEqual(sorted(socks), sorted((ips[0], p) for p in ports))
+            reply, msgs = run_cell(kc, '%%\nfmt.Println("over " + ' + json.dumps(ips[0]) + ')')
+            self.assertEqual(reply["status"], "ok", reply)
+            self.assertIn("over " + ips[0], stdout_of(msgs))
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel()
+
     def test_ipc_transport(self):
         from jupyter_client.manager import KernelManager
         tmp = tempfile.mkdtemp(prefix="gopeft-ipc-")
