@@ -248,24 +248,32 @@ class FaultTests(unittest.TestCase):
         work = work_dir_of(pid)
         self.assertTrue(work)
 
+        table = proc_table()
+        gonb = [p for p in descendants(pid) if "--kernel" in table.get(p, (0, ""))[1]]
+        self.assertEqual(len(gonb), 1, [table.get(p) for p in descendants(pid)])
+        gonb = gonb[0]
+
         def snapshot():
             time.sleep(0.5)
             entries = sorted(os.path.relpath(os.path.join(d, n), work)
                              for d, dirs, files in os.walk(work) for n in dirs + files)
-            return set(descendants(pid)), len(os.listdir("/proc/%d/fd" % pid)), status_of(pid, "VmRSS"), entries
+            return (set(descendants(pid)), len(os.listdir("/proc/%d/fd" % pid)), status_of(pid, "VmRSS"), entries,
+                    len(os.listdir("/proc/%d/fd" % gonb)))
 
         run_cell(self.kc, '%%\nfmt.Println("tick")')
-        procs0, fds0, rss0, files0 = snapshot()
+        procs0, fds0, rss0, files0, gfds0 = snapshot()
         for i in range(N_LEAK):
             reply, _ = run_cell(self.kc, '%%\nfmt.Println("tick")')
             self.assertEqual(reply["status"], "ok", i)
-        procs1, fds1, rss1, files1 = snapshot()
+        procs1, fds1, rss1, files1, gfds1 = snapshot()
         table = proc_table()
         self.assertEqual(procs1 - procs0, set(), [table.get(p) for p in procs1 - procs0])
         self.assertLessEqual(fds1, fds0, "kernel fds %d -> %d after %d cells" % (fds0, fds1, N_LEAK))
         self.assertEqual(sorted(set(files1) - set(files0)), [], "work dir grew")
         # RSS: GC noise, not growth per cell (a leak of 64 KiB a cell would show 12 MiB).
         self.assertLess(rss1 - rss0, 10 << 10, "kernel RSS %d kB -> %d kB" % (rss0, rss1))
+        # GoNB too: its stuck display pipes held an fd each (and a goroutine).
+        self.assertLessEqual(gfds1, gfds0, "GoNB fds %d -> %d after %d cells" % (gfds0, gfds1, N_LEAK))
 
 
 @unittest.skipIf(SKIP, SKIP)
