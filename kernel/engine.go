@@ -573,15 +573,18 @@ func (e *engine) leftovers() []int {
 }
 
 // sweep kills the leftovers of a finished cell and frees GoNB's stuck
-// pipes. It runs before the cell's reply goes out and before the next cell
-// reaches GoNB.
-func (e *engine) sweep() int {
-	victims := e.leftovers()
-	for _, pid := range victims {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+// pipes; it returns the names of the processes it killed. It runs before
+// the cell's reply goes out and before the next cell reaches GoNB.
+func (e *engine) sweep() []string {
+	var names []string
+	for _, pid := range e.leftovers() {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			names = append(names, strings.TrimSpace(string(comm)))
+		}
 	}
 	e.unblockPipes()
-	return len(victims)
+	return names
 }
 
 // unblockPipes opens each of GoNB's display pipes (gonb_pipe_* in TMPDIR)

@@ -448,8 +448,10 @@ func (k *Kernel) apply(outs []out) {
 		case outEngine:
 			k.toEngine(o.channel, o.msg)
 		case outSweep:
-			if n := k.eng.sweep(); n > 0 {
-				k.logger.Printf("killed %d process(es) the cell left running", n)
+			if names := k.eng.sweep(); len(names) > 0 {
+				k.logger.Printf("killed %d process(es) the cell left running: %s", len(names), strings.Join(names, ", "))
+				k.publish(newMessage(k.session, "stream", o.msg, map[string]any{"name": "stderr", "text": fmt.Sprintf(
+					"[gopeft: the cell left %s running; stopped: a cell's processes end with it]\n", processList(names))}))
 			}
 		case outHistory:
 			k.hist.add(o.count, o.code)
@@ -589,4 +591,12 @@ func (k *Kernel) watchParent() {
 			}
 		}
 	}
+}
+
+// processList says "2 processes (sleep, sleep)" or "1 process (sleep)".
+func processList(names []string) string {
+	if len(names) == 1 {
+		return "1 process (" + names[0] + ")"
+	}
+	return fmt.Sprintf("%d processes (%s)", len(names), strings.Join(names, ", "))
 }

@@ -52,7 +52,7 @@ const (
 	outForward                // msg came from GoNB's iopub: republish with its topic
 	outEngine                 // msg to GoNB on channel
 	outHistory                // a stored cell finished: record count, code and output
-	outSweep                  // the running cell's program has ended: kill what it left running
+	outSweep                  // the cell (msg) has ended: kill what it left running, say so under msg
 )
 
 // out is one thing the caller of cellQueue must do.
@@ -322,7 +322,7 @@ func (q *cellQueue) finish() []out {
 	cl := q.running
 	// The program has ended (GoNB replied): what it left running goes before
 	// the client hears the cell is done.
-	outs := []out{{kind: outSweep}}
+	outs := []out{{kind: outSweep, msg: cl.req}}
 	reply := cl.reply
 	c := reply.Content()
 	if c["status"] == "ok" && cl.heldExit != nil {

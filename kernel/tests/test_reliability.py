@@ -176,6 +176,9 @@ class FaultTests(unittest.TestCase):
         kids = pids_printed(msgs)
         self.assertEqual(len(kids), 2, msgs)
         self.assertEqual(wait_dead(kids), [], "children outlived their cell")
+        stderr = "".join(m["content"]["text"] for m in msgs
+                         if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
+        self.assertIn("[gopeft: the cell left 2 processes (sleep, sleep) running; stopped", stderr)
         self.assert_usable()
 
     def test_forked_children_do_not_outlive_interrupt(self):
