@@ -223,6 +223,11 @@ func startEngine(frontConnFile, gonbPath, root string, logw io.Writer, memLimit 
 		os.RemoveAll(workDir)
 		return nil, fmt.Errorf("starting GoNB (%s): %w", gonbPath, err)
 	}
+	// When memory runs out for the whole machine or cgroup (a class's 2 GB:
+	// several processes each under the limit), the OOM killer should take a
+	// cell, not the kernel or the notebook server. Raising another process's
+	// score needs no privilege; GoNB's children inherit it.
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", e.cmd.Process.Pid), []byte(strconv.Itoa(engineOOMScoreAdj)), 0)
 	go func() {
 		_ = e.cmd.Wait()
 		close(e.exited)
@@ -466,6 +471,10 @@ func (e *engine) stopAfter(polite time.Duration) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// engineOOMScoreAdj is the OOM killer's bias for GoNB and everything it runs
+// (-1000..1000; the kernel and Jupyter keep 0).
+const engineOOMScoreAdj = 500
 
 // workEnv marks every process the engine starts (GoNB and what it runs
 // inherit it), so one that left the tree (a daemon, an orphan reparented to

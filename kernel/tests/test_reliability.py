@@ -161,6 +161,18 @@ class FaultTests(unittest.TestCase):
         self.assertNotIn("goroutine ", sys_stderr, "the runtime's dump reached stderr")
         self.assert_usable()
 
+    def test_oom_killer_prefers_cells(self):
+        # Past every per-process limit (several processes, a 2 GB cgroup),
+        # the OOM killer should take a cell, not the kernel or Jupyter.
+        pid = kernel_pid(self.km)
+        reply, msgs = run_cell(self.kc, '%%\nb, _ := os.ReadFile("/proc/self/oom_score_adj")\nfmt.Printf("adj=%s", b)')
+        self.assertEqual(reply["status"], "ok", reply)
+        self.assertEqual(stdout_of(msgs).strip(), "adj=500")
+        with open("/proc/self/oom_score_adj") as f:
+            ours = f.read().strip()
+        with open("/proc/%d/oom_score_adj" % pid) as f:
+            self.assertEqual(f.read().strip(), ours, "the kernel's own score changed")
+
     def test_os_exit_zero_mid_cell(self):
         # os.Exit with a failing status is test_protocol's test_exit_status_is_error;
         # exiting 0 early ends the cell as a success, output kept.
