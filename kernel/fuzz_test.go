@@ -52,7 +52,8 @@ const fuzzSep = 0xff
 // reaches the JSON decoding instead of stopping at the HMAC. Properties: no
 // panic; a decoded message has a signature that matches (when there is a
 // key), decodes its content and parent without panicking, and survives an
-// encode/decode round trip unchanged; a changed signature is rejected.
+// encode/decode round trip unchanged; a changed signature is rejected; with
+// a key, the same frames a second time are a replay.
 func FuzzDecode(f *testing.F) {
 	s := signer{key: []byte("fuzz-key")}
 	m := newMessage("sess", "execute_request", nil, map[string]any{"code": "%%\nfmt.Println(1)", "silent": false})
@@ -75,11 +76,19 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		got, err := s.decode(frames)
+		var recent recentSigs
+		once, err1 := s.decodeOnce(frames, &recent)
+		if (err == nil) != (err1 == nil) {
+			t.Fatalf("decode: %v, decodeOnce: %v", err, err1)
+		}
 		if err != nil {
-			if got != nil {
+			if got != nil || once != nil {
 				t.Fatalf("decode returned a message and error %v", err)
 			}
 			return
+		}
+		if _, err := s.decodeOnce(frames, &recent); len(key) > 0 && err != ErrReplayed {
+			t.Fatalf("the same frames again: err = %v, want ErrReplayed", err)
 		}
 		i := len(got.Identities)
 		if !bytes.Equal(frames[i], delimiter) {
