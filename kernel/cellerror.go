@@ -21,14 +21,18 @@ var (
 	cellLine = regexp.MustCompile(`\[\[ Cell (?:\[(\d+)\] )?Line (\d+) \]\]`)
 	// framePos is a traceback's position line: tab, GoNB's annotation if
 	// any, file:line, the pc offset if any.
-	framePos = regexp.MustCompile(`^\t\s*(?:\[\[ Cell .*?\]\]\s*)?(\S+):(\d+)(?: \+0x[0-9a-f]+)?\s*$`)
+	// A fatal signal's dump (GOTRACEBACK=crash style) adds fp=, sp=, pc=.
+	framePos = regexp.MustCompile(`^\t\s*(?:\[\[ Cell .*?\]\]\s*)?(\S+):(\d+)(?: \+0x[0-9a-f]+)?(?: fp=\S+ sp=\S+ pc=\S+)?\s*$`)
 	// tempPath is the kernel's work dir and GoNB's module dir inside it
 	// (main.go, the cell binary), meaningless to the user.
 	tempPath = regexp.MustCompile(`(?:/[^\s"':]*)?/gopeft-kernel-\d+/(?:gonb_[0-9a-f]+/)?`)
 )
 
 // crashStarts are the lines the Go runtime begins a crash report with.
-var crashStarts = []string{"panic: ", "fatal error: "}
+// "SIGSEGV: " and "SIGBUS: " begin the dump of a fatal signal in the runtime
+// itself (Go 1.26's GC sometimes dies so when a heap mapping fails at the
+// memory limit, instead of "fatal error: out of memory").
+var crashStarts = []string{"panic: ", "fatal error: ", "SIGSEGV: ", "SIGBUS: "}
 
 // crashAt returns where in s a line beginning a crash report starts, or -1;
 // atLineStart says whether s itself begins a line.
@@ -94,6 +98,10 @@ func cellError(f cellFailure) (ename, evalue string, traceback []string) {
 			}
 			if rest, ok := strings.CutPrefix(l, "fatal error: "); ok {
 				ename, evalue, crash = "FatalError", rest, i
+				break
+			}
+			if strings.HasPrefix(l, "SIGSEGV: ") || strings.HasPrefix(l, "SIGBUS: ") {
+				ename, evalue, crash = "FatalError", l, i
 				break
 			}
 		}

@@ -145,6 +145,7 @@ func childEnv(workDir string, gonbPath string) []string {
 	}
 	set("PATH", path)
 	set("TMPDIR", workDir)
+	set(workEnv, workDir)
 	// GOFLAGS in the environment replaces the one from `go env -w`, so start
 	// from the effective value.
 	flags := os.Getenv("GOFLAGS")
@@ -177,8 +178,9 @@ func childEnv(workDir string, gonbPath string) []string {
 	return env
 }
 
-// startEngine starts GoNB on a private connection file with the same key.
-func startEngine(ci *ConnectionInfo, frontConnFile, gonbPath, root string, logw io.Writer) (*engine, error) {
+// startEngine starts GoNB on a private connection file with a key of its own.
+// memLimit (bytes, 0 = none) is the RLIMIT_DATA of GoNB and everything it starts.
+func startEngine(frontConnFile, gonbPath, root string, logw io.Writer, memLimit int64) (*engine, error) {
 	sweepStale()
 	workDir, err := os.MkdirTemp("", "gopeft-kernel-")
 	if err != nil {
@@ -191,8 +193,11 @@ func startEngine(ci *ConnectionInfo, frontConnFile, gonbPath, root string, logw 
 		return nil, err
 	}
 	e := &engine{workDir: workDir, exited: make(chan struct{})}
+	// The link to GoNB has its own key: the client's key is in no file the
+	// kernel writes and in no process but the kernel, and GoNB's loopback
+	// ports accept nothing signed for the client's.
 	e.conn = ConnectionInfo{Transport: "tcp", IP: "127.0.0.1", ShellPort: ports[0], ControlPort: ports[1],
-		StdinPort: ports[2], IOPubPort: ports[3], HBPort: ports[4], Key: ci.Key, SignatureScheme: "hmac-sha256"}
+		StdinPort: ports[2], IOPubPort: ports[3], HBPort: ports[4], Key: newID() + newID(), SignatureScheme: "hmac-sha256"}
 	// GoNB takes the Jupyter kernel id from a "kernel-<id>.json" file name
 	// (its widgets address the kernel by it), so keep the front-end's name.
 	name := "kernel-" + newID() + ".json"
@@ -205,16 +210,27 @@ func startEngine(ci *ConnectionInfo, frontConnFile, gonbPath, root string, logw 
 		os.RemoveAll(workDir)
 		return nil, fmt.Errorf("writing GoNB's connection file: %w", err)
 	}
-	e.cmd = exec.Command(gonbPath, "--kernel", connPath, "--logtostderr")
+	args := []string{"--kernel", connPath, "--logtostderr"}
+	// GOPEFT_KERNEL_DEBUG=1 keeps GoNB's info lines; a larger number is also
+	// GoNB's klog verbosity.
+	if v, err := strconv.Atoi(os.Getenv("GOPEFT_KERNEL_DEBUG")); err == nil && v > 1 {
+		args = append(args, "-v="+strconv.Itoa(v))
+	}
+	e.cmd = exec.Command(gonbPath, args...)
 	e.cmd.Dir = workDir
 	e.cmd.Env = childEnv(workDir, gonbPath)
 	lw := newLogFilter(logw)
 	e.cmd.Stdout, e.cmd.Stderr = lw, lw
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := e.cmd.Start(); err != nil {
+	if err := startWithDataLimit(memLimit, e.cmd.Start); err != nil {
 		os.RemoveAll(workDir)
 		return nil, fmt.Errorf("starting GoNB (%s): %w", gonbPath, err)
 	}
+	// When memory runs out for the whole machine or cgroup (a class's 2 GB:
+	// several processes each under the limit), the OOM killer should take a
+	// cell, not the kernel or the notebook server. Raising another process's
+	// score needs no privilege; GoNB's children inherit it.
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", e.cmd.Process.Pid), []byte(strconv.Itoa(engineOOMScoreAdj)), 0)
 	go func() {
 		_ = e.cmd.Wait()
 		close(e.exited)
@@ -400,21 +416,8 @@ func (e *engine) interrupt(grace time.Duration, stillRunning func() bool) {
 	}()
 }
 
-// workers lists the engine's descendants except gopls (and its helpers).
-func (e *engine) workers() []int {
-	var out []int
-	for _, pid := range e.processTree() {
-		if pid == e.cmd.Process.Pid {
-			continue
-		}
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if bytes.Contains(cmdline, []byte("gopls")) {
-			continue
-		}
-		out = append(out, pid)
-	}
-	return out
-}
+// workers lists the engine's processes except GoNB and gopls (with its helpers).
+func (e *engine) workers() []int { return e.leftovers() }
 
 // cellPrograms lists running processes whose executable was built in the
 // engine's work dir (the compiled cells).
@@ -472,11 +475,25 @@ func (e *engine) stopAfter(polite time.Duration) {
 	}
 }
 
-// processTree lists the engine's descendants and any process whose command
-// line or executable points into the work dir.
-func (e *engine) processTree() []int {
-	parent := map[int]int{}
-	var inWork []int
+// engineOOMScoreAdj is the OOM killer's bias for GoNB and everything it runs
+// (-1000..1000; the kernel and Jupyter keep 0).
+const engineOOMScoreAdj = 500
+
+// workEnv marks every process the engine starts (GoNB and what it runs
+// inherit it), so one that left the tree (a daemon, an orphan reparented to
+// init) is still found and killed.
+const workEnv = "GOPEFT_KERNEL_WORK"
+
+type procInfo struct {
+	ppid    int
+	cmdline []byte
+	inWork  bool // command line, executable or workEnv points at the work dir
+}
+
+// scan reads the process table.
+func (e *engine) scan() map[int]*procInfo {
+	procs := map[int]*procInfo{}
+	mark := []byte(workEnv + "=" + e.workDir + "\x00")
 	ents, _ := os.ReadDir("/proc")
 	for _, ent := range ents {
 		pid, err := strconv.Atoi(ent.Name())
@@ -487,31 +504,116 @@ func (e *engine) processTree() []int {
 		if err != nil {
 			continue
 		}
+		p := &procInfo{}
 		// Fields after the parenthesised command: state ppid ...
 		if i := bytes.LastIndexByte(stat, ')'); i > 0 {
 			f := strings.Fields(string(stat[i+1:]))
 			if len(f) > 1 {
-				parent[pid], _ = strconv.Atoi(f[1])
+				p.ppid, _ = strconv.Atoi(f[1])
+			}
+			if len(f) > 0 && f[0] == "Z" {
+				continue // dead already; its parent reaps it
 			}
 		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		p.cmdline, _ = os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
 		exe, _ := os.Readlink(filepath.Join("/proc", ent.Name(), "exe"))
-		if bytes.Contains(cmdline, []byte(e.workDir+"/")) || strings.HasPrefix(exe, e.workDir+"/") {
-			inWork = append(inWork, pid)
-		}
+		environ, _ := os.ReadFile(filepath.Join("/proc", ent.Name(), "environ"))
+		p.inWork = bytes.Contains(p.cmdline, []byte(e.workDir+"/")) || strings.HasPrefix(exe, e.workDir+"/") ||
+			bytes.Contains(environ, mark)
+		procs[pid] = p
+	}
+	return procs
+}
+
+// processTree lists the engine's descendants and any process whose command
+// line or executable points into the work dir or that carries workEnv.
+func (e *engine) processTree() []int {
+	procs := e.scan()
+	root := -1
+	if e.cmd != nil && e.cmd.Process != nil {
+		root = e.cmd.Process.Pid
 	}
 	var out []int
-	if e.cmd == nil || e.cmd.Process == nil {
-		return inWork
+	for pid, p := range procs {
+		if p.inWork || e.descends(procs, pid, root) {
+			out = append(out, pid)
+		}
 	}
+	return out
+}
+
+func (e *engine) descends(procs map[int]*procInfo, pid, root int) bool {
+	for p, n := procs[pid], 0; p != nil && n < 64; n++ {
+		if p.ppid == root {
+			return true
+		}
+		p = procs[p.ppid]
+	}
+	return false
+}
+
+// leftovers lists what the engine runs besides GoNB itself and gopls (with
+// its helpers and their go list children): between cells, nothing else
+// should be alive, so whatever is was started by a cell (a forked child, a
+// daemon, `!cmd &`) and must not outlive it.
+func (e *engine) leftovers() []int {
+	if e.cmd == nil || e.cmd.Process == nil {
+		return nil
+	}
+	procs := e.scan()
 	root := e.cmd.Process.Pid
-	for pid := range parent {
-		for p, n := pid, 0; p > 1 && n < 64; p, n = parent[p], n+1 {
-			if p == root {
-				out = append(out, pid)
-				break
+	isGopls := func(pid int) bool {
+		for p, n := procs[pid], 0; p != nil && n < 64; n++ {
+			if bytes.Contains(p.cmdline, []byte("gopls")) {
+				return true
+			}
+			if p.ppid == root {
+				return false
+			}
+			p = procs[p.ppid]
+		}
+		return false
+	}
+	var out []int
+	for pid, p := range procs {
+		if pid == root || pid == os.Getpid() || !(p.inWork || e.descends(procs, pid, root)) || isGopls(pid) {
+			continue
+		}
+		out = append(out, pid)
+	}
+	return out
+}
+
+// sweep kills the leftovers of a finished cell and frees GoNB's stuck
+// pipes; it returns the names of the processes it killed. It runs before
+// the cell's reply goes out and before the next cell reaches GoNB.
+func (e *engine) sweep() []string {
+	var names []string
+	for _, pid := range e.leftovers() {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			names = append(names, strings.TrimSpace(string(comm)))
+		}
+	}
+	e.unblockPipes()
+	return names
+}
+
+// unblockPipes opens each of GoNB's display pipes (gonb_pipe_* in TMPDIR)
+// from both ends without blocking. GoNB 0.11.1 cleans a cell's pipe up in
+// a goroutine that opens it and waits for the other end, which a cell that
+// ended early never opens: the goroutine, an fd and the fifo would stay
+// for good (a few every hundred cells). Given an end, GoNB removes the fifo.
+func (e *engine) unblockPipes() {
+	pipes, _ := filepath.Glob(filepath.Join(e.workDir, "gonb_pipe_*"))
+	for _, p := range pipes {
+		if st, err := os.Lstat(p); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+			continue
+		}
+		for _, flag := range []int{os.O_RDONLY, os.O_WRONLY} {
+			if fd, err := syscall.Open(p, flag|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0); err == nil {
+				_ = syscall.Close(fd)
 			}
 		}
 	}
-	return append(out, inWork...)
 }

@@ -80,7 +80,8 @@ func (h *history) add(line int, input string) {
 	}
 	// Appends are whole lines written with O_APPEND, so concurrent kernels do
 	// not interleave entries.
-	if err := os.MkdirAll(filepath.Dir(h.path), 0o755); err != nil {
+	// Cells can hold tokens and paths: the history is the user's alone.
+	if err := os.MkdirAll(filepath.Dir(h.path), 0o700); err != nil {
 		return
 	}
 	f, err := os.OpenFile(h.path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -59,7 +60,9 @@ type request struct {
 type Kernel struct {
 	opts    Options
 	ci      *ConnectionInfo
-	sig     signer
+	sig     signer     // the connection file's key: the client's sockets
+	esig    signer     // the engine link's own key (GoNB never sees the client's)
+	recent  recentSigs // signatures of client messages seen, against replays
 	session string
 	logger  *log.Logger
 
@@ -124,6 +127,14 @@ func Start(opts Options) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
+	memLimit, err := MemoryLimit()
+	if err != nil {
+		return nil, err
+	}
+	outLimit, err := OutputLimit()
+	if err != nil {
+		return nil, err
+	}
 	if opts.GoNB == "" {
 		if opts.GoNB, err = FindTool("gonb"); err != nil {
 			return nil, err
@@ -140,7 +151,21 @@ func Start(opts Options) (*Kernel, error) {
 		hist: newHistory(defaultHistoryPath()), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	k.cells = newCellQueue(func(msgType string, parent *Message, content any) *Message {
 		return newMessage(k.session, msgType, parent, content)
-	}, cellError)
+	}, func(f cellFailure) (string, string, []string) {
+		ename, evalue, tb := cellError(f)
+		if ename == "FatalError" && memLimit > 0 {
+			// The runtime's words are right but do not say which memory.
+			switch {
+			case strings.Contains(evalue, "out of memory"), strings.Contains(evalue, "cannot allocate memory"):
+				evalue = fmt.Sprintf("out of memory: a cell program may use %s (GOPEFT_CELL_MEMORY)", formatSize(memLimit))
+			case strings.HasPrefix(evalue, "SIGSEGV") || strings.HasPrefix(evalue, "SIGBUS"):
+				evalue += fmt.Sprintf(" in the Go runtime: if the cell was allocating memory, it reached the limit of %s a cell program may use (GOPEFT_CELL_MEMORY)", formatSize(memLimit))
+			}
+			tb[0] = errorHeader(ename, evalue)
+		}
+		return ename, evalue, tb
+	})
+	k.cells.outputLimit = outLimit
 
 	k.shell = &sock{s: zmq4.NewRouter(ctx)}
 	k.control = &sock{s: zmq4.NewRouter(ctx)}
@@ -159,13 +184,14 @@ func Start(opts Options) (*Kernel, error) {
 	}
 	go k.heartbeat()
 
-	k.eng, err = startEngine(ci, opts.ConnectionFile, opts.GoNB, opts.Root, opts.Log)
+	k.eng, err = startEngine(opts.ConnectionFile, opts.GoNB, opts.Root, opts.Log, memLimit)
 	if err != nil {
 		k.closeSockets()
 		cancel()
 		return nil, err
 	}
 	ec := &k.eng.conn
+	k.esig = signer{key: []byte(ec.Key)}
 	id := zmq4.SocketIdentity("gopeft-" + k.session[:8])
 	k.cShell = &sock{s: zmq4.NewDealer(ctx, zmq4.WithID(id))}
 	// GoNB routes input_request by the identity of the shell request, so
@@ -208,7 +234,11 @@ func Start(opts Options) (*Kernel, error) {
 		}
 	}()
 	k.publish(newMessage(k.session, "status", nil, map[string]any{"execution_state": "starting"}))
-	k.logger.Printf("gopeft %s kernel ready (GoNB %s, module %s => %s)", opts.Version, opts.GoNB, ModulePath, opts.Root)
+	mem := "unlimited"
+	if memLimit > 0 {
+		mem = formatSize(memLimit)
+	}
+	k.logger.Printf("gopeft %s kernel ready (GoNB %s, module %s => %s; memory per process %s)", opts.Version, opts.GoNB, ModulePath, opts.Root, mem)
 	return k, nil
 }
 
@@ -273,10 +303,21 @@ func (k *Kernel) loop(s *sock, handle func([][]byte)) {
 	}
 }
 
-// decode verifies and parses; mis-signed or malformed messages are logged and
-// dropped, as the protocol requires.
+// decode verifies and parses a message from GoNB; mis-signed or malformed
+// messages are logged and dropped, as the protocol requires.
 func (k *Kernel) decode(from string, frames [][]byte) *Message {
-	m, err := k.sig.decode(frames)
+	m, err := k.esig.decode(frames)
+	if err != nil {
+		k.logger.Printf("dropping message on %s: %v", from, err)
+		return nil
+	}
+	return m
+}
+
+// decodeClient is decode for the client's sockets, where a replayed message
+// (a signature seen before in this session) is dropped too.
+func (k *Kernel) decodeClient(from string, frames [][]byte) *Message {
+	m, err := k.sig.decodeOnce(frames, &k.recent)
 	if err != nil {
 		k.logger.Printf("dropping message on %s: %v", from, err)
 		return nil
@@ -326,12 +367,12 @@ func (k *Kernel) toEngine(channel string, m *Message) {
 	}
 	fwd := *m
 	fwd.Identities = nil
-	_ = s.send(k.sig.encode(&fwd))
+	_ = s.send(k.esig.encode(&fwd))
 }
 
 func (k *Kernel) fromClient(channel string) func([][]byte) {
 	return func(frames [][]byte) {
-		m := k.decode(channel, frames)
+		m := k.decodeClient(channel, frames)
 		if m == nil {
 			return
 		}
@@ -406,6 +447,12 @@ func (k *Kernel) apply(outs []out) {
 			k.forwardIOPub(o.msg)
 		case outEngine:
 			k.toEngine(o.channel, o.msg)
+		case outSweep:
+			if names := k.eng.sweep(); len(names) > 0 {
+				k.logger.Printf("killed %d process(es) the cell left running: %s", len(names), strings.Join(names, ", "))
+				k.publish(newMessage(k.session, "stream", o.msg, map[string]any{"name": "stderr", "text": fmt.Sprintf(
+					"[gopeft: the cell left %s running; stopped: a cell's processes end with it]\n", processList(names))}))
+			}
 		case outHistory:
 			k.hist.add(o.count, o.code)
 			k.hist.setOutput(o.count, o.output)
@@ -414,13 +461,13 @@ func (k *Kernel) apply(outs []out) {
 }
 
 func (k *Kernel) fromClientStdin(frames [][]byte) {
-	m := k.decode("stdin", frames)
+	m := k.decodeClient("stdin", frames)
 	if m == nil {
 		return
 	}
 	fwd := *m
 	fwd.Identities = nil
-	_ = k.cStdin.send(k.sig.encode(&fwd))
+	_ = k.cStdin.send(k.esig.encode(&fwd))
 }
 
 func (k *Kernel) fromEngineStdin(frames [][]byte) {
@@ -544,4 +591,12 @@ func (k *Kernel) watchParent() {
 			}
 		}
 	}
+}
+
+// processList says "2 processes (sleep, sleep)" or "1 process (sleep)".
+func processList(names []string) string {
+	if len(names) == 1 {
+		return "1 process (" + names[0] + ")"
+	}
+	return fmt.Sprintf("%d processes (%s)", len(names), strings.Join(names, ", "))
 }

@@ -1,7 +1,9 @@
 package kernel
 
 import (
+	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // cellQueue is the life of execute_requests, from the client's request to the
@@ -21,6 +23,10 @@ type cellQueue struct {
 	// explain turns a failed cell program (the exit line GoNB reports on
 	// stderr, and the cell's stderr) into a Jupyter error.
 	explain func(f cellFailure) (ename, evalue string, traceback []string)
+
+	// outputLimit bounds the stream text (stdout and stderr) one cell sends
+	// to the client; 0 = unlimited.
+	outputLimit int64
 
 	count   int // execution_count of the last stored cell
 	running *cell
@@ -46,6 +52,7 @@ const (
 	outForward                // msg came from GoNB's iopub: republish with its topic
 	outEngine                 // msg to GoNB on channel
 	outHistory                // a stored cell finished: record count, code and output
+	outSweep                  // the cell (msg) has ended: kill what it left running, say so under msg
 )
 
 // out is one thing the caller of cellQueue must do.
@@ -86,6 +93,10 @@ type cell struct {
 	crash        []out
 	crashSize    int
 
+	// Output limit: bytes of stream text sent, and dropped after the limit.
+	shown, dropped int64
+	stderrCut      bool // cl.stderr stopped recording at maxStderr
+
 	compile   []string       // GoNB's compile report, read by compileReport
 	engineErr map[string]any // GoNB's own error as rewritten, for its reply too
 }
@@ -93,6 +104,15 @@ type cell struct {
 // maxCrash bounds the stderr held as a crash report: a program that printed
 // "panic: " itself and carries on writing gets its stderr back.
 const maxCrash = 1 << 20
+
+// maxStderr and maxHistoryOutput bound what a cell's output costs the
+// kernel's memory, whatever it prints: the stderr kept to explain a failure
+// (a crash report is kept whole, up to maxCrash) and the stdout kept for
+// history_request's output=True.
+const (
+	maxStderr        = 1 << 20
+	maxHistoryOutput = 64 << 10
+)
 
 func newCellQueue(mint func(string, *Message, any) *Message, explain func(cellFailure) (string, string, []string)) *cellQueue {
 	return &cellQueue{mint: mint, explain: explain}
@@ -194,6 +214,16 @@ func (q *cellQueue) EngineIOPub(m *Message) ([]out, bool) {
 		return nil, false
 	}
 	cl := q.running
+	outs, done := q.engineIOPub(cl, m)
+	if done {
+		return outs, true // finish capped them
+	}
+	return q.capOutput(cl, outs), true
+}
+
+// engineIOPub is EngineIOPub for the running cell; done says the cell
+// finished (the outs are finish's).
+func (q *cellQueue) engineIOPub(cl *cell, m *Message) (_ []out, done bool) {
 	var outs []out
 	forward := func(m *Message) { outs = append(outs, out{kind: outForward, msg: m}) }
 	flushExit := func() {
@@ -210,7 +240,7 @@ func (q *cellQueue) EngineIOPub(m *Message) ([]out, bool) {
 			if cl.reply != nil {
 				return q.finish(), true
 			}
-			return nil, true
+			return nil, false
 		}
 		forward(m)
 	case "stream":
@@ -220,17 +250,19 @@ func (q *cellQueue) EngineIOPub(m *Message) ([]out, bool) {
 			// one was output.
 			flushExit()
 			cl.heldExit = m
-			return outs, true
+			return outs, false
 		}
 		flushExit()
 		if c["name"] == "stderr" {
-			cl.stderr.WriteString(text)
 			outs = append(outs, q.stderrOut(cl, m, text)...)
-			return outs, true
+			recordStderr(cl, text)
+			return outs, false
 		}
 		// A program still writing output did not crash.
 		outs = append(outs, q.release(cl)...)
-		cl.stdout.WriteString(text)
+		if cl.stdout.Len() < maxHistoryOutput {
+			cl.stdout.WriteString(text)
+		}
 		forward(m)
 	case "display_data", "update_display_data":
 		flushExit()
@@ -279,7 +311,7 @@ func (q *cellQueue) EngineIOPub(m *Message) ([]out, bool) {
 		flushExit()
 		forward(m)
 	}
-	return outs, true
+	return outs, false
 }
 
 // finish runs once GoNB has both replied and gone idle: a cell whose program
@@ -288,7 +320,9 @@ func (q *cellQueue) EngineIOPub(m *Message) ([]out, bool) {
 // then the next cell starts.
 func (q *cellQueue) finish() []out {
 	cl := q.running
-	var outs []out
+	// The program has ended (GoNB replied): what it left running goes before
+	// the client hears the cell is done.
+	outs := []out{{kind: outSweep, msg: cl.req}}
 	reply := cl.reply
 	c := reply.Content()
 	if c["status"] == "ok" && cl.heldExit != nil {
@@ -301,15 +335,19 @@ func (q *cellQueue) finish() []out {
 		if ename == "panic" || ename == "FatalError" {
 			cl.crash = nil // the error carries it
 		}
-		outs = append(outs, q.release(cl)...)
+		outs = append(outs, q.capOutput(cl, q.release(cl))...)
+		outs = append(outs, q.dropNotice(cl)...)
 		outs = append(outs, q.publish("error", cl.req, map[string]any{"ename": ename, "evalue": evalue, "traceback": tb}))
 		c["status"], c["ename"], c["evalue"], c["traceback"] = "error", ename, evalue, tb
 		delete(c, "user_expressions")
 	} else {
-		outs = append(outs, q.release(cl)...)
+		var streams []out
+		streams = append(streams, q.release(cl)...)
 		if cl.heldExit != nil {
-			outs = append(outs, out{kind: outForward, msg: cl.heldExit})
+			streams = append(streams, out{kind: outForward, msg: cl.heldExit})
 		}
+		outs = append(outs, q.capOutput(cl, streams)...)
+		outs = append(outs, q.dropNotice(cl)...)
 		if c["status"] == "error" {
 			e := cl.engineErr
 			if e == nil { // GoNB replied an error it did not publish
@@ -390,10 +428,13 @@ func (q *cellQueue) drain(ename, evalue string) []out {
 	q.closed = true
 	var outs []out
 	if cl := q.running; cl != nil {
-		outs = append(outs, q.release(cl)...)
+		var streams []out
+		streams = append(streams, q.release(cl)...)
 		if cl.heldExit != nil {
-			outs = append(outs, out{kind: outForward, msg: cl.heldExit})
+			streams = append(streams, out{kind: outForward, msg: cl.heldExit})
 		}
+		outs = append(outs, q.capOutput(cl, streams)...)
+		outs = append(outs, q.dropNotice(cl)...)
 		tb := []string{errorHeader(ename, evalue)}
 		outs = append(outs, q.publish("error", cl.req, map[string]any{"ename": ename, "evalue": evalue, "traceback": tb}))
 		outs = append(outs, out{kind: outReply, channel: cl.channel, msg: q.mint("execute_reply", cl.req, map[string]any{
@@ -479,4 +520,68 @@ func (q *cellQueue) Requester(m *Message) *Message {
 		return nil
 	}
 	return q.running.req
+}
+
+// recordStderr keeps a cell's stderr for explaining its failure, bounded: a
+// crash report is kept whole (it is bounded by maxCrash), other text up to
+// maxStderr.
+func recordStderr(cl *cell, text string) {
+	if cl.crashing || cl.stderr.Len() < maxStderr {
+		if cl.stderrCut {
+			cl.stderr.WriteString("\n")
+			cl.stderrCut = false
+		}
+		cl.stderr.WriteString(text)
+		return
+	}
+	cl.stderrCut = true
+}
+
+// capOutput applies outputLimit to the cell's stream messages among outs: up
+// to the limit they pass, the one that crosses it is cut there (followed by
+// a notice), later ones are dropped and counted for dropNotice.
+func (q *cellQueue) capOutput(cl *cell, outs []out) []out {
+	if q.outputLimit <= 0 {
+		return outs
+	}
+	kept := outs[:0:0]
+	for _, o := range outs {
+		if (o.kind != outForward && o.kind != outPublish) || o.msg.Header.MsgType != "stream" {
+			kept = append(kept, o)
+			continue
+		}
+		c := o.msg.Content()
+		text, _ := c["text"].(string)
+		n := int64(len(text))
+		switch {
+		case cl.dropped > 0:
+			cl.dropped += n
+		case cl.shown+n <= q.outputLimit:
+			cl.shown += n
+			kept = append(kept, o)
+		default:
+			cut := int(q.outputLimit - cl.shown)
+			for cut > 0 && !utf8.RuneStart(text[cut]) {
+				cut--
+			}
+			if cut > 0 {
+				kept = append(kept, q.publish("stream", cl.req, map[string]any{"name": c["name"], "text": text[:cut]}))
+			}
+			cl.shown += int64(cut)
+			cl.dropped += n - int64(cut)
+			kept = append(kept, q.publish("stream", cl.req, map[string]any{"name": "stderr", "text": fmt.Sprintf(
+				"\n[gopeft: this cell's output reached %s; the rest is not sent to the notebook (GOPEFT_CELL_OUTPUT_LIMIT)]\n",
+				formatSize(q.outputLimit))}))
+		}
+	}
+	return kept
+}
+
+// dropNotice says, once the cell is over, how much output was dropped.
+func (q *cellQueue) dropNotice(cl *cell) []out {
+	if cl.dropped == 0 {
+		return nil
+	}
+	return []out{q.publish("stream", cl.req, map[string]any{"name": "stderr", "text": fmt.Sprintf(
+		"[gopeft: %s of output dropped after the first %s]\n", formatSize(cl.dropped), formatSize(cl.shown))})}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -121,6 +122,13 @@ var ErrBadSignature = fmt.Errorf("message signature does not match the connectio
 
 // decode parses wire frames and verifies the signature.
 func (s signer) decode(frames [][]byte) (*Message, error) {
+	return s.decodeOnce(frames, nil)
+}
+
+// decodeOnce is decode that also rejects a signature recent has seen (with a
+// key; without one nothing is signed). Only verified messages are recorded,
+// so forged frames cannot fill the memory and push real signatures out.
+func (s signer) decodeOnce(frames [][]byte, recent *recentSigs) (*Message, error) {
 	i := 0
 	for i < len(frames) && !bytes.Equal(frames[i], delimiter) {
 		i++
@@ -137,11 +145,17 @@ func (s signer) decode(frames [][]byte) (*Message, error) {
 			return nil, ErrBadSignature
 		}
 	}
-	m.RawHeader, m.RawParent, m.RawMeta, m.RawContent = parts[0], parts[1], parts[2], parts[3]
-	m.Buffers = frames[i+6:]
-	if err := json.Unmarshal(m.RawHeader, &m.Header); err != nil {
+	m.RawHeader = parts[0]
+	var h Header
+	if err := json.Unmarshal(m.RawHeader, &h); err != nil {
 		return nil, fmt.Errorf("malformed message header: %w", err)
 	}
+	if recent != nil && len(s.key) > 0 && recent.seen(sig) {
+		return nil, ErrReplayed
+	}
+	m.RawHeader, m.RawParent, m.RawMeta, m.RawContent = parts[0], parts[1], parts[2], parts[3]
+	m.Header = h
+	m.Buffers = frames[i+6:]
 	return m, nil
 }
 
@@ -188,4 +202,44 @@ func newMessage(session, msgType string, parent *Message, content any) *Message 
 // setContent replaces the content of m (it is re-signed when encoded).
 func (m *Message) setContent(content any) {
 	m.RawContent, _ = json.Marshal(content)
+}
+
+// ErrReplayed marks a correctly signed message whose signature was already
+// seen in this session: someone re-sent captured frames. It is dropped.
+var ErrReplayed = fmt.Errorf("message signature already seen (replayed message)")
+
+// maxRecentSigs bounds the replay memory. jupyter_client's Session keeps the
+// same kind of bounded digest history; a replay older than this many client
+// messages gets through, which a signature scheme without nonces cannot
+// prevent with bounded memory.
+const maxRecentSigs = 1 << 14
+
+// recentSigs remembers the signatures of the last maxRecentSigs client
+// messages; a signature is as unique as the msg_id and date it covers.
+type recentSigs struct {
+	mu   sync.Mutex
+	set  map[string]struct{}
+	ring []string
+	next int
+}
+
+// seen records sig and reports whether it was already there.
+func (r *recentSigs) seen(sig []byte) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.set == nil {
+		r.set = make(map[string]struct{}, 1024)
+		r.ring = make([]string, maxRecentSigs)
+	}
+	s := string(sig)
+	if _, ok := r.set[s]; ok {
+		return true
+	}
+	if old := r.ring[r.next]; old != "" {
+		delete(r.set, old)
+	}
+	r.ring[r.next] = s
+	r.next = (r.next + 1) % len(r.ring)
+	r.set[s] = struct{}{}
+	return false
 }
