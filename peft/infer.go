@@ -124,9 +124,12 @@ func (t *Tuned) Hidden(b Batch) (*tensors.Tensor, error) {
 }
 
 // inferCache is a Tuned's compiled inference graph (GoMLX compiles one
-// executable per input shape) and the version it was built for.
+// executable per input shape), the version it was built for and the setup
+// it was built from: a setup edited in place (which the post-training
+// methods never do) rebuilds it too.
 type inferCache struct {
 	version uint64
+	setup   string
 	exec    *context.Exec
 }
 
@@ -143,7 +146,11 @@ func (t *Tuned) Logits(b Batch) (out *tensors.Tensor, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.infer == nil || t.infer.version != t.version {
+	js, err := MarshalSetup(t.Setup)
+	if err != nil {
+		return nil, err
+	}
+	if t.infer == nil || t.infer.version != t.version || t.infer.setup != string(js) {
 		backend, err := Backend()
 		if err != nil {
 			return nil, err
@@ -157,7 +164,7 @@ func (t *Tuned) Logits(b Batch) (out *tensors.Tensor, err error) {
 			return nil, err
 		}
 		e.SetMaxCache(64)
-		t.infer = &inferCache{version: t.version, exec: e}
+		t.infer = &inferCache{version: t.version, setup: string(js), exec: e}
 	}
 	res, err := t.infer.exec.Exec(ids, types, mask)
 	if err != nil {

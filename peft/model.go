@@ -17,7 +17,7 @@ import (
 
 // Model is a pretrained encoder: its Hugging Face config, its tokenizer and
 // its weights, held as GoMLX variables in Ctx under their canonical names.
-// Fine-tuning never changes a Model: Finetune clones its weights.
+// Fine-tuning never changes a Model: NewTuned clones its weights.
 type Model struct {
 	Config    hf.Config
 	Tokenizer *tokenizer.Tokenizer

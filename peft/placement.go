@@ -2,8 +2,8 @@ package peft
 
 import "slices"
 
-// Placement is one module an adapter puts in one layer, for layer diagrams
-// (widgets.LayerDiagram draws them).
+// Placement is one module an adapter puts in one layer, for layer diagrams:
+// its fields are widgets.LayerSite's, so widgets.LayerSite(p) converts it.
 type Placement struct {
 	Layer int
 	// Site is the hook point: a projection (query, key, value, attn_out,
@@ -14,9 +14,9 @@ type Placement struct {
 	// Method names what sits there: houlsby, pfeiffer, parallel, lora, ia3,
 	// prefix, prompt, bitfit, ln_tuning.
 	Method string
-	Label  string // a short mark, e.g. "M" for MAM masks
 	// Dropped marks modules AdapterDrop removes at inference.
 	Dropped bool
+	Label   string // a short mark, e.g. "M" for MAM masks
 }
 
 // placer is implemented by methods to say where they sit in a layer (Layer

@@ -29,7 +29,7 @@ type Adapter struct {
 
 // Setup is everything PEFT adds to a model: named adapters, which of them are
 // active and how they compose, which of them train, and AdapterDrop. It is
-// data: Finetune turns it into graph code.
+// data: NewTuned turns it into graph code.
 type Setup struct {
 	Adapters []Adapter
 	// Active is the composition of active adapters; nil activates every

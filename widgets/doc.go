@@ -2,6 +2,10 @@
 // heatmaps, tables, bar charts and a training progress bar — as self-contained,
 // static SVG or HTML strings.
 //
+//	chart := widgets.LineChart([]widgets.Series{{Name: "loss", X: []float64{1, 2, 3}, Y: []float64{0.9, 0.5, 0.4}}},
+//		widgets.LineChartOptions{Title: "Training loss", XLabel: "step"})
+//	widgets.Display(chart) // in a GoNB cell; widgets.SaveSVG(path, chart) elsewhere
+//
 // Nothing here emits JavaScript or external references: the output survives
 // being saved in a notebook, rendered on GitHub, or exported with
 // `jupyter nbconvert --to html` with scripts disabled. Styling uses

@@ -2,6 +2,11 @@
 // written with explicit weights, so Hugging Face checkpoints load one-to-one,
 // and with named hook points (see Hooks) where PEFT methods attach.
 //
+//	out := encoder.Forward(ctx, cfg, encoder.Inputs{IDs: ids, Mask: mask}, hooks) // hooks nil: plain BERT
+//	pooled := encoder.Pool(ctx, cfg, out.Hidden)
+//	scope, name := encoder.ScopeOf("encoder.layer.3.attention.self.query.weight")
+//	// "/encoder/layer/3/attention/self/query", "weight"
+//
 // Weights are GoMLX variables named after their canonical Hugging Face BERT
 // tensor names (see docs/ARCHITECTURE.md): the tensor
 // "encoder.layer.3.attention.self.query.weight" is the variable "weight" in

@@ -3,7 +3,7 @@
 // counted tensor by tensor from the encoder's forward pass.
 //
 //	e := estimate.Memory(model.Config, peft.NewSetup("h", peft.Houlsby()), 16, 128, 4)
-//	fmt.Println(e) // total 61.2 MiB = weights ... + activations ... + workspace ...
+//	fmt.Println(e) // total ... MiB = weights ... + gradients ... + optimizer ... + activations ... + workspace ...
 package estimate
 
 import (

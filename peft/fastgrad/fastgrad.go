@@ -1,6 +1,9 @@
 // Package fastgrad replaces GoMLX's gradient of DotGeneral and Dot with one
 // built from DotGeneral itself.
 //
+//	fastgrad.Install() // once per process; backend.New() does it for every GoPEFT entry point
+//	// graph.Gradient now builds DotGeneral's backward pass as two DotGenerals
+//
 // Why: GoMLX v0.26.0's stock VJPs (dotGeneralVJP in pkg/core/graph/ops_helpers.go,
 // dotVJP in rev_autodiff.go) broadcast the output gradient against the other
 // operand and then ReduceSum, so the backward pass of an [m,k]x[k,n] matmul

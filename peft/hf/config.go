@@ -2,6 +2,9 @@
 // family (BERT, RoBERTa, DistilBERT): config.json normalised into one Config,
 // safetensors weights mapped onto GoPEFT's canonical (BERT, no prefix) names,
 // and the tokenizer file.
+//
+//	md, err := hf.LoadDir("models/gopeft-small") // config.json, model.safetensors, tokenizer
+//	fmt.Println(md.Config.ModelType, md.Config.NumLayers, len(md.Weights))
 package hf
 
 import (

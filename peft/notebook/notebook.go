@@ -92,7 +92,7 @@ func RunsDir(name string) string {
 func Placements(s *peft.Setup, numLayers int) []widgets.LayerSite {
 	var out []widgets.LayerSite
 	for _, p := range s.Placements(numLayers) {
-		out = append(out, widgets.LayerSite{Layer: p.Layer, Site: p.Site, Method: p.Method, Label: p.Label, Dropped: p.Dropped})
+		out = append(out, widgets.LayerSite(p))
 	}
 	return out
 }

@@ -3,6 +3,10 @@
 // tensor (dtype, shape, data_offsets into the data section) plus an optional
 // "__metadata__" string map, then the raw little-endian tensor data.
 //
+//	f, err := safetensors.Read("model.safetensors")
+//	x := f.Tensors["embeddings.word_embeddings.weight"] // dtype, shape, raw bytes
+//	err = safetensors.Write("copy.safetensors", f)      // the same bytes as Hugging Face writes
+//
 // Write produces the same bytes as the reference implementation: tensors laid
 // out by descending dtype alignment then name, compact JSON with
 // "__metadata__" first, and the header padded with spaces to 8 bytes.

@@ -4,6 +4,9 @@
 // our own corpus, and saving it in the layout transformers' BertTokenizerFast
 // reads (tokenizer.json, vocab.txt, tokenizer_config.json,
 // special_tokens_map.json).
+//
+//	tok, err := tokenizer.Load("models/gopeft-small/tokenizer.json")
+//	ids, types, mask := tok.Encode("Call me Ishmael.", 16) // [CLS] ... [SEP], padded to 16
 package tokenizer
 
 import (

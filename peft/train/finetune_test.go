@@ -2,6 +2,7 @@ package train
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/gopeft/gopeft/peft"
@@ -123,3 +124,45 @@ func TestMergeLoRAOnFinishedRun(t *testing.T) {
 }
 
 func abs(x float64) float64 { return max(x, -x) }
+
+// Run.PruneMasks returns a pruned run; the original run predicts as before.
+func TestRunPruneMasksLeavesRun(t *testing.T) {
+	m := trainingtest.SentimentModel(t)
+	task := trainingtest.SentimentTask(64, 4)
+	b := peft.Pfeiffer()
+	b.ReductionFactor, b.Masks = 2, peft.DefaultMasks()
+	r, err := Finetune(m, task, peft.NewSetup("m", b), Options{Steps: 20, BatchSize: 8, LearningRate: 5e-3, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{"this movie was good", "the plot was bad", "a film", "so very good"}
+	logits := func(r *Run) []float32 {
+		t.Helper()
+		out, err := r.outputs(r.encode(textExamples(texts)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var flat []float32
+		for _, o := range out {
+			flat = append(flat, o...)
+		}
+		return flat
+	}
+	before := logits(r)
+	pruned, rep, err := r.PruneMasks("m", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.AccuracyBefore != r.Metrics["test_accuracy"] || math.IsNaN(rep.AccuracyAfter) {
+		t.Errorf("report %+v: accuracy before should be the run's test accuracy %v", rep, r.Metrics["test_accuracy"])
+	}
+	if !slices.Equal(before, logits(r)) {
+		t.Error("pruning changed the original run's outputs")
+	}
+	if slices.Equal(before, logits(pruned)) {
+		t.Error("the pruned run computes what the original does")
+	}
+	if kept, _ := peft.MasksKept(r.Tuned, "m"); kept != 0 {
+		t.Errorf("the original's masks keep %d", kept)
+	}
+}

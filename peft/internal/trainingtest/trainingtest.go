@@ -19,21 +19,30 @@ import (
 
 var fillerWords = []string{"the", "a", "movie", "film", "was", "is", "plot", "actor", "very", "quite", "and", "story", "it", "really", "so", "this"}
 
-// SentimentModel is a tiny encoder with a word-level tokenizer.
+// SentimentModel is NewSentimentModel for a test.
 func SentimentModel(t *testing.T) *peft.Model {
 	t.Helper()
+	m, err := NewSentimentModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// NewSentimentModel is a tiny encoder with a word-level tokenizer.
+func NewSentimentModel() (*peft.Model, error) {
 	vocab := append(append([]string{}, tokenizer.Specials...), "good", "bad")
 	vocab = append(vocab, fillerWords...)
 	tok, err := tokenizer.FromVocab(vocab, true)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cfg := peftest.TinyConfig()
 	cfg.VocabSize = len(vocab)
 	cfg.HiddenSize, cfg.NumHeads, cfg.IntermediateSize = 32, 4, 64
 	m, err := peft.NewModel(cfg, tok, 1)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	// A random BERT init (std 0.02) barely mixes tokens: attention is uniform
 	// and the value/output projections shrink what it mixes by ~0.02²·hidden.
@@ -50,7 +59,7 @@ func SentimentModel(t *testing.T) *peft.Model {
 			v.MustSetValue(tensors.FromFlatDataAndDimensions(w, v.Shape().Dimensions...))
 		}
 	}
-	return m
+	return m, nil
 }
 
 // SentimentTask: label 1 iff the text contains "good" (else "bad"), the
