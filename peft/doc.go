@@ -44,7 +44,7 @@
 //
 // Beside this package: peft/train (the loop, metrics, pretraining),
 // peft/runstore (finished runs on disk), peft/estimate (memory before
-// training), peft/notebook (what notebook cells use, with widgets),
+// training), widgets/notebook (what notebook cells use, with widgets),
 // peft/hfpeft, and the model code underneath: peft/encoder, peft/hf,
 // peft/tokenizer, peft/data, peft/safetensors, peft/backend, peft/fastgrad.
 package peft

@@ -5,8 +5,8 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/gopeft/gopeft/internal/peftest"
 	"github.com/gopeft/gopeft/peft/hf"
-	"github.com/gopeft/gopeft/peft/internal/peftest"
 )
 
 func tinyConfig() hf.Config { return peftest.TinyConfig() }

@@ -20,7 +20,7 @@ import (
 
 	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/backend/blas"
-	"github.com/gopeft/gopeft/peft/notebook"
+	"github.com/gopeft/gopeft/widgets/notebook"
 )
 
 func init() {

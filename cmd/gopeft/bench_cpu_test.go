@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/gopeft/gopeft/peft"
-	"github.com/gopeft/gopeft/peft/notebook"
+	"github.com/gopeft/gopeft/widgets/notebook"
 )
 
 func TestCPURatios(t *testing.T) {

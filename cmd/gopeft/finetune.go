@@ -10,9 +10,9 @@ import (
 
 	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/data"
-	"github.com/gopeft/gopeft/peft/notebook"
 	"github.com/gopeft/gopeft/peft/runstore"
 	"github.com/gopeft/gopeft/peft/train"
+	"github.com/gopeft/gopeft/widgets/notebook"
 )
 
 func init() {

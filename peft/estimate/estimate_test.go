@@ -4,8 +4,8 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/gopeft/gopeft/internal/peftest"
 	"github.com/gopeft/gopeft/peft"
-	"github.com/gopeft/gopeft/peft/internal/peftest"
 )
 
 func TestEstimateMemoryClosedForms(t *testing.T) {

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/gopeft/gopeft/internal/peftest"
 	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/hfpeft"
-	"github.com/gopeft/gopeft/peft/internal/peftest"
 )
 
 // A LoRA adapter written in Hugging Face peft's layout reads back with the

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gopeft/gopeft/internal/peftest"
 	"github.com/gopeft/gopeft/peft"
-	"github.com/gopeft/gopeft/peft/internal/peftest"
 	"github.com/gopeft/gopeft/peft/safetensors"
 )
 

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopeft/gopeft/internal/peftest"
 	"github.com/gopeft/gopeft/peft"
-	"github.com/gopeft/gopeft/peft/internal/peftest"
 	"github.com/gopeft/gopeft/peft/internal/trainingtest"
 	"github.com/gopeft/gopeft/peft/train"
 )

@@ -11,9 +11,9 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/gopeft/gopeft/internal/peftest"
 	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/data"
-	"github.com/gopeft/gopeft/peft/internal/peftest"
 	"github.com/gopeft/gopeft/peft/tokenizer"
 )
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gopeft/gopeft/peft"
-	"github.com/gopeft/gopeft/peft/notebook"
+	"github.com/gopeft/gopeft/widgets/notebook"
 )
 
 // Where IA3 on the query projection sits, for widgets.LayerDiagram.

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gopeft/gopeft/internal/peftest"
 	"github.com/gopeft/gopeft/peft"
-	"github.com/gopeft/gopeft/peft/internal/peftest"
 	"github.com/gopeft/gopeft/peft/runstore"
 	"github.com/gopeft/gopeft/peft/train"
 )
