@@ -3,8 +3,8 @@
 #
 # Runs each suite whose files exist, prints "N passed, N failed, N skipped"
 # and exits non-zero if any failed. With arguments, runs only the suites whose
-# names are given (vet gofmt race unit unit-go kernel notebooks browser
-# install).
+# names are given (vet gofmt race unit unit-go kernel fuzz notebooks
+# browser install).
 #
 # The install suite is a newcomer's first run: ./install.sh in a fresh
 # debootstrap root with only Go (scripts/test/bare_install.sh; about 15
@@ -129,6 +129,7 @@ if [ -f kernel/tests/run.sh ]; then
 else
   py_suite kernel kernel/tests
 fi
+suite fuzz sh kernel/tests/fuzz_smoke.sh
 py_suite notebooks notebooks/test_notebooks.py notebooks/tests
 py_suite browser notebooks/test_browser.py
 if [ "$(id -u)" -eq 0 ] && command -v debootstrap > /dev/null; then
