@@ -195,7 +195,8 @@ func load(names []string, getenv func(string) (string, bool), procs int) (*libra
 // choice: it already honours OPENBLAS_NUM_THREADS (and GOTO_NUM_THREADS,
 // OMP_NUM_THREADS) at load, and an explicit setting must win. Otherwise use
 // GOMAXPROCS, which follows the container's CPU quota where OpenBLAS's own
-// default counts every core of the host.
+// default counts every core of the host. (On the shared 2-core machine a
+// second thread bought no wall time and doubled the CPU time: BENCHMARKS.md.)
 func defaultThreads(getenv func(string) (string, bool), procs int) int {
 	for _, v := range []string{"OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"} {
 		if s, ok := getenv(v); ok {
