@@ -388,6 +388,15 @@ func cpuRatios(results []cpuResult, methods []string) map[string]map[string]floa
 }
 
 func printCPUReport(rep cpuReport, methods []string) {
+	defer func() {
+		for _, r := range slices.Sorted(maps.Keys(rep.Skipped)) {
+			fmt.Printf("skipped %s: %s\n", r, rep.Skipped[r])
+		}
+	}()
+	if len(rep.Results) == 0 {
+		fmt.Println("Nothing ran.")
+		return
+	}
 	fmt.Printf("Fine-tuning step of %s, batch %d x seq %d, median of %d steps (ms; CPU ms in brackets)\n",
 		filepath.Base(rep.Model), rep.Batch, rep.Seq, rep.Steps)
 	fmt.Printf("%s, GOMAXPROCS %d; %s\n\n", rep.Go, rep.Procs, rep.BLAS)
@@ -446,8 +455,5 @@ func printCPUReport(rep cpuReport, methods []string) {
 	}
 	if len(firsts) > 0 {
 		fmt.Printf("\nGoPEFT first step (graph build + compile + step): %s\n", strings.Join(firsts, ", "))
-	}
-	for _, r := range slices.Sorted(maps.Keys(rep.Skipped)) {
-		fmt.Printf("skipped %s: %s\n", r, rep.Skipped[r])
 	}
 }

@@ -156,11 +156,14 @@ func load(names []string, getenv func(string) (string, bool), procs int) (*libra
 		h := C.gp_dlopen(cname, &cerr)
 		C.free(unsafe.Pointer(cname))
 		if h == nil {
-			why := "cannot be loaded"
+			why := name + ": cannot be loaded"
 			if cerr != nil {
-				why = C.GoString(cerr)
+				why = C.GoString(cerr) // glibc's text starts with the name
+				if !strings.HasPrefix(why, name) {
+					why = name + ": " + why
+				}
 			}
-			tried = append(tried, fmt.Sprintf("%s: %s", name, why))
+			tried = append(tried, why)
 			continue
 		}
 		sgemm, dgemm := sym(h, "cblas_sgemm"), sym(h, "cblas_dgemm")
