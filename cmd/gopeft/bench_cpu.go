@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,6 +59,9 @@ type cpuReport struct {
 	Batch   int               `json:"batch"`
 	Seq     int               `json:"seq"`
 	Steps   int               `json:"steps"`
+	Go      string            `json:"go"`
+	Procs   int               `json:"gomaxprocs"`
+	BLAS    string            `json:"blas"` // what peft/backend/blas loads, or why not
 	Results []cpuResult       `json:"results"`
 	Skipped map[string]string `json:"skipped,omitempty"` // runner -> why
 	// Ratios of step times per method: "blas/torch-1t", "blas/go".
@@ -129,7 +133,9 @@ func runBenchCPU(args []string) int {
 		fmt.Fprintln(os.Stderr, "gopeft bench cpu:", err)
 		return 1
 	}
-	rep := cpuReport{Date: time.Now().UTC().Format(time.RFC3339), Model: modelDir, Batch: *batch, Seq: *seq, Steps: *steps, Skipped: map[string]string{}}
+	_, blasInfo := blas.LibraryStatus()
+	rep := cpuReport{Date: time.Now().UTC().Format(time.RFC3339), Model: modelDir, Batch: *batch, Seq: *seq, Steps: *steps,
+		Go: runtime.Version(), Procs: runtime.GOMAXPROCS(0), BLAS: blasInfo, Skipped: map[string]string{}}
 	progress := func(format string, a ...any) {
 		if !*jsonOut {
 			fmt.Fprintf(os.Stderr, "bench cpu: "+format+"\n", a...)
@@ -383,8 +389,18 @@ func cpuRatios(results []cpuResult, methods []string) map[string]map[string]floa
 }
 
 func printCPUReport(rep cpuReport, methods []string) {
-	fmt.Printf("Fine-tuning step of %s, batch %d x seq %d, median of %d steps (ms; CPU ms in brackets)\n\n",
+	defer func() {
+		for _, r := range slices.Sorted(maps.Keys(rep.Skipped)) {
+			fmt.Printf("skipped %s: %s\n", r, rep.Skipped[r])
+		}
+	}()
+	if len(rep.Results) == 0 {
+		fmt.Println("Nothing ran.")
+		return
+	}
+	fmt.Printf("Fine-tuning step of %s, batch %d x seq %d, median of %d steps (ms; CPU ms in brackets)\n",
 		filepath.Base(rep.Model), rep.Batch, rep.Seq, rep.Steps)
+	fmt.Printf("%s, GOMAXPROCS %d; %s\n\n", rep.Go, rep.Procs, rep.BLAS)
 	var runners []string
 	for _, r := range rep.Results {
 		if !slices.Contains(runners, r.Runner) {
@@ -440,8 +456,5 @@ func printCPUReport(rep cpuReport, methods []string) {
 	}
 	if len(firsts) > 0 {
 		fmt.Printf("\nGoPEFT first step (graph build + compile + step): %s\n", strings.Join(firsts, ", "))
-	}
-	for _, r := range slices.Sorted(maps.Keys(rep.Skipped)) {
-		fmt.Printf("skipped %s: %s\n", r, rep.Skipped[r])
 	}
 }

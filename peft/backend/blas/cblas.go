@@ -25,8 +25,13 @@ typedef void (*gp_set_threads_fn)(int);
 typedef int (*gp_get_threads_fn)(void);
 typedef char *(*gp_get_config_fn)(void);
 
-static void *gp_dlopen(const char *path) { return dlopen(path, RTLD_NOW | RTLD_LOCAL); }
-static const char *gp_dlerror(void) { return dlerror(); }
+// gp_dlopen reads dlerror in the same call: its state is per OS thread, and
+// a goroutine may change threads between two cgo calls.
+static void *gp_dlopen(const char *path, const char **err) {
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	*err = h == NULL ? dlerror() : NULL;
+	return h;
+}
 static void *gp_dlsym(void *h, const char *name) { return dlsym(h, name); }
 
 // gp_where is the file a resolved symbol lives in (the real path behind a
@@ -147,10 +152,18 @@ func load(names []string, getenv func(string) (string, bool), procs int) (*libra
 	var tried []string
 	for _, name := range names {
 		cname := C.CString(name)
-		h := C.gp_dlopen(cname)
+		var cerr *C.char
+		h := C.gp_dlopen(cname, &cerr)
 		C.free(unsafe.Pointer(cname))
 		if h == nil {
-			tried = append(tried, fmt.Sprintf("%s: %s", name, dlerror()))
+			why := name + ": cannot be loaded"
+			if cerr != nil {
+				why = C.GoString(cerr) // glibc's text starts with the name
+				if !strings.HasPrefix(why, name) {
+					why = name + ": " + why
+				}
+			}
+			tried = append(tried, why)
 			continue
 		}
 		sgemm, dgemm := sym(h, "cblas_sgemm"), sym(h, "cblas_dgemm")
@@ -185,7 +198,8 @@ func load(names []string, getenv func(string) (string, bool), procs int) (*libra
 // choice: it already honours OPENBLAS_NUM_THREADS (and GOTO_NUM_THREADS,
 // OMP_NUM_THREADS) at load, and an explicit setting must win. Otherwise use
 // GOMAXPROCS, which follows the container's CPU quota where OpenBLAS's own
-// default counts every core of the host.
+// default counts every core of the host. (On the shared 2-core machine a
+// second thread bought no wall time and doubled the CPU time: BENCHMARKS.md.)
 func defaultThreads(getenv func(string) (string, bool), procs int) int {
 	for _, v := range []string{"OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"} {
 		if s, ok := getenv(v); ok {
@@ -204,13 +218,6 @@ func sym(h unsafe.Pointer, name string) unsafe.Pointer {
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
 	return C.gp_dlsym(h, cname)
-}
-
-func dlerror() string {
-	if e := C.gp_dlerror(); e != nil {
-		return C.GoString(e)
-	}
-	return "unknown dlopen error"
 }
 
 // gemmBatch runs count products C_i = op(A_i) op(B_i), row-major, with the

@@ -164,8 +164,8 @@ func prod(dims, axes []int) int {
 
 // mergedStride is the stride of axes read as one axis, when they collapse to
 // one (each stride is the next one times its dim; size-1 axes do not count).
-// A group of total size 1 has no stride: any=true.
-func (o *operand) mergedStride(axes []int) (stride int, any, ok bool) {
+// A group of total size 1 has no stride: single=true.
+func (o *operand) mergedStride(axes []int) (stride int, single, ok bool) {
 	last := -1
 	for i := len(axes) - 1; i >= 0; i-- {
 		a := axes[i]
@@ -194,24 +194,24 @@ type matrix struct {
 
 // view returns the zero-copy matrix view of o, if there is one.
 func (o *operand) view(rows, cols int) (trans bool, ld int, ok bool) {
-	rs, rany, rok := o.mergedStride(o.rows)
-	cs, cany, cok := o.mergedStride(o.cols)
+	rs, rone, rok := o.mergedStride(o.rows)
+	cs, cone, cok := o.mergedStride(o.cols)
 	if !rok || !cok {
 		return false, 0, false
 	}
 	// NoTrans: element (r, c) at r*ld + c.
-	if cany || cs == 1 {
+	if cone || cs == 1 {
 		switch {
-		case rany:
+		case rone:
 			return false, max(cols, 1), true
 		case rs >= cols:
 			return false, rs, true
 		}
 	}
 	// Trans: element (r, c) at c*ld + r.
-	if rany || rs == 1 {
+	if rone || rs == 1 {
 		switch {
-		case cany:
+		case cone:
 			return true, max(rows, 1), true
 		case cs >= rows:
 			return true, cs, true

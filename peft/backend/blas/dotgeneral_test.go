@@ -276,31 +276,36 @@ func TestDotGeneralLarge(t *testing.T) {
 }
 
 // TestDotGeneralConcurrentDeterministic: concurrent calls (cpu-core runs ops
-// from several goroutines) give the bits of a lone call.
+// from several goroutines) give the bits of a lone call, for batched small
+// products and for products large enough for OpenBLAS's own threads.
 func TestDotGeneralConcurrentDeterministic(t *testing.T) {
 	requireBLAS(t)
 	rng := rand.New(rand.NewPCG(7, 8))
-	c := dgCase{"scores", []int{4, 32, 4, 16}, []int{4, 32, 4, 16}, []int{3}, []int{0, 2}, []int{3}, []int{0, 2}}
-	lhs := convert[float32](randomData(rng, numElements(c.lhsDims)))
-	rhs := convert[float32](randomData(rng, numElements(c.rhsDims)))
-	n := numElements(outDims(c))
-	call := func() []float32 {
-		out := make([]float32, n)
-		if err := dotGeneral(dtypes.Float32, lhs, rhs, out, c.lhsDims, c.rhsDims, c.lhsContract, c.lhsBatch, c.rhsContract, c.rhsBatch); err != nil {
-			t.Error(err)
+	for _, c := range []dgCase{
+		{"scores", []int{4, 32, 4, 16}, []int{4, 32, 4, 16}, []int{3}, []int{0, 2}, []int{3}, []int{0, 2}},
+		{"ffn_in", []int{8, 64, 128}, []int{512, 128}, []int{2}, nil, []int{1}, nil},
+	} {
+		lhs := convert[float32](randomData(rng, numElements(c.lhsDims)))
+		rhs := convert[float32](randomData(rng, numElements(c.rhsDims)))
+		n := numElements(outDims(c))
+		call := func() []float32 {
+			out := make([]float32, n)
+			if err := dotGeneral(dtypes.Float32, lhs, rhs, out, c.lhsDims, c.rhsDims, c.lhsContract, c.lhsBatch, c.rhsContract, c.rhsBatch); err != nil {
+				t.Error(err)
+			}
+			return out
 		}
-		return out
-	}
-	want := call()
-	var wg sync.WaitGroup
-	results := make([][]float32, 8)
-	for i := range results {
-		wg.Go(func() { results[i] = call() })
-	}
-	wg.Wait()
-	for i, r := range results {
-		if !slices.Equal(r, want) {
-			t.Fatalf("concurrent call %d differs from a lone call", i)
+		want := call()
+		var wg sync.WaitGroup
+		results := make([][]float32, 8)
+		for i := range results {
+			wg.Go(func() { results[i] = call() })
+		}
+		wg.Wait()
+		for i, r := range results {
+			if !slices.Equal(r, want) {
+				t.Fatalf("%s: concurrent call %d differs from a lone call", c.name, i)
+			}
 		}
 	}
 }
