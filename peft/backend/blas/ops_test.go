@@ -13,6 +13,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/core/tensors/images"
+
+	"github.com/gopeft/gopeft/peft/fastgrad"
 )
 
 func backendsForTest(t testing.TB) (goB, blasB backends.Backend) {
@@ -212,6 +214,42 @@ func opCases() []opCase {
 		{"F64", f64(33, 17), f64(17, 5), func(a, b *Node) *Node { return Dot(a, b) }},
 		{"MatVec", f32(9, 7), f32(7), func(a, b *Node) *Node { return Dot(a, b) }},
 	}
+	// peft/fastgrad's layouts, forward and gradients (fastgrad's VJP is
+	// installed in TestOpsMatchGo, as peft/backend does).
+	for _, l := range []struct {
+		name           string
+		a, b           []int
+		ac, ab, bc, bb []int
+	}{
+		{"matmul", []int{5, 7}, []int{7, 3}, []int{1}, nil, []int{0}, nil},
+		{"matmul_transposed_rhs", []int{5, 7}, []int{3, 7}, []int{1}, nil, []int{1}, nil},
+		{"batched_matmul", []int{4, 5, 7}, []int{4, 7, 3}, []int{2}, []int{0}, []int{1}, []int{0}},
+		{"batch_not_leading", []int{7, 4, 5}, []int{3, 7, 4}, []int{0}, []int{1}, []int{1}, []int{2}},
+		{"two_contracting_reversed", []int{2, 3, 5, 6}, []int{6, 4, 3}, []int{1, 3}, nil, []int{2, 0}, nil},
+		{"attention_scores", []int{2, 3, 4, 8}, []int{2, 3, 6, 8}, []int{3}, []int{0, 1}, []int{3}, []int{0, 1}},
+		{"attention_values", []int{2, 3, 4, 6}, []int{2, 3, 6, 8}, []int{3}, []int{0, 1}, []int{2}, []int{0, 1}},
+		{"rank1_dot", []int{7}, []int{7}, []int{0}, nil, []int{0}, nil},
+		{"rank1_x_rank2", []int{7}, []int{7, 3}, []int{0}, nil, []int{0}, nil},
+		{"rank2_x_rank1", []int{5, 7}, []int{7}, []int{1}, nil, []int{0}, nil},
+		{"outer_product", []int{5}, []int{3}, nil, nil, nil, nil},
+		{"batched_outer", []int{3, 2, 5}, []int{4, 2}, nil, []int{1}, nil, []int{1}},
+		{"rank4_mixed", []int{3, 2, 4, 5}, []int{5, 4, 6, 2}, []int{2}, []int{3, 1}, []int{1}, []int{0, 3}},
+		{"rank4_batch_and_two_contracting", []int{4, 3, 2, 5}, []int{5, 2, 6, 4}, []int{3, 0}, []int{2}, []int{0, 3}, []int{1}},
+	} {
+		for _, dt := range []dtypes.DType{dtypes.Float32, dtypes.Float64} {
+			tol := 1e-10
+			if dt == dtypes.Float32 {
+				tol = 1e-4 // y·cos(y) amplifies float32 rounding
+			}
+			cs = append(cs, opCase{name: fmt.Sprintf("DotGeneral/%s/%s", l.name, dt), inputs: []shapes.Shape{shapes.Make(dt, l.a...), shapes.Make(dt, l.b...)},
+				fn: func(xs []*Node) *Node {
+					y := DotGeneral(xs[0], l.ac, l.ab, xs[1], l.bc, l.bb)
+					loss := ReduceAllSum(Mul(y, Sin(y)))
+					g := Gradient(loss, xs[0], xs[1])
+					return Concatenate([]*Node{Reshape(y, -1), Reshape(g[0], -1), Reshape(g[1], -1)}, 0)
+				}, tol: tol})
+		}
+	}
 	for _, d := range dots {
 		cs = append(cs, opCase{name: "DotGeneral/" + d.name, inputs: []shapes.Shape{d.a, d.b}, fn: func(xs []*Node) *Node { return d.fn(xs[0], xs[1]) }, tol: 1e-4}) // sums of 128 products of O(1) terms
 	}
@@ -221,6 +259,9 @@ func opCases() []opCase {
 // TestOpsMatchGo runs each case on the pure-Go backend and on blas with the
 // same random inputs.
 func TestOpsMatchGo(t *testing.T) {
+	if err := fastgrad.Install(); err != nil {
+		t.Fatal(err)
+	}
 	goB, blasB := backendsForTest(t)
 	for i, c := range opCases() {
 		t.Run(c.name, func(t *testing.T) {
