@@ -96,6 +96,9 @@ func (b *Backend) buffer(x backends.Buffer) (*Buffer, error) {
 }
 
 func (b *Backend) BufferFinalize(x backends.Buffer) error {
+	if buf, ok := x.(*Buffer); ok && buf != nil && buf.flat == nil {
+		return nil // already finalized, or donated to an Execute
+	}
 	buf, err := b.buffer(x)
 	if err != nil {
 		return err

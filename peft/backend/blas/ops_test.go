@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -359,4 +360,18 @@ func flatFloat64(x *tensors.Tensor) []float64 {
 		}
 	})
 	return out
+}
+
+// TestUnimplementedOpSaysUseGo: an op this backend lacks fails while the
+// graph is built, naming the op and the fallback, never computing garbage.
+func TestUnimplementedOpSaysUseGo(t *testing.T) {
+	_, blasB := backendsForTest(t)
+	e, err := NewExec(blasB, func(x *Node) *Node { return Reverse(x, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Exec([]float32{1, 2, 3})
+	if err == nil || !strings.Contains(err.Error(), `Reverse not implemented by backend "blas": use GOMLX_BACKEND=go`) {
+		t.Fatalf("error = %v", err)
+	}
 }
