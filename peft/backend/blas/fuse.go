@@ -1,6 +1,8 @@
 package blas
 
 import (
+	"fmt"
+	"os"
 	"slices"
 	"sync"
 
@@ -39,8 +41,11 @@ type fusedPlan struct {
 	ext   []*node
 	views []fview
 	ops   []fop // in order; the last is the group's root
-	rows  int   // product of dims but the last
-	segs  int   // blocks per row
+	// extras are members read outside the group too: written out in full.
+	extras  []*node
+	extraOf []int // by op: index in extras, or -1
+	rows    int   // product of dims but the last
+	segs    int   // blocks per row
 }
 
 func fusableCompute(n *node) bool {
@@ -70,15 +75,18 @@ func fusableView(n *node) bool {
 // the nodes absorbed into a group (which get no step of their own).
 func findFusions(nodes []*node, needed []bool, outs []*node) (map[int]*fusedPlan, []bool) {
 	uses := make([]int, len(nodes))
+	consumers := make([][]int, len(nodes))
 	for id, n := range nodes {
 		if needed[id] {
 			for _, in := range n.inputs {
 				uses[in.id]++
+				consumers[in.id] = append(consumers[in.id], id)
 			}
 		}
 	}
+	isOut := make([]bool, len(nodes))
 	for _, o := range outs {
-		uses[o.id] += 2 // an output is never absorbed
+		isOut[o.id] = true
 	}
 	plans := map[int]*fusedPlan{}
 	absorbed := make([]bool, len(nodes))
@@ -87,23 +95,49 @@ func findFusions(nodes []*node, needed []bool, outs []*node) (map[int]*fusedPlan
 		if !needed[id] || absorbed[id] || !fusableCompute(root) {
 			continue
 		}
+		// Grow to a fixpoint through inputs of the root's shape. A compute
+		// node read outside the group is still fused, and written out as an
+		// extra output, when every outside reader runs after the group's
+		// step (the root's place); views join only when read just inside.
 		members := map[int]bool{id: true}
-		var grow func(n *node)
-		grow = func(n *node) {
-			for _, in := range n.inputs {
-				if members[in.id] || absorbed[in.id] || uses[in.id] != 1 || in.shape.DType != root.shape.DType ||
+		for changed := true; changed; {
+			changed = false
+			refs := map[int]int{}
+			for m := range members {
+				if fusableCompute(nodes[m]) {
+					for _, in := range nodes[m].inputs {
+						refs[in.id]++
+					}
+				}
+			}
+			for c, k := range refs {
+				in := nodes[c]
+				if members[c] || absorbed[c] || in.shape.DType != root.shape.DType ||
 					!slices.Equal(in.shape.Dimensions, root.shape.Dimensions) {
 					continue
 				}
-				if fusableCompute(in) {
-					members[in.id] = true
-					grow(in)
-				} else if fusableView(in) {
-					members[in.id] = true
+				switch {
+				case fusableView(in):
+					if k != uses[c] || isOut[c] {
+						continue
+					}
+				case fusableCompute(in):
+					later := true
+					for _, u := range consumers[c] {
+						if !members[u] && u < id {
+							later = false
+						}
+					}
+					if !later {
+						continue
+					}
+				default:
+					continue
 				}
+				members[c] = true
+				changed = true
 			}
 		}
-		grow(root)
 		compute := 0
 		for m := range members {
 			if fusableCompute(nodes[m]) {
@@ -113,7 +147,27 @@ func findFusions(nodes []*node, needed []bool, outs []*node) (map[int]*fusedPlan
 		if compute < 2 && len(members) < 2 {
 			continue
 		}
-		plans[id] = newFusedPlan(nodes, members, root)
+		var extras []int
+		for m := range members {
+			if m == id || !fusableCompute(nodes[m]) {
+				continue
+			}
+			outside := isOut[m]
+			for _, u := range consumers[m] {
+				outside = outside || !members[u]
+			}
+			if outside {
+				extras = append(extras, m)
+			}
+		}
+		plans[id] = newFusedPlan(nodes, members, extras, root)
+		if debugFuse {
+			var names []string
+			for m := range members {
+				names = append(names, nodes[m].op.String())
+			}
+			fmt.Println("FUSED", root.shape, names)
+		}
 		for m := range members {
 			if m != id {
 				absorbed[m] = true
@@ -123,7 +177,7 @@ func findFusions(nodes []*node, needed []bool, outs []*node) (map[int]*fusedPlan
 	return plans, absorbed
 }
 
-func newFusedPlan(nodes []*node, members map[int]bool, root *node) *fusedPlan {
+func newFusedPlan(nodes []*node, members map[int]bool, extras []int, root *node) *fusedPlan {
 	dims := root.shape.Dimensions
 	rank := len(dims)
 	p := &fusedPlan{dtype: root.shape.DType}
@@ -194,6 +248,15 @@ func newFusedPlan(nodes []*node, members map[int]bool, root *node) *fusedPlan {
 		slot[id] = len(p.ops)
 		p.ops = append(p.ops, op)
 	}
+	p.extraOf = make([]int, len(p.ops))
+	for j := range p.extraOf {
+		p.extraOf[j] = -1
+	}
+	slices.Sort(extras)
+	for k, x := range extras {
+		p.extras = append(p.extras, nodes[x])
+		p.extraOf[slot[x]] = k
+	}
 	// Collapse the output axes jointly over all views.
 	var cd []int
 	cs := make([][]int, len(p.views))
@@ -244,11 +307,17 @@ func newFusedPlan(nodes []*node, members map[int]bool, root *node) *fusedPlan {
 func kFused(ec *execCtx, n *node, ins []*Buffer) (*Buffer, error) {
 	p := ec.e.plans[n.id].(*fusedPlan)
 	out := ec.fusedOutput(n, p, ins)
+	extras := make([]any, len(p.extras))
+	for k, x := range p.extras {
+		buf := ec.alloc(x.shape)
+		ec.vals[x.id], ec.owned[x.id] = buf, true
+		extras[k] = buf.flat
+	}
 	switch o := out.flat.(type) {
 	case []float32:
-		runFused(ec, p, o, ins)
+		runFused(ec, p, o, extras, ins)
 	case []float64:
-		runFused(ec, p, o, ins)
+		runFused(ec, p, o, extras, ins)
 	}
 	return out, nil
 }
@@ -301,7 +370,11 @@ func fuseScratchPut[T float](s *[]T) {
 	pl.(*sync.Pool).Put(s)
 }
 
-func runFused[T float](ec *execCtx, p *fusedPlan, out []T, ins []*Buffer) {
+func runFused[T float](ec *execCtx, p *fusedPlan, out []T, extraFlats []any, ins []*Buffer) {
+	extras := make([][]T, len(extraFlats))
+	for k, f := range extraFlats {
+		extras[k] = f.([]T)
+	}
 	last := len(p.dims) - 1
 	L := p.dims[last]
 	nOps, nViews := len(p.ops), len(p.views)
@@ -322,14 +395,26 @@ func runFused[T float](ec *execCtx, p *fusedPlan, out []T, ins []*Buffer) {
 		sp := fuseScratchGet[T]((nOps + nViews) * fuseBlock)
 		defer fuseScratchPut(sp)
 		scratch := *sp
-		slotBuf := func(j int) []T { return scratch[j*fuseBlock : (j+1)*fuseBlock] }
+		var o, n int // the block's output offset and length
+		// slotBuf is where op j's block lives: the output, an extra
+		// output's block, or scratch.
+		slotBuf := func(j int) []T {
+			switch k := p.extraOf[j]; {
+			case j == nOps-1:
+				return out[o : o+n]
+			case k >= 0:
+				return extras[k][o : o+n]
+			}
+			return scratch[j*fuseBlock : j*fuseBlock+n]
+		}
 		gatherBuf := func(v int) []T { return scratch[(nOps+v)*fuseBlock : (nOps+v+1)*fuseBlock] }
 		offs := make([]int, nViews)
 		var condBuf []bool
 		for blk := lo; blk < hi; blk++ {
 			row, seg := blk/p.segs, blk%p.segs
 			s0 := seg * fuseBlock
-			n := min(fuseBlock, L-s0)
+			n = min(fuseBlock, L-s0)
+			o = row*L + s0
 			rem := row
 			for v := range offs {
 				offs[v] = s0 * p.views[v].strides[last]
@@ -344,7 +429,7 @@ func runFused[T float](ec *execCtx, p *fusedPlan, out []T, ins []*Buffer) {
 			// arg returns an operand's block and its stride (0 or 1).
 			arg := func(r fref) ([]T, int) {
 				if r.slot >= 0 {
-					return slotBuf(r.slot)[:n], 1
+					return slotBuf(r.slot), 1
 				}
 				v := p.views[r.view]
 				src, off, st := data[v.ext], offs[r.view], v.strides[last]
@@ -361,13 +446,7 @@ func runFused[T float](ec *execCtx, p *fusedPlan, out []T, ins []*Buffer) {
 				return g, 1
 			}
 			for j, op := range p.ops {
-				var dst []T
-				if j == nOps-1 {
-					o := row*L + s0
-					dst = out[o : o+n]
-				} else {
-					dst = slotBuf(j)[:n]
-				}
+				dst := slotBuf(j)
 				switch len(op.args) {
 				case 1:
 					a, sa := arg(op.args[0])
@@ -408,3 +487,5 @@ func runFused[T float](ec *execCtx, p *fusedPlan, out []T, ins []*Buffer) {
 		}
 	})
 }
+
+var debugFuse = os.Getenv("GOPEFT_BLAS_FUSEDUMP") != ""
