@@ -44,8 +44,11 @@ type fusedPlan struct {
 	// extras are members read outside the group too: written out in full.
 	extras  []*node
 	extraOf []int // by op: index in extras, or -1
-	rows    int   // product of dims but the last
-	segs    int   // blocks per row
+	// reduce, if not 0, reduces the root's values over the block axis into
+	// the step's output (one value per row).
+	reduce backends.OpType
+	rows   int // product of dims but the last
+	segs   int // blocks per row
 }
 
 func fusableCompute(n *node) bool {
@@ -91,15 +94,37 @@ func findFusions(nodes []*node, needed []bool, outs []*node) (map[int]*fusedPlan
 	plans := map[int]*fusedPlan{}
 	absorbed := make([]bool, len(nodes))
 	for id := len(nodes) - 1; id >= 0; id-- {
-		root := nodes[id]
-		if !needed[id] || absorbed[id] || !fusableCompute(root) {
+		if !needed[id] || absorbed[id] {
+			continue
+		}
+		// root is the group's last elementwise op; red, if any, the
+		// reduction over its trailing axes that consumes it.
+		root, red := nodes[id], (*node)(nil)
+		if trailingReduce(root) {
+			root, red = root.inputs[0], root
+			if absorbed[root.id] {
+				continue
+			}
+		}
+		if !fusableCompute(root) {
 			continue
 		}
 		// Grow to a fixpoint through inputs of the root's shape. A compute
 		// node read outside the group is still fused, and written out as an
 		// extra output, when every outside reader runs after the group's
 		// step (the root's place); views join only when read just inside.
-		members := map[int]bool{id: true}
+		members := map[int]bool{root.id: true}
+		if red != nil {
+			// root's other readers must run after the reduction's step.
+			for _, u := range consumers[root.id] {
+				if u != red.id && u < id {
+					members = nil
+				}
+			}
+			if members == nil {
+				continue
+			}
+		}
 		for changed := true; changed; {
 			changed = false
 			refs := map[int]int{}
@@ -144,43 +169,75 @@ func findFusions(nodes []*node, needed []bool, outs []*node) (map[int]*fusedPlan
 				compute++
 			}
 		}
-		if compute < 2 && len(members) < 2 {
+		if red == nil && compute < 2 && len(members) < 2 {
 			continue
 		}
 		var extras []int
 		for m := range members {
-			if m == id || !fusableCompute(nodes[m]) {
+			if (m == id && red == nil) || !fusableCompute(nodes[m]) {
 				continue
 			}
 			outside := isOut[m]
 			for _, u := range consumers[m] {
-				outside = outside || !members[u]
+				outside = outside || (!members[u] && (red == nil || u != red.id))
 			}
 			if outside {
 				extras = append(extras, m)
 			}
 		}
-		plans[id] = newFusedPlan(nodes, members, extras, root)
+		plan := newFusedPlan(nodes, members, extras, root, red)
+		if plan == nil {
+			continue
+		}
+		plans[id] = plan
 		if debugFuse {
 			var names []string
 			for m := range members {
 				names = append(names, nodes[m].op.String())
 			}
-			fmt.Println("FUSED", root.shape, names)
+			fmt.Println("FUSED", root.shape, names, nodes[id].op)
 		}
 		for m := range members {
 			if m != id {
 				absorbed[m] = true
 			}
 		}
+		if red != nil {
+			absorbed[root.id] = true
+		}
 	}
 	return plans, absorbed
 }
 
-func newFusedPlan(nodes []*node, members map[int]bool, extras []int, root *node) *fusedPlan {
+// trailingReduce: a float ReduceSum/Max/Min over the last axes only.
+func trailingReduce(n *node) bool {
+	switch n.op {
+	case backends.OpTypeReduceSum, backends.OpTypeReduceMax, backends.OpTypeReduceMin:
+	default:
+		return false
+	}
+	axes := slices.Clone(n.attr.([]int))
+	slices.Sort(axes)
+	rank := n.inputs[0].shape.Rank()
+	for i, a := range axes {
+		if a != rank-len(axes)+i {
+			return false
+		}
+	}
+	return len(axes) > 0 && isFloat(n.shape.DType)
+}
+
+// newFusedPlan returns nil when red's axes do not collapse into the last
+// (block) axis.
+func newFusedPlan(nodes []*node, members map[int]bool, extras []int, root, red *node) *fusedPlan {
 	dims := root.shape.Dimensions
 	rank := len(dims)
 	p := &fusedPlan{dtype: root.shape.DType}
+	boundary := rank + 1 // first reduced axis: collapsing never crosses it
+	if red != nil {
+		p.reduce = red.op
+		boundary = rank - len(red.attr.([]int))
+	}
 	extIdx := map[int]int{}
 	var rawViews [][]int // strides over the full output rank
 	viewOf := func(x *node, strides []int) int {
@@ -260,12 +317,16 @@ func newFusedPlan(nodes []*node, members map[int]bool, extras []int, root *node)
 	// Collapse the output axes jointly over all views.
 	var cd []int
 	cs := make([][]int, len(p.views))
+	reducedStart := -1 // index in cd of the first reduced dim
 	for a := 0; a < rank; a++ {
 		d := dims[a]
 		if d == 1 {
 			continue
 		}
-		if k := len(cd) - 1; k >= 0 {
+		if a >= boundary && reducedStart < 0 {
+			reducedStart = len(cd)
+		}
+		if k := len(cd) - 1; k >= 0 && (a < boundary || k >= reducedStart) {
 			ok := true
 			for v := range p.views {
 				if cs[v][k] != rawViews[v][a]*d {
@@ -285,6 +346,9 @@ func newFusedPlan(nodes []*node, members map[int]bool, extras []int, root *node)
 		for v := range p.views {
 			cs[v] = append(cs[v], rawViews[v][a])
 		}
+	}
+	if red != nil && (reducedStart < 0 || reducedStart != len(cd)-1 || cd[len(cd)-1] < 2) {
+		return nil // the reduced axes are not one contiguous block axis
 	}
 	if len(cd) == 0 {
 		cd = []int{1}
@@ -306,7 +370,12 @@ func newFusedPlan(nodes []*node, members map[int]bool, extras []int, root *node)
 
 func kFused(ec *execCtx, n *node, ins []*Buffer) (*Buffer, error) {
 	p := ec.e.plans[n.id].(*fusedPlan)
-	out := ec.fusedOutput(n, p, ins)
+	var out *Buffer
+	if p.reduce != 0 {
+		out = ec.alloc(n.shape)
+	} else {
+		out = ec.fusedOutput(n, p, ins)
+	}
 	extras := make([]any, len(p.extras))
 	for k, x := range p.extras {
 		buf := ec.alloc(x.shape)
@@ -391,7 +460,11 @@ func runFused[T float](ec *execCtx, p *fusedPlan, out []T, extraFlats []any, ins
 			conds[i] = f
 		}
 	}
-	parallelFor(ec.workers, p.rows*p.segs, min(L, fuseBlock)*nOps, func(lo, hi int) {
+	units, cost := p.rows*p.segs, min(L, fuseBlock)*nOps
+	if p.reduce != 0 {
+		units, cost = p.rows, L*nOps
+	}
+	parallelFor(ec.workers, units, cost, func(lo, hi int) {
 		sp := fuseScratchGet[T]((nOps + nViews) * fuseBlock)
 		defer fuseScratchPut(sp)
 		scratch := *sp
@@ -400,7 +473,7 @@ func runFused[T float](ec *execCtx, p *fusedPlan, out []T, extraFlats []any, ins
 		// output's block, or scratch.
 		slotBuf := func(j int) []T {
 			switch k := p.extraOf[j]; {
-			case j == nOps-1:
+			case j == nOps-1 && p.reduce == 0:
 				return out[o : o+n]
 			case k >= 0:
 				return extras[k][o : o+n]
@@ -410,8 +483,7 @@ func runFused[T float](ec *execCtx, p *fusedPlan, out []T, extraFlats []any, ins
 		gatherBuf := func(v int) []T { return scratch[(nOps+v)*fuseBlock : (nOps+v+1)*fuseBlock] }
 		offs := make([]int, nViews)
 		var condBuf []bool
-		for blk := lo; blk < hi; blk++ {
-			row, seg := blk/p.segs, blk%p.segs
+		block := func(row, seg int) {
 			s0 := seg * fuseBlock
 			n = min(fuseBlock, L-s0)
 			o = row*L + s0
@@ -484,6 +556,23 @@ func runFused[T float](ec *execCtx, p *fusedPlan, out []T, extraFlats []any, ins
 					}
 				}
 			}
+		}
+		if p.reduce == 0 {
+			for blk := lo; blk < hi; blk++ {
+				block(blk/p.segs, blk%p.segs)
+			}
+			return
+		}
+		// A row's blocks in order, each reduced in index order: the same
+		// summation order as the unfused reduction.
+		init := initial[T](p.reduce)
+		for row := lo; row < hi; row++ {
+			acc := init
+			for seg := 0; seg < p.segs; seg++ {
+				block(row, seg)
+				acc = reduceRun(p.reduce, acc, slotBuf(nOps-1))
+			}
+			out[row] = acc
 		}
 	})
 }
