@@ -43,8 +43,7 @@ func binarySupported(op backends.OpType, dt dtypes.DType) bool {
 		return dt == dtypes.Bool
 	case backends.OpTypeEqual, backends.OpTypeNotEqual:
 		return isFloatOrInt(dt) || dt == dtypes.Bool
-	case backends.OpTypeBitwiseAnd, backends.OpTypeBitwiseOr, backends.OpTypeBitwiseXor,
-		backends.OpTypeShiftLeft, backends.OpTypeShiftRightLogical, backends.OpTypeShiftRightArithmetic:
+	case backends.OpTypeBitwiseAnd, backends.OpTypeBitwiseOr, backends.OpTypeBitwiseXor:
 		return isIndex(dt)
 	case backends.OpTypePow:
 		return isFloat(dt)
@@ -360,19 +359,6 @@ func binaryInt[T integer](op backends.OpType, o, a, b []T, sa, sb int) {
 	case backends.OpTypeBitwiseXor:
 		for i := range o {
 			o[i] = a[i*sa] ^ b[i*sb]
-		}
-	case backends.OpTypeShiftLeft:
-		for i := range o {
-			o[i] = a[i*sa] << uint64(b[i*sb])
-		}
-	case backends.OpTypeShiftRightArithmetic:
-		for i := range o {
-			o[i] = a[i*sa] >> uint64(b[i*sb])
-		}
-	case backends.OpTypeShiftRightLogical:
-		bits := 8 * dtypeOf[T]().Size()
-		for i := range o {
-			o[i] = T(uint64(a[i*sa]) & (1<<bits - 1) >> uint64(b[i*sb]))
 		}
 	default:
 		panic(fmt.Sprintf("binaryInt: %s", op))

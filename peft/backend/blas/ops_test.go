@@ -152,6 +152,47 @@ func opCases() []opCase {
 			m := GreaterThan(xs[0], ScalarZero(xs[0].Graph(), dtypes.Float32))
 			return Add(ConvertDType(ReduceLogicalAnd(m, 1), dtypes.Int32), ConvertDType(ReduceLogicalOr(m, 1), dtypes.Int32))
 		}},
+		opCase{name: "Logical", inputs: []shapes.Shape{f32(6, 5), f32(6, 5)}, fn: func(xs []*Node) *Node {
+			a, b := GreaterThan(xs[0], xs[1]), LessThan(xs[0], ScalarZero(xs[0].Graph(), dtypes.Float32))
+			r := LogicalOr(LogicalAnd(a, LogicalNot(b)), LogicalXor(a, b))
+			return ConvertDType(r, dtypes.Int32)
+		}},
+		opCase{name: "Uint32Bits", inputs: []shapes.Shape{shapes.Make(dtypes.Uint32, 40), shapes.Make(dtypes.Uint32, 40)}, fn: func(xs []*Node) *Node {
+			g := xs[0].Graph()
+			a, b := xs[0], xs[1]
+			x := BitwiseXor(BitwiseAnd(a, b), BitwiseOr(a, MulScalar(b, 3)))
+			return Add(Mod(x, AddScalar(BitwiseAnd(b, Const(g, uint32(0xffff))), 1)), BitwiseNot(a))
+		}},
+		opCase{name: "ConvertAll", inputs: []shapes.Shape{f64(30)}, fn: func(xs []*Node) *Node {
+			x := MulScalar(xs[0], 50)
+			var sum *Node
+			for _, dt := range []dtypes.DType{dtypes.Float32, dtypes.Int32, dtypes.Int64, dtypes.Uint8, dtypes.Bool, dtypes.Int8} {
+				y := ConvertDType(ConvertDType(Abs(x), dt), dtypes.Float64)
+				if sum == nil {
+					sum = y
+				} else {
+					sum = Add(sum, y)
+				}
+			}
+			return sum
+		}},
+		opCase{name: "WhereInt", inputs: []shapes.Shape{i64(4, 5), i64(4, 5)}, fn: func(xs []*Node) *Node {
+			return Where(GreaterOrEqual(xs[0], xs[1]), xs[0], Neg(xs[1]))
+		}},
+		opCase{name: "ArgMaxNaN", inputs: []shapes.Shape{f32(4, 6)}, fn: func(xs []*Node) *Node {
+			// One NaN per row (the pure-Go backend picks the last of several,
+			// this backend the first, as JAX and PyTorch do).
+			g := xs[0].Graph()
+			nan := Div(ScalarZero(g, dtypes.Float32), ScalarZero(g, dtypes.Float32))
+			x := Where(Equal(Iota(g, shapes.Make(dtypes.Int32, 4, 6), 1), Const(g, int32(3))), BroadcastToDims(nan, 4, 6), xs[0])
+			return Concatenate([]*Node{ArgMax(x, 1, dtypes.Int32), ArgMin(x, 1, dtypes.Int32)}, 0)
+		}},
+		opCase{name: "IotaInt64", inputs: []shapes.Shape{i64(2)}, fn: func(xs []*Node) *Node {
+			return Add(Iota(xs[0].Graph(), i64(3, 4), 0), ReduceSum(xs[0]))
+		}},
+		opCase{name: "ClampF64", inputs: []shapes.Shape{f64(7, 3)}, fn: func(xs []*Node) *Node {
+			return Clip(xs[0], Const(xs[0].Graph(), -0.5), Const(xs[0].Graph(), 0.7))
+		}},
 		opCase{name: "CumSum", inputs: []shapes.Shape{i32(3, 7)}, fn: func(xs []*Node) *Node { return CumSum(xs[0], 1) }},
 		opCase{name: "CumSumF", inputs: []shapes.Shape{f64(5, 4)}, fn: func(xs []*Node) *Node { return CumSum(xs[0], 0) }, tol: 1e-12},
 		opCase{name: "MaxPool", inputs: []shapes.Shape{f32(2, 9, 8, 3)}, fn: func(xs []*Node) *Node {
