@@ -199,6 +199,13 @@ func unaryPredicate[T float](op backends.OpType, dst []bool, src []T) {
 // plain arithmetic with no per-element dispatch.
 
 func binaryFloat[T float](op backends.OpType, o, a, b []T, sa, sb int) {
+	if o32, ok := any(o).([]float32); ok && binarySIMD(op, o32, any(a).([]float32), any(b).([]float32), sa, sb) {
+		return
+	}
+	binaryLoops(op, o, a, b, sa, sb)
+}
+
+func binaryLoops[T float](op backends.OpType, o, a, b []T, sa, sb int) {
 	n := len(o)
 	if sa == 1 {
 		a = a[:n]
