@@ -25,7 +25,10 @@ func expf(x float32) float32 {
 		return 0
 	}
 	xd := float64(x)
-	k := math.Floor(xd*math.Log2E + 0.5)
+	// Round x·log2(e) to the nearest integer by adding and subtracting
+	// 1.5·2^52 (cheaper than math.Floor's call; |x·log2(e)| < 2^51).
+	const magic = 1.5 * (1 << 52)
+	k := (xd*math.Log2E + magic) - magic
 	r := xd - k*math.Ln2
 	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
 	return float32(p * math.Float64frombits(uint64(int64(k)+1023)<<52))
