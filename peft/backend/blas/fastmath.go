@@ -4,6 +4,8 @@ import (
 	"math"
 
 	"github.com/gomlx/gomlx/backends"
+
+	"github.com/gopeft/gopeft/peft/backend/blas/internal/simd"
 )
 
 // Float32 versions of the transcendental functions the encoder's training
@@ -62,12 +64,20 @@ func unaryFast(op backends.OpType, dst, src []float32) bool {
 	src = src[:len(dst)]
 	switch op {
 	case backends.OpTypeExp:
-		for i, x := range src {
-			dst[i] = expf(x)
+		k := 0
+		if simd.OKMath {
+			k = simd.ExpF32(dst, src) // 8 lanes at a time; the tail here
+		}
+		for i, x := range src[k:] {
+			dst[k+i] = expf(x)
 		}
 	case backends.OpTypeErf:
-		for i, x := range src {
-			dst[i] = erff(x)
+		k := 0
+		if simd.OKMath {
+			k = simd.ErfF32(dst, src)
+		}
+		for i, x := range src[k:] {
+			dst[k+i] = erff(x)
 		}
 	case backends.OpTypeLogistic:
 		for i, x := range src {

@@ -280,3 +280,121 @@ divsv1:
 divsvdone:
 	VZEROUPPER
 	RET
+
+// func expF32(o, x []float32, c *[16]float32)
+// o[i] = e^x[i] for the first len(o)&^7 elements. c: log2e, ln2 (high and
+// low parts), the polynomial p5..p0 of e^r on |r| <= ln2/2, 1, the clamp
+// bounds 88.72284 and -104, +Inf. 2^k is applied as 2^(k/2)·2^(k-k/2) so
+// that k in [-150, 128] stays in range.
+TEXT ·expF32(SB), NOSPLIT, $0-56
+	MOVQ o_base+0(FP), DI
+	MOVQ o_len+8(FP), CX
+	MOVQ x_base+24(FP), SI
+	MOVQ c+48(FP), R8
+	ANDQ $-8, CX
+	MOVL $127, AX
+	MOVD AX, X15
+	VPBROADCASTD X15, Y15
+	XORQ AX, AX
+exploop:
+	CMPQ AX, CX
+	JGE expdone
+	VMOVUPS (SI)(AX*4), Y0
+	VBROADCASTSS 40(R8), Y1
+	VBROADCASTSS 44(R8), Y2
+	VMINPS Y0, Y1, Y0 // min(hi, x): a NaN x stays
+	VMAXPS Y0, Y2, Y0 // max(lo, x)
+	VBROADCASTSS 0(R8), Y3
+	VMULPS Y3, Y0, Y3
+	VROUNDPS $0, Y3, Y3 // k = round(x·log2e)
+	VMOVAPS Y0, Y4
+	VBROADCASTSS 4(R8), Y5
+	VFNMADD231PS Y5, Y3, Y4 // r = x - k·ln2hi
+	VBROADCASTSS 8(R8), Y5
+	VFNMADD231PS Y5, Y3, Y4 // r -= k·ln2lo
+	VBROADCASTSS 12(R8), Y6 // p5
+	VBROADCASTSS 16(R8), Y5
+	VFMADD213PS Y5, Y4, Y6
+	VBROADCASTSS 20(R8), Y5
+	VFMADD213PS Y5, Y4, Y6
+	VBROADCASTSS 24(R8), Y5
+	VFMADD213PS Y5, Y4, Y6
+	VBROADCASTSS 28(R8), Y5
+	VFMADD213PS Y5, Y4, Y6
+	VBROADCASTSS 32(R8), Y5
+	VFMADD213PS Y5, Y4, Y6 // y = p(r) (degree 5, p0 = 1/2)
+	VMULPS Y4, Y4, Y7
+	VFMADD213PS Y4, Y7, Y6 // y = y·r² + r
+	VBROADCASTSS 36(R8), Y5
+	VADDPS Y5, Y6, Y6 // + 1
+	VCVTPS2DQ Y3, Y8
+	VPSRAD $1, Y8, Y9
+	VPSUBD Y9, Y8, Y10
+	VPADDD Y15, Y9, Y9
+	VPSLLD $23, Y9, Y9
+	VPADDD Y15, Y10, Y10
+	VPSLLD $23, Y10, Y10
+	VMULPS Y9, Y6, Y6
+	VMULPS Y10, Y6, Y6
+	VBROADCASTSS 40(R8), Y1
+	VMOVUPS (SI)(AX*4), Y0
+	VCMPPS $0x1e, Y1, Y0, Y11 // x > hi: +Inf
+	VBROADCASTSS 48(R8), Y12
+	VBLENDVPS Y11, Y12, Y6, Y6
+	VMOVUPS Y6, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP exploop
+expdone:
+	VZEROUPPER
+	RET
+
+// func erfF32(o, x []float32, c *[16]float32)
+// o[i] = erf(x[i]) for the first len(o)&^7 elements: x clamped to [-4, 4],
+// then x·P(x²)/Q(x²); c: P's 7 coefficients (x¹² first), Q's 5 (x⁸ first),
+// 4, -4.
+TEXT ·erfF32(SB), NOSPLIT, $0-56
+	MOVQ o_base+0(FP), DI
+	MOVQ o_len+8(FP), CX
+	MOVQ x_base+24(FP), SI
+	MOVQ c+48(FP), R8
+	ANDQ $-8, CX
+	XORQ AX, AX
+erfloop:
+	CMPQ AX, CX
+	JGE erfdone
+	VMOVUPS (SI)(AX*4), Y0
+	VBROADCASTSS 48(R8), Y1
+	VBROADCASTSS 52(R8), Y2
+	VMINPS Y0, Y1, Y0
+	VMAXPS Y0, Y2, Y0
+	VMULPS Y0, Y0, Y3 // x²
+	VBROADCASTSS 0(R8), Y4
+	VBROADCASTSS 4(R8), Y5
+	VFMADD213PS Y5, Y3, Y4
+	VBROADCASTSS 8(R8), Y5
+	VFMADD213PS Y5, Y3, Y4
+	VBROADCASTSS 12(R8), Y5
+	VFMADD213PS Y5, Y3, Y4
+	VBROADCASTSS 16(R8), Y5
+	VFMADD213PS Y5, Y3, Y4
+	VBROADCASTSS 20(R8), Y5
+	VFMADD213PS Y5, Y3, Y4
+	VBROADCASTSS 24(R8), Y5
+	VFMADD213PS Y5, Y3, Y4
+	VMULPS Y0, Y4, Y4 // p = x·P(x²)
+	VBROADCASTSS 28(R8), Y6
+	VBROADCASTSS 32(R8), Y5
+	VFMADD213PS Y5, Y3, Y6
+	VBROADCASTSS 36(R8), Y5
+	VFMADD213PS Y5, Y3, Y6
+	VBROADCASTSS 40(R8), Y5
+	VFMADD213PS Y5, Y3, Y6
+	VBROADCASTSS 44(R8), Y5
+	VFMADD213PS Y5, Y3, Y6 // q = Q(x²)
+	VDIVPS Y6, Y4, Y4
+	VMOVUPS Y4, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP erfloop
+erfdone:
+	VZEROUPPER
+	RET

@@ -15,3 +15,9 @@ func MulVS(o, a []float32, s float32)           { panic("simd: not available") }
 func DivVS(o, a []float32, s float32)           { panic("simd: not available") }
 func SubSV(o []float32, s float32, b []float32) { panic("simd: not available") }
 func DivSV(o []float32, s float32, b []float32) { panic("simd: not available") }
+
+// OKMath is false: there are no vector loops for this architecture.
+const OKMath = false
+
+func ExpF32(o, x []float32) int { panic("simd: not available") }
+func ErfF32(o, x []float32) int { panic("simd: not available") }
