@@ -425,8 +425,3 @@ func compare[T number](op backends.OpType, o []bool, a, b []T, sa, sb int) {
 		panic(fmt.Sprintf("compare: %s", op))
 	}
 }
-
-func dtypeOf[T any]() dtypes.DType {
-	var z T
-	return dtypes.FromAny(z)
-}
