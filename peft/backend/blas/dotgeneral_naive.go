@@ -1,9 +1,14 @@
 package blas
 
-// Temporary stand-in for cpu-blas's dotgeneral.go and cblas.go (see
-// INTERFACE.md): the same three functions in plain Go, so the backend runs
-// end to end before OpenBLAS is wired in. The lead deletes this file at
-// merge.
+// Temporary stand-in for cpu-blas's dotgeneral.go and cblas.go: the same
+// functions (available, libraryInfo, LibraryStatus, dotGeneral) in plain Go,
+// so the backend runs end to end before OpenBLAS is wired in. The lead
+// deletes this file at merge.
+//
+// dotGeneral's contract: out = DotGeneral(lhs, rhs) with GoMLX's axis
+// order (batch, lhs free, rhs free); dtype Float32 or Float64 with flat
+// []float32/[]float64 row-major data; out fully overwritten, never aliasing
+// the inputs; any axis layout; safe for concurrent calls; deterministic.
 
 import (
 	"fmt"
