@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/core/tensors/images"
 
+	"github.com/gopeft/gopeft/peft/backend/blas/internal/simd"
 	"github.com/gopeft/gopeft/peft/fastgrad"
 )
 
@@ -309,7 +310,18 @@ func opCases() []opCase {
 
 // TestOpsMatchGo runs each case on the pure-Go backend and on blas with the
 // same random inputs.
-func TestOpsMatchGo(t *testing.T) {
+func TestOpsMatchGo(t *testing.T) { testOpsMatchGo(t) }
+
+// TestOpsMatchGoWithoutSIMD checks the Go loops that machines without AVX2
+// run.
+func TestOpsMatchGoWithoutSIMD(t *testing.T) {
+	ok, okMath := simd.OK, simd.OKMath
+	simd.OK, simd.OKMath = false, false
+	defer func() { simd.OK, simd.OKMath = ok, okMath }()
+	testOpsMatchGo(t)
+}
+
+func testOpsMatchGo(t *testing.T) {
 	if err := fastgrad.Install(); err != nil {
 		t.Fatal(err)
 	}
