@@ -11,11 +11,13 @@ import (
 )
 
 // Fusion of elementwise chains: a group of float unary/binary/Where ops of
-// one output shape, whose inner values are read only inside the group, runs
-// as one pass over the output in blocks of fuseBlock elements; the inner
-// values live in small per-goroutine scratch blocks (in cache) instead of
-// full tensors. BroadcastInDim and Reshape feeding the group become strided
-// views of their inputs, so broadcasts are never materialised.
+// one shape runs as one pass over the output in blocks of fuseBlock
+// elements; values read only inside the group live in small per-goroutine
+// scratch blocks (in cache) instead of full tensors, values also read
+// outside are written out as extra outputs in the same pass. BroadcastInDim
+// and Reshape feeding the group become strided views of their inputs, so
+// broadcasts are never materialised. A ReduceSum/Max/Min over trailing axes
+// can end a group: the root's blocks are reduced as they are computed.
 
 const fuseBlock = 512
 
