@@ -96,6 +96,9 @@ func (b *Backend) buffer(x backends.Buffer) (*Buffer, error) {
 }
 
 func (b *Backend) BufferFinalize(x backends.Buffer) error {
+	if buf, ok := x.(*Buffer); ok && buf != nil && buf.flat == nil {
+		return nil // already finalized, or donated to an Execute
+	}
 	buf, err := b.buffer(x)
 	if err != nil {
 		return err
@@ -179,8 +182,9 @@ func (b *Backend) BufferCopyToDevice(x backends.Buffer, dev backends.DeviceNum) 
 // pool keeps released flat slices by dtype and length, so a training loop
 // that runs the same executable again allocates nothing after its first step.
 type pool struct {
-	mu   sync.Mutex
-	free map[poolKey][]any
+	mu    sync.Mutex
+	free  map[poolKey][]any
+	bytes int // held in free
 }
 
 type poolKey struct {
@@ -190,8 +194,13 @@ type poolKey struct {
 
 func newPool() *pool { return &pool{free: map[poolKey][]any{}} }
 
-// maxPooled bounds how many slices of one key are kept.
-const maxPooled = 32
+// maxPooled bounds how many slices of one key are kept, maxPooledBytes all
+// of them (a class machine has about 2 GB; a step of the shipped encoder
+// cycles through about 100 MB).
+const (
+	maxPooled      = 32
+	maxPooledBytes = 512 << 20
+)
 
 // get returns a slice of length n; its contents are unspecified.
 func (p *pool) get(dt dtypes.DType, n int) any {
@@ -201,6 +210,7 @@ func (p *pool) get(dt dtypes.DType, n int) any {
 		s := l[len(l)-1]
 		l[len(l)-1] = nil
 		p.free[k] = l[:len(l)-1]
+		p.bytes -= n * dt.Size()
 		p.mu.Unlock()
 		return s
 	}
@@ -213,9 +223,11 @@ func (p *pool) put(dt dtypes.DType, flat any) {
 		return
 	}
 	k := poolKey{dt, reflect.ValueOf(flat).Len()}
+	size := k.n * dt.Size()
 	p.mu.Lock()
-	if len(p.free[k]) < maxPooled {
+	if len(p.free[k]) < maxPooled && p.bytes+size <= maxPooledBytes {
 		p.free[k] = append(p.free[k], flat)
+		p.bytes += size
 	}
 	p.mu.Unlock()
 }

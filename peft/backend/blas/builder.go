@@ -233,15 +233,6 @@ func (b *Builder) BitwiseOr(l, r backends.Op) (backends.Op, error) {
 func (b *Builder) BitwiseXor(l, r backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeBitwiseXor, l, r)
 }
-func (b *Builder) ShiftLeft(l, r backends.Op) (backends.Op, error) {
-	return b.binary(backends.OpTypeShiftLeft, l, r)
-}
-func (b *Builder) ShiftRightLogical(l, r backends.Op) (backends.Op, error) {
-	return b.binary(backends.OpTypeShiftRightLogical, l, r)
-}
-func (b *Builder) ShiftRightArithmetic(l, r backends.Op) (backends.Op, error) {
-	return b.binary(backends.OpTypeShiftRightArithmetic, l, r)
-}
 func (b *Builder) Equal(l, r backends.Op) (backends.Op, error) {
 	return b.binary(backends.OpTypeEqual, l, r)
 }
@@ -629,7 +620,6 @@ func init() {
 		backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul, backends.OpTypeDiv, backends.OpTypeMax,
 		backends.OpTypeMin, backends.OpTypePow, backends.OpTypeRem, backends.OpTypeLogicalAnd, backends.OpTypeLogicalOr,
 		backends.OpTypeLogicalXor, backends.OpTypeBitwiseAnd, backends.OpTypeBitwiseOr, backends.OpTypeBitwiseXor,
-		backends.OpTypeShiftLeft, backends.OpTypeShiftRightLogical, backends.OpTypeShiftRightArithmetic,
 		backends.OpTypeEqual, backends.OpTypeNotEqual, backends.OpTypeGreaterThan, backends.OpTypeGreaterOrEqual,
 		backends.OpTypeLessThan, backends.OpTypeLessOrEqual, backends.OpTypeWhere, backends.OpTypeClamp,
 		backends.OpTypeConvertDType, backends.OpTypeReshape, backends.OpTypeTranspose, backends.OpTypeBroadcastInDim,

@@ -43,8 +43,7 @@ func binarySupported(op backends.OpType, dt dtypes.DType) bool {
 		return dt == dtypes.Bool
 	case backends.OpTypeEqual, backends.OpTypeNotEqual:
 		return isFloatOrInt(dt) || dt == dtypes.Bool
-	case backends.OpTypeBitwiseAnd, backends.OpTypeBitwiseOr, backends.OpTypeBitwiseXor,
-		backends.OpTypeShiftLeft, backends.OpTypeShiftRightLogical, backends.OpTypeShiftRightArithmetic:
+	case backends.OpTypeBitwiseAnd, backends.OpTypeBitwiseOr, backends.OpTypeBitwiseXor:
 		return isIndex(dt)
 	case backends.OpTypePow:
 		return isFloat(dt)
@@ -200,6 +199,13 @@ func unaryPredicate[T float](op backends.OpType, dst []bool, src []T) {
 // plain arithmetic with no per-element dispatch.
 
 func binaryFloat[T float](op backends.OpType, o, a, b []T, sa, sb int) {
+	if o32, ok := any(o).([]float32); ok && binarySIMD(op, o32, any(a).([]float32), any(b).([]float32), sa, sb) {
+		return
+	}
+	binaryLoops(op, o, a, b, sa, sb)
+}
+
+func binaryLoops[T float](op backends.OpType, o, a, b []T, sa, sb int) {
 	n := len(o)
 	if sa == 1 {
 		a = a[:n]
@@ -361,19 +367,6 @@ func binaryInt[T integer](op backends.OpType, o, a, b []T, sa, sb int) {
 		for i := range o {
 			o[i] = a[i*sa] ^ b[i*sb]
 		}
-	case backends.OpTypeShiftLeft:
-		for i := range o {
-			o[i] = a[i*sa] << uint64(b[i*sb])
-		}
-	case backends.OpTypeShiftRightArithmetic:
-		for i := range o {
-			o[i] = a[i*sa] >> uint64(b[i*sb])
-		}
-	case backends.OpTypeShiftRightLogical:
-		bits := 8 * dtypeOf[T]().Size()
-		for i := range o {
-			o[i] = T(uint64(a[i*sa]) & (1<<bits - 1) >> uint64(b[i*sb]))
-		}
 	default:
 		panic(fmt.Sprintf("binaryInt: %s", op))
 	}
@@ -431,9 +424,4 @@ func compare[T number](op backends.OpType, o []bool, a, b []T, sa, sb int) {
 	default:
 		panic(fmt.Sprintf("compare: %s", op))
 	}
-}
-
-func dtypeOf[T any]() dtypes.DType {
-	var z T
-	return dtypes.FromAny(z)
 }

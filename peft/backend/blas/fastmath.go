@@ -4,6 +4,8 @@ import (
 	"math"
 
 	"github.com/gomlx/gomlx/backends"
+
+	"github.com/gopeft/gopeft/peft/backend/blas/internal/simd"
 )
 
 // Float32 versions of the transcendental functions the encoder's training
@@ -25,7 +27,10 @@ func expf(x float32) float32 {
 		return 0
 	}
 	xd := float64(x)
-	k := math.Floor(xd*math.Log2E + 0.5)
+	// Round x·log2(e) to the nearest integer by adding and subtracting
+	// 1.5·2^52 (cheaper than math.Floor's call; |x·log2(e)| < 2^51).
+	const magic = 1.5 * (1 << 52)
+	k := (xd*math.Log2E + magic) - magic
 	r := xd - k*math.Ln2
 	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
 	return float32(p * math.Float64frombits(uint64(int64(k)+1023)<<52))
@@ -59,12 +64,20 @@ func unaryFast(op backends.OpType, dst, src []float32) bool {
 	src = src[:len(dst)]
 	switch op {
 	case backends.OpTypeExp:
-		for i, x := range src {
-			dst[i] = expf(x)
+		k := 0
+		if simd.OKMath {
+			k = simd.ExpF32(dst, src) // 8 lanes at a time; the tail here
+		}
+		for i, x := range src[k:] {
+			dst[k+i] = expf(x)
 		}
 	case backends.OpTypeErf:
-		for i, x := range src {
-			dst[i] = erff(x)
+		k := 0
+		if simd.OKMath {
+			k = simd.ErfF32(dst, src)
+		}
+		for i, x := range src[k:] {
+			dst[k+i] = erff(x)
 		}
 	case backends.OpTypeLogistic:
 		for i, x := range src {

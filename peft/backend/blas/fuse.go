@@ -1,6 +1,8 @@
 package blas
 
 import (
+	"fmt"
+	"os"
 	"slices"
 	"sync"
 
@@ -9,11 +11,13 @@ import (
 )
 
 // Fusion of elementwise chains: a group of float unary/binary/Where ops of
-// one output shape, whose inner values are read only inside the group, runs
-// as one pass over the output in blocks of fuseBlock elements; the inner
-// values live in small per-goroutine scratch blocks (in cache) instead of
-// full tensors. BroadcastInDim and Reshape feeding the group become strided
-// views of their inputs, so broadcasts are never materialised.
+// one shape runs as one pass over the output in blocks of fuseBlock
+// elements; values read only inside the group live in small per-goroutine
+// scratch blocks (in cache) instead of full tensors, values also read
+// outside are written out as extra outputs in the same pass. BroadcastInDim
+// and Reshape feeding the group become strided views of their inputs, so
+// broadcasts are never materialised. A ReduceSum/Max/Min over trailing axes
+// can end a group: the root's blocks are reduced as they are computed.
 
 const fuseBlock = 512
 
@@ -39,8 +43,14 @@ type fusedPlan struct {
 	ext   []*node
 	views []fview
 	ops   []fop // in order; the last is the group's root
-	rows  int   // product of dims but the last
-	segs  int   // blocks per row
+	// extras are members read outside the group too: written out in full.
+	extras  []*node
+	extraOf []int // by op: index in extras, or -1
+	// reduce, if not 0, reduces the root's values over the block axis into
+	// the step's output (one value per row).
+	reduce backends.OpType
+	rows   int // product of dims but the last
+	segs   int // blocks per row
 }
 
 func fusableCompute(n *node) bool {
@@ -70,63 +80,166 @@ func fusableView(n *node) bool {
 // the nodes absorbed into a group (which get no step of their own).
 func findFusions(nodes []*node, needed []bool, outs []*node) (map[int]*fusedPlan, []bool) {
 	uses := make([]int, len(nodes))
+	consumers := make([][]int, len(nodes))
 	for id, n := range nodes {
 		if needed[id] {
 			for _, in := range n.inputs {
 				uses[in.id]++
+				consumers[in.id] = append(consumers[in.id], id)
 			}
 		}
 	}
+	isOut := make([]bool, len(nodes))
 	for _, o := range outs {
-		uses[o.id] += 2 // an output is never absorbed
+		isOut[o.id] = true
 	}
 	plans := map[int]*fusedPlan{}
 	absorbed := make([]bool, len(nodes))
 	for id := len(nodes) - 1; id >= 0; id-- {
-		root := nodes[id]
-		if !needed[id] || absorbed[id] || !fusableCompute(root) {
+		if !needed[id] || absorbed[id] {
 			continue
 		}
-		members := map[int]bool{id: true}
-		var grow func(n *node)
-		grow = func(n *node) {
-			for _, in := range n.inputs {
-				if members[in.id] || absorbed[in.id] || uses[in.id] != 1 || in.shape.DType != root.shape.DType ||
+		// root is the group's last elementwise op; red, if any, the
+		// reduction over its trailing axes that consumes it.
+		root, red := nodes[id], (*node)(nil)
+		if trailingReduce(root) {
+			root, red = root.inputs[0], root
+			if absorbed[root.id] {
+				continue
+			}
+		}
+		if !fusableCompute(root) {
+			continue
+		}
+		// Grow to a fixpoint through inputs of the root's shape. A compute
+		// node read outside the group is still fused, and written out as an
+		// extra output, when every outside reader runs after the group's
+		// step (the root's place); views join only when read just inside.
+		members := map[int]bool{root.id: true}
+		if red != nil {
+			// root's other readers must run after the reduction's step.
+			for _, u := range consumers[root.id] {
+				if u != red.id && u < id {
+					members = nil
+				}
+			}
+			if members == nil {
+				continue
+			}
+		}
+		for changed := true; changed; {
+			changed = false
+			refs := map[int]int{}
+			for m := range members {
+				if fusableCompute(nodes[m]) {
+					for _, in := range nodes[m].inputs {
+						refs[in.id]++
+					}
+				}
+			}
+			for c, k := range refs {
+				in := nodes[c]
+				if members[c] || absorbed[c] || in.shape.DType != root.shape.DType ||
 					!slices.Equal(in.shape.Dimensions, root.shape.Dimensions) {
 					continue
 				}
-				if fusableCompute(in) {
-					members[in.id] = true
-					grow(in)
-				} else if fusableView(in) {
-					members[in.id] = true
+				switch {
+				case fusableView(in):
+					if k != uses[c] || isOut[c] {
+						continue
+					}
+				case fusableCompute(in):
+					later := true
+					for _, u := range consumers[c] {
+						if !members[u] && u < id {
+							later = false
+						}
+					}
+					if !later {
+						continue
+					}
+				default:
+					continue
 				}
+				members[c] = true
+				changed = true
 			}
 		}
-		grow(root)
 		compute := 0
 		for m := range members {
 			if fusableCompute(nodes[m]) {
 				compute++
 			}
 		}
-		if compute < 2 && len(members) < 2 {
+		if red == nil && compute < 2 && len(members) < 2 {
 			continue
 		}
-		plans[id] = newFusedPlan(nodes, members, root)
+		var extras []int
+		for m := range members {
+			if (m == id && red == nil) || !fusableCompute(nodes[m]) {
+				continue
+			}
+			outside := isOut[m]
+			for _, u := range consumers[m] {
+				outside = outside || (!members[u] && (red == nil || u != red.id))
+			}
+			if outside {
+				extras = append(extras, m)
+			}
+		}
+		plan := newFusedPlan(nodes, members, extras, root, red)
+		if plan == nil {
+			continue
+		}
+		plans[id] = plan
+		if debugFuse {
+			var names []string
+			for m := range members {
+				names = append(names, nodes[m].op.String())
+			}
+			fmt.Println("FUSED", root.shape, names, nodes[id].op)
+		}
 		for m := range members {
 			if m != id {
 				absorbed[m] = true
 			}
 		}
+		if red != nil {
+			absorbed[root.id] = true
+		}
 	}
 	return plans, absorbed
 }
 
-func newFusedPlan(nodes []*node, members map[int]bool, root *node) *fusedPlan {
+// trailingReduce: a float ReduceSum/Max/Min over the last axes only.
+func trailingReduce(n *node) bool {
+	switch n.op {
+	case backends.OpTypeReduceSum, backends.OpTypeReduceMax, backends.OpTypeReduceMin:
+	default:
+		return false
+	}
+	axes := slices.Clone(n.attr.([]int))
+	slices.Sort(axes)
+	rank := n.inputs[0].shape.Rank()
+	for i, a := range axes {
+		if a != rank-len(axes)+i {
+			return false
+		}
+	}
+	return len(axes) > 0 && isFloat(n.shape.DType)
+}
+
+// newFusedPlan returns nil when red's axes do not collapse into the last
+// (block) axis.
+func newFusedPlan(nodes []*node, members map[int]bool, extras []int, root, red *node) *fusedPlan {
 	dims := root.shape.Dimensions
 	rank := len(dims)
 	p := &fusedPlan{dtype: root.shape.DType}
+	boundary := rank + 1 // first reduced axis: collapsing never crosses it
+	if red != nil {
+		p.reduce = red.op
+		boundary = rank - len(red.attr.([]int))
+	}
 	extIdx := map[int]int{}
 	var rawViews [][]int // strides over the full output rank
 	viewOf := func(x *node, strides []int) int {
@@ -194,15 +307,28 @@ func newFusedPlan(nodes []*node, members map[int]bool, root *node) *fusedPlan {
 		slot[id] = len(p.ops)
 		p.ops = append(p.ops, op)
 	}
+	p.extraOf = make([]int, len(p.ops))
+	for j := range p.extraOf {
+		p.extraOf[j] = -1
+	}
+	slices.Sort(extras)
+	for k, x := range extras {
+		p.extras = append(p.extras, nodes[x])
+		p.extraOf[slot[x]] = k
+	}
 	// Collapse the output axes jointly over all views.
 	var cd []int
 	cs := make([][]int, len(p.views))
+	reducedStart := -1 // index in cd of the first reduced dim
 	for a := 0; a < rank; a++ {
 		d := dims[a]
 		if d == 1 {
 			continue
 		}
-		if k := len(cd) - 1; k >= 0 {
+		if a >= boundary && reducedStart < 0 {
+			reducedStart = len(cd)
+		}
+		if k := len(cd) - 1; k >= 0 && (a < boundary || k >= reducedStart) {
 			ok := true
 			for v := range p.views {
 				if cs[v][k] != rawViews[v][a]*d {
@@ -222,6 +348,9 @@ func newFusedPlan(nodes []*node, members map[int]bool, root *node) *fusedPlan {
 		for v := range p.views {
 			cs[v] = append(cs[v], rawViews[v][a])
 		}
+	}
+	if red != nil && (reducedStart < 0 || reducedStart != len(cd)-1 || cd[len(cd)-1] < 2) {
+		return nil // the reduced axes are not one contiguous block axis
 	}
 	if len(cd) == 0 {
 		cd = []int{1}
@@ -243,12 +372,23 @@ func newFusedPlan(nodes []*node, members map[int]bool, root *node) *fusedPlan {
 
 func kFused(ec *execCtx, n *node, ins []*Buffer) (*Buffer, error) {
 	p := ec.e.plans[n.id].(*fusedPlan)
-	out := ec.fusedOutput(n, p, ins)
+	var out *Buffer
+	if p.reduce != 0 {
+		out = ec.alloc(n.shape)
+	} else {
+		out = ec.fusedOutput(n, p, ins)
+	}
+	extras := make([]any, len(p.extras))
+	for k, x := range p.extras {
+		buf := ec.alloc(x.shape)
+		ec.vals[x.id], ec.owned[x.id] = buf, true
+		extras[k] = buf.flat
+	}
 	switch o := out.flat.(type) {
 	case []float32:
-		runFused(ec, p, o, ins)
+		runFused(ec, p, o, extras, ins)
 	case []float64:
-		runFused(ec, p, o, ins)
+		runFused(ec, p, o, extras, ins)
 	}
 	return out, nil
 }
@@ -301,7 +441,11 @@ func fuseScratchPut[T float](s *[]T) {
 	pl.(*sync.Pool).Put(s)
 }
 
-func runFused[T float](ec *execCtx, p *fusedPlan, out []T, ins []*Buffer) {
+func runFused[T float](ec *execCtx, p *fusedPlan, out []T, extraFlats []any, ins []*Buffer) {
+	extras := make([][]T, len(extraFlats))
+	for k, f := range extraFlats {
+		extras[k] = f.([]T)
+	}
 	last := len(p.dims) - 1
 	L := p.dims[last]
 	nOps, nViews := len(p.ops), len(p.views)
@@ -318,18 +462,33 @@ func runFused[T float](ec *execCtx, p *fusedPlan, out []T, ins []*Buffer) {
 			conds[i] = f
 		}
 	}
-	parallelFor(ec.workers, p.rows*p.segs, min(L, fuseBlock)*nOps, func(lo, hi int) {
+	units, cost := p.rows*p.segs, min(L, fuseBlock)*nOps
+	if p.reduce != 0 {
+		units, cost = p.rows, L*nOps
+	}
+	parallelFor(ec.workers, units, cost, func(lo, hi int) {
 		sp := fuseScratchGet[T]((nOps + nViews) * fuseBlock)
 		defer fuseScratchPut(sp)
 		scratch := *sp
-		slotBuf := func(j int) []T { return scratch[j*fuseBlock : (j+1)*fuseBlock] }
+		var o, n int // the block's output offset and length
+		// slotBuf is where op j's block lives: the output, an extra
+		// output's block, or scratch.
+		slotBuf := func(j int) []T {
+			switch k := p.extraOf[j]; {
+			case j == nOps-1 && p.reduce == 0:
+				return out[o : o+n]
+			case k >= 0:
+				return extras[k][o : o+n]
+			}
+			return scratch[j*fuseBlock : j*fuseBlock+n]
+		}
 		gatherBuf := func(v int) []T { return scratch[(nOps+v)*fuseBlock : (nOps+v+1)*fuseBlock] }
 		offs := make([]int, nViews)
 		var condBuf []bool
-		for blk := lo; blk < hi; blk++ {
-			row, seg := blk/p.segs, blk%p.segs
+		block := func(row, seg int) {
 			s0 := seg * fuseBlock
-			n := min(fuseBlock, L-s0)
+			n = min(fuseBlock, L-s0)
+			o = row*L + s0
 			rem := row
 			for v := range offs {
 				offs[v] = s0 * p.views[v].strides[last]
@@ -344,7 +503,7 @@ func runFused[T float](ec *execCtx, p *fusedPlan, out []T, ins []*Buffer) {
 			// arg returns an operand's block and its stride (0 or 1).
 			arg := func(r fref) ([]T, int) {
 				if r.slot >= 0 {
-					return slotBuf(r.slot)[:n], 1
+					return slotBuf(r.slot), 1
 				}
 				v := p.views[r.view]
 				src, off, st := data[v.ext], offs[r.view], v.strides[last]
@@ -361,13 +520,7 @@ func runFused[T float](ec *execCtx, p *fusedPlan, out []T, ins []*Buffer) {
 				return g, 1
 			}
 			for j, op := range p.ops {
-				var dst []T
-				if j == nOps-1 {
-					o := row*L + s0
-					dst = out[o : o+n]
-				} else {
-					dst = slotBuf(j)[:n]
-				}
+				dst := slotBuf(j)
 				switch len(op.args) {
 				case 1:
 					a, sa := arg(op.args[0])
@@ -406,5 +559,24 @@ func runFused[T float](ec *execCtx, p *fusedPlan, out []T, ins []*Buffer) {
 				}
 			}
 		}
+		if p.reduce == 0 {
+			for blk := lo; blk < hi; blk++ {
+				block(blk/p.segs, blk%p.segs)
+			}
+			return
+		}
+		// A row's blocks in order, each reduced in index order: the same
+		// summation order as the unfused reduction.
+		init := initial[T](p.reduce)
+		for row := lo; row < hi; row++ {
+			acc := init
+			for seg := 0; seg < p.segs; seg++ {
+				block(row, seg)
+				acc = reduceRun(p.reduce, acc, slotBuf(nOps-1))
+			}
+			out[row] = acc
+		}
 	})
 }
+
+var debugFuse = os.Getenv("GOPEFT_BLAS_FUSEDUMP") != ""

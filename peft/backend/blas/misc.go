@@ -8,7 +8,6 @@ import (
 	"unsafe"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 )
 
 func kConvert(ec *execCtx, n *node, ins []*Buffer) (*Buffer, error) {
@@ -178,8 +177,8 @@ func kScatter(ec *execCtx, n *node, ins []*Buffer) (*Buffer, error) {
 	a := n.attr.(scatterAttr)
 	opShape, ind, upd := n.inputs[0].shape, n.inputs[1].shape, n.inputs[2].shape
 	out := ec.reuse(n, 0, ins)
-	if &out.flat != &ins[0].flat && reflect.ValueOf(out.flat).UnsafePointer() != reflect.ValueOf(ins[0].flat).UnsafePointer() {
-		copyFlat(out.flat, ins[0].flat)
+	if opShape.Size() > 0 && reflect.ValueOf(out.flat).UnsafePointer() != reflect.ValueOf(ins[0].flat).UnsafePointer() {
+		copyFlat(out.flat, ins[0].flat) // not in place: start from the operand
 	}
 	opSt, updSt := rowMajor(opShape.Dimensions), rowMajor(upd.Dimensions)
 	vecSt := 0
@@ -279,5 +278,3 @@ func scatterStrided[T number](op backends.OpType, dims []int, dst []T, do int, d
 		scatterStrided(op, dims[1:], dst, do+i*ds[0], ds[1:], src, so+i*ss[0], ss[1:])
 	}
 }
-
-var _ = dtypes.Float32

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -13,6 +14,9 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/core/tensors/images"
+
+	"github.com/gopeft/gopeft/peft/backend/blas/internal/simd"
+	"github.com/gopeft/gopeft/peft/fastgrad"
 )
 
 func backendsForTest(t testing.TB) (goB, blasB backends.Backend) {
@@ -128,8 +132,17 @@ func opCases() []opCase {
 	}
 	for _, s := range []shapes.Shape{f32(2, 3, 4, 5), f64(16, 4, 64, 64), f32(1024, 128)} {
 		for _, axes := range [][]int{{0}, {s.Rank() - 1}, {0, 1}, {1}, {0, s.Rank() - 1}, nil} {
+			// Float32 rounding in a sum of n terms grows like sqrt(n), and the
+			// two backends add in different orders.
+			n := s.Size()
+			if axes != nil {
+				n = 1
+				for _, a := range axes {
+					n *= s.Dimensions[a]
+				}
+			}
 			cs = append(cs, opCase{name: fmt.Sprintf("ReduceSum%v/%s", axes, s), inputs: []shapes.Shape{s},
-				fn: func(xs []*Node) *Node { return ReduceSum(xs[0], axes...) }, tol: 1e-5})
+				fn: func(xs []*Node) *Node { return ReduceSum(xs[0], axes...) }, tol: 1e-5 * math.Sqrt(float64(n))})
 			cs = append(cs, opCase{name: fmt.Sprintf("ReduceMax%v/%s", axes, s), inputs: []shapes.Shape{s},
 				fn: func(xs []*Node) *Node { return ReduceMax(xs[0], axes...) }})
 			cs = append(cs, opCase{name: fmt.Sprintf("ReduceMin%v/%s", axes, s), inputs: []shapes.Shape{s},
@@ -148,6 +161,47 @@ func opCases() []opCase {
 		opCase{name: "ReduceLogical", inputs: []shapes.Shape{f32(3, 4)}, fn: func(xs []*Node) *Node {
 			m := GreaterThan(xs[0], ScalarZero(xs[0].Graph(), dtypes.Float32))
 			return Add(ConvertDType(ReduceLogicalAnd(m, 1), dtypes.Int32), ConvertDType(ReduceLogicalOr(m, 1), dtypes.Int32))
+		}},
+		opCase{name: "Logical", inputs: []shapes.Shape{f32(6, 5), f32(6, 5)}, fn: func(xs []*Node) *Node {
+			a, b := GreaterThan(xs[0], xs[1]), LessThan(xs[0], ScalarZero(xs[0].Graph(), dtypes.Float32))
+			r := LogicalOr(LogicalAnd(a, LogicalNot(b)), LogicalXor(a, b))
+			return ConvertDType(r, dtypes.Int32)
+		}},
+		opCase{name: "Uint32Bits", inputs: []shapes.Shape{shapes.Make(dtypes.Uint32, 40), shapes.Make(dtypes.Uint32, 40)}, fn: func(xs []*Node) *Node {
+			g := xs[0].Graph()
+			a, b := xs[0], xs[1]
+			x := BitwiseXor(BitwiseAnd(a, b), BitwiseOr(a, MulScalar(b, 3)))
+			return Add(Mod(x, AddScalar(BitwiseAnd(b, Const(g, uint32(0xffff))), 1)), BitwiseNot(a))
+		}},
+		opCase{name: "ConvertAll", inputs: []shapes.Shape{f64(30)}, fn: func(xs []*Node) *Node {
+			x := MulScalar(xs[0], 50)
+			var sum *Node
+			for _, dt := range []dtypes.DType{dtypes.Float32, dtypes.Int32, dtypes.Int64, dtypes.Uint8, dtypes.Bool, dtypes.Int8} {
+				y := ConvertDType(ConvertDType(Abs(x), dt), dtypes.Float64)
+				if sum == nil {
+					sum = y
+				} else {
+					sum = Add(sum, y)
+				}
+			}
+			return sum
+		}},
+		opCase{name: "WhereInt", inputs: []shapes.Shape{i64(4, 5), i64(4, 5)}, fn: func(xs []*Node) *Node {
+			return Where(GreaterOrEqual(xs[0], xs[1]), xs[0], Neg(xs[1]))
+		}},
+		opCase{name: "ArgMaxNaN", inputs: []shapes.Shape{f32(4, 6)}, fn: func(xs []*Node) *Node {
+			// One NaN per row (the pure-Go backend picks the last of several,
+			// this backend the first, as JAX and PyTorch do).
+			g := xs[0].Graph()
+			nan := Div(ScalarZero(g, dtypes.Float32), ScalarZero(g, dtypes.Float32))
+			x := Where(Equal(Iota(g, shapes.Make(dtypes.Int32, 4, 6), 1), Const(g, int32(3))), BroadcastToDims(nan, 4, 6), xs[0])
+			return Concatenate([]*Node{ArgMax(x, 1, dtypes.Int32), ArgMin(x, 1, dtypes.Int32)}, 0)
+		}},
+		opCase{name: "IotaInt64", inputs: []shapes.Shape{i64(2)}, fn: func(xs []*Node) *Node {
+			return Add(Iota(xs[0].Graph(), i64(3, 4), 0), ReduceSum(xs[0]))
+		}},
+		opCase{name: "ClampF64", inputs: []shapes.Shape{f64(7, 3)}, fn: func(xs []*Node) *Node {
+			return Clip(xs[0], Const(xs[0].Graph(), -0.5), Const(xs[0].Graph(), 0.7))
 		}},
 		opCase{name: "CumSum", inputs: []shapes.Shape{i32(3, 7)}, fn: func(xs []*Node) *Node { return CumSum(xs[0], 1) }},
 		opCase{name: "CumSumF", inputs: []shapes.Shape{f64(5, 4)}, fn: func(xs []*Node) *Node { return CumSum(xs[0], 0) }, tol: 1e-12},
@@ -212,6 +266,42 @@ func opCases() []opCase {
 		{"F64", f64(33, 17), f64(17, 5), func(a, b *Node) *Node { return Dot(a, b) }},
 		{"MatVec", f32(9, 7), f32(7), func(a, b *Node) *Node { return Dot(a, b) }},
 	}
+	// peft/fastgrad's layouts, forward and gradients (fastgrad's VJP is
+	// installed in TestOpsMatchGo, as peft/backend does).
+	for _, l := range []struct {
+		name           string
+		a, b           []int
+		ac, ab, bc, bb []int
+	}{
+		{"matmul", []int{5, 7}, []int{7, 3}, []int{1}, nil, []int{0}, nil},
+		{"matmul_transposed_rhs", []int{5, 7}, []int{3, 7}, []int{1}, nil, []int{1}, nil},
+		{"batched_matmul", []int{4, 5, 7}, []int{4, 7, 3}, []int{2}, []int{0}, []int{1}, []int{0}},
+		{"batch_not_leading", []int{7, 4, 5}, []int{3, 7, 4}, []int{0}, []int{1}, []int{1}, []int{2}},
+		{"two_contracting_reversed", []int{2, 3, 5, 6}, []int{6, 4, 3}, []int{1, 3}, nil, []int{2, 0}, nil},
+		{"attention_scores", []int{2, 3, 4, 8}, []int{2, 3, 6, 8}, []int{3}, []int{0, 1}, []int{3}, []int{0, 1}},
+		{"attention_values", []int{2, 3, 4, 6}, []int{2, 3, 6, 8}, []int{3}, []int{0, 1}, []int{2}, []int{0, 1}},
+		{"rank1_dot", []int{7}, []int{7}, []int{0}, nil, []int{0}, nil},
+		{"rank1_x_rank2", []int{7}, []int{7, 3}, []int{0}, nil, []int{0}, nil},
+		{"rank2_x_rank1", []int{5, 7}, []int{7}, []int{1}, nil, []int{0}, nil},
+		{"outer_product", []int{5}, []int{3}, nil, nil, nil, nil},
+		{"batched_outer", []int{3, 2, 5}, []int{4, 2}, nil, []int{1}, nil, []int{1}},
+		{"rank4_mixed", []int{3, 2, 4, 5}, []int{5, 4, 6, 2}, []int{2}, []int{3, 1}, []int{1}, []int{0, 3}},
+		{"rank4_batch_and_two_contracting", []int{4, 3, 2, 5}, []int{5, 2, 6, 4}, []int{3, 0}, []int{2}, []int{0, 3}, []int{1}},
+	} {
+		for _, dt := range []dtypes.DType{dtypes.Float32, dtypes.Float64} {
+			tol := 1e-10
+			if dt == dtypes.Float32 {
+				tol = 1e-4 // y·cos(y) amplifies float32 rounding
+			}
+			cs = append(cs, opCase{name: fmt.Sprintf("DotGeneral/%s/%s", l.name, dt), inputs: []shapes.Shape{shapes.Make(dt, l.a...), shapes.Make(dt, l.b...)},
+				fn: func(xs []*Node) *Node {
+					y := DotGeneral(xs[0], l.ac, l.ab, xs[1], l.bc, l.bb)
+					loss := ReduceAllSum(Mul(y, Sin(y)))
+					g := Gradient(loss, xs[0], xs[1])
+					return Concatenate([]*Node{Reshape(y, -1), Reshape(g[0], -1), Reshape(g[1], -1)}, 0)
+				}, tol: tol})
+		}
+	}
 	for _, d := range dots {
 		cs = append(cs, opCase{name: "DotGeneral/" + d.name, inputs: []shapes.Shape{d.a, d.b}, fn: func(xs []*Node) *Node { return d.fn(xs[0], xs[1]) }, tol: 1e-4}) // sums of 128 products of O(1) terms
 	}
@@ -220,7 +310,21 @@ func opCases() []opCase {
 
 // TestOpsMatchGo runs each case on the pure-Go backend and on blas with the
 // same random inputs.
-func TestOpsMatchGo(t *testing.T) {
+func TestOpsMatchGo(t *testing.T) { testOpsMatchGo(t) }
+
+// TestOpsMatchGoWithoutSIMD checks the Go loops that machines without AVX2
+// run.
+func TestOpsMatchGoWithoutSIMD(t *testing.T) {
+	ok, okMath := simd.OK, simd.OKMath
+	simd.OK, simd.OKMath = false, false
+	defer func() { simd.OK, simd.OKMath = ok, okMath }()
+	testOpsMatchGo(t)
+}
+
+func testOpsMatchGo(t *testing.T) {
+	if err := fastgrad.Install(); err != nil {
+		t.Fatal(err)
+	}
 	goB, blasB := backendsForTest(t)
 	for i, c := range opCases() {
 		t.Run(c.name, func(t *testing.T) {
@@ -318,4 +422,18 @@ func flatFloat64(x *tensors.Tensor) []float64 {
 		}
 	})
 	return out
+}
+
+// TestUnimplementedOpSaysUseGo: an op this backend lacks fails while the
+// graph is built, naming the op and the fallback, never computing garbage.
+func TestUnimplementedOpSaysUseGo(t *testing.T) {
+	_, blasB := backendsForTest(t)
+	e, err := NewExec(blasB, func(x *Node) *Node { return Reverse(x, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Exec([]float32{1, 2, 3})
+	if err == nil || !strings.Contains(err.Error(), `Reverse not implemented by backend "blas": use GOMLX_BACKEND=go`) {
+		t.Fatalf("error = %v", err)
+	}
 }

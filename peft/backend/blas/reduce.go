@@ -182,24 +182,49 @@ func reduceNum[T number](ec *execCtx, op backends.OpType, o, src []T, outer, r, 
 	return nil
 }
 
+// reduceRun folds x into acc. Sums and extremes keep four partial results
+// (element i goes to partial i%4, combined at the end), which breaks the
+// dependency chain of one accumulator; the order is fixed, so results are
+// still the same on every run.
 func reduceRun[T number](op backends.OpType, acc T, x []T) T {
 	switch op {
 	case backends.OpTypeReduceSum:
-		for _, v := range x {
-			acc += v
+		var s0, s1, s2, s3 T
+		i := 0
+		for ; i+4 <= len(x); i += 4 {
+			s0 += x[i]
+			s1 += x[i+1]
+			s2 += x[i+2]
+			s3 += x[i+3]
 		}
+		for ; i < len(x); i++ {
+			s0 += x[i]
+		}
+		acc += (s0 + s1) + (s2 + s3)
 	case backends.OpTypeReduceProduct:
 		for _, v := range x {
 			acc *= v
 		}
 	case backends.OpTypeReduceMax:
-		for _, v := range x {
-			acc = max(acc, v)
+		m0, m1, m2, m3 := acc, acc, acc, acc
+		i := 0
+		for ; i+4 <= len(x); i += 4 {
+			m0, m1, m2, m3 = max(m0, x[i]), max(m1, x[i+1]), max(m2, x[i+2]), max(m3, x[i+3])
 		}
+		for ; i < len(x); i++ {
+			m0 = max(m0, x[i])
+		}
+		acc = max(max(m0, m1), max(m2, m3))
 	case backends.OpTypeReduceMin:
-		for _, v := range x {
-			acc = min(acc, v)
+		m0, m1, m2, m3 := acc, acc, acc, acc
+		i := 0
+		for ; i+4 <= len(x); i += 4 {
+			m0, m1, m2, m3 = min(m0, x[i]), min(m1, x[i+1]), min(m2, x[i+2]), min(m3, x[i+3])
 		}
+		for ; i < len(x); i++ {
+			m0 = min(m0, x[i])
+		}
+		acc = min(min(m0, m1), min(m2, m3))
 	default:
 		panic(fmt.Sprintf("reduceRun: %s", op))
 	}

@@ -10,14 +10,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
 	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/backend/blas"
 	"github.com/gopeft/gopeft/peft/hf"
+	"github.com/gopeft/gopeft/peft/train"
 )
 
 // GoPEFT's backend is chosen once per process (peft.Backend), so a training
@@ -100,6 +104,9 @@ func runChild(spec string) (rep stepReport) {
 	batch, _ := strconv.Atoi(parts[2])
 	seq, _ := strconv.Atoi(parts[3])
 	steps, _ := strconv.Atoi(parts[4])
+	if rep.Method == "mlm" {
+		return runMLM(rep, batch, seq, steps)
+	}
 	var m *peft.Model
 	var err error
 	if parts[1] == "tiny" {
@@ -151,6 +158,43 @@ func runChild(spec string) (rep stepReport) {
 	return rep
 }
 
+// runMLM pretrains the shipped encoder (masked-LM, AdamW) for steps steps,
+// twice from the same seed.
+func runMLM(rep stepReport, batch, seq, steps int) stepReport {
+	for run := 0; run < 2; run++ {
+		m, err := peft.LoadModel(shippedModel())
+		if err != nil {
+			rep.Error = err.Error()
+			return rep
+		}
+		rep.Backend = peft.BackendChoice().Name
+		// Dropout's RNG state is seeded from this (else from the clock).
+		m.Ctx.SetParam(context.ParamInitialSeed, int64(1))
+		rng := rand.New(rand.NewPCG(5, 6))
+		seqs := make([][]int32, 4*batch)
+		for i := range seqs {
+			seqs[i] = make([]int32, seq)
+			for j := range seqs[i] {
+				seqs[i][j] = int32(5 + rng.IntN(m.Config.VocabSize-5))
+			}
+		}
+		last := time.Now()
+		_, err = train.Pretrain(m, seqs, train.PretrainOptions{Steps: steps, BatchSize: batch, Seed: 1, ReportEvery: 1,
+			Report: func(step int, loss float64) {
+				if run == 0 {
+					rep.MS = append(rep.MS, float64(time.Since(last).Microseconds())/1000)
+				}
+				rep.Losses = append(rep.Losses, loss)
+				last = time.Now()
+			}})
+		if err != nil {
+			rep.Error = err.Error()
+			return rep
+		}
+	}
+	return rep
+}
+
 // child runs spec in a child process on the given GOMLX_BACKEND.
 func child(t testing.TB, backend, spec string) stepReport {
 	t.Helper()
@@ -176,13 +220,16 @@ func child(t testing.TB, backend, spec string) stepReport {
 // encoder on "go" and on "blas": same losses (1e-5 relative), and a second
 // seeded run on blas gives identical bits.
 func TestTrainingStepMatchesGo(t *testing.T) {
-	names := []string{"head", "houlsby", "pfeiffer", "parallel", "lora", "ia3", "bitfit", "ln", "prefix", "prompt", "mam", "masks", "fusion"}
+	names := []string{"head", "houlsby", "pfeiffer", "parallel", "lora", "ia3", "bitfit", "ln", "prefix", "prompt", "mam", "masks", "fusion", "mlm"}
 	if testing.Short() {
 		names = []string{"houlsby", "lora"}
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			spec := name + ":tiny:4:12:3"
+			if name == "mlm" {
+				spec = "mlm:shipped:4:16:3"
+			}
 			want := child(t, "go", spec)
 			got := child(t, "blas", spec)
 			if want.Error != "" {
@@ -191,18 +238,30 @@ func TestTrainingStepMatchesGo(t *testing.T) {
 			if got.Error != "" {
 				t.Fatalf("blas: %s", got.Error)
 			}
-			checkLosses(t, want, got)
+			later := 1e-5
+			if name == "mlm" {
+				// Every base weight trains: Adam turns float32 rounding
+				// noise in near-zero gradients into full-size steps.
+				later = 1e-4
+			}
+			checkLosses(t, want, got, later)
 		})
 	}
 }
 
-func checkLosses(t *testing.T, want, got stepReport) {
+// checkLosses: the first step's loss within 1e-5 relative, later ones
+// within later; the second seeded run bit-identical to the first.
+func checkLosses(t *testing.T, want, got stepReport, later float64) {
 	t.Helper()
 	if len(want.Losses) != len(got.Losses) {
 		t.Fatalf("%d losses, want %d", len(got.Losses), len(want.Losses))
 	}
 	for i := range want.Losses {
-		if d := math.Abs(want.Losses[i] - got.Losses[i]); d > 1e-5*math.Abs(want.Losses[i]) || math.IsNaN(got.Losses[i]) {
+		tol := later
+		if i == 0 || i == len(want.Losses)/2 {
+			tol = 1e-5
+		}
+		if d := math.Abs(want.Losses[i] - got.Losses[i]); d > tol*math.Abs(want.Losses[i]) || math.IsNaN(got.Losses[i]) {
 			t.Errorf("step %d: loss %.9g on blas, %.9g on go", i, got.Losses[i], want.Losses[i])
 		}
 	}
@@ -215,8 +274,8 @@ func checkLosses(t *testing.T, want, got stepReport) {
 }
 
 // BenchmarkTrainStep times a training step of the shipped encoder at batch
-// 16 x 64 on "go" and "blas" (each in a child process, median of the steps
-// after the first) and reports both and their ratio.
+// 16 x 64 on "go" and "blas" (each in a child process; median and fastest
+// of the steps after the first) and reports both and the medians' ratio.
 // GOPEFT_BENCH_METHODS picks methods (default houlsby,lora,head).
 func BenchmarkTrainStep(b *testing.B) {
 	names := []string{"houlsby", "lora", "head"}
@@ -241,6 +300,9 @@ func BenchmarkTrainStep(b *testing.B) {
 				}
 				ms[i] = median(rep.MS[1:])
 				b.ReportMetric(ms[i], backend+"-ms/step")
+				// The fastest step: what the cores give when nothing else
+				// runs (the median moves with the machine's load).
+				b.ReportMetric(slices.Min(rep.MS[1:]), backend+"-min-ms/step")
 			}
 			if ms[0] > 0 {
 				b.ReportMetric(ms[0]/ms[1], "speedup")
