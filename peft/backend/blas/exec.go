@@ -142,6 +142,7 @@ type execCtx struct {
 	// rngState holds the new RNG state computed by a values node, by its id,
 	// for the state node that follows it.
 	rngState map[int][]uint64
+	mu       sync.Mutex // guards rngState
 }
 
 func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, dev backends.DeviceNum) ([]backends.Buffer, error) {

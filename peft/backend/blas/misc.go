@@ -3,8 +3,10 @@ package blas
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"reflect"
+	"sync"
 	"unsafe"
 
 	"github.com/gomlx/gomlx/backends"
@@ -126,32 +128,86 @@ func bytesOf(flat any) []byte {
 
 // kRNGValues fills the values with the bits of a PCG generator seeded from
 // state[0:2], eight little-endian bytes per draw: the same stream as GoMLX's
-// pure-Go backend, so seeded dropout matches it.
+// pure-Go backend, so seeded dropout matches it. Long streams are cut into
+// chunks generated in parallel, each from the generator's state jumped ahead
+// to the chunk's first draw: the bytes are those of one sequential stream.
 func kRNGValues(ec *execCtx, n *node, ins []*Buffer) (*Buffer, error) {
 	state := ins[0].flat.([]uint64)
 	out := ec.alloc(n.shape)
-	rng := rand.NewPCG(state[0], state[1])
 	b := bytesOf(out.flat)
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		binary.LittleEndian.PutUint64(b[i:], rng.Uint64())
+	draws := (len(b) + 7) / 8
+	var last *rand.PCG
+	var mu sync.Mutex
+	parallelFor(ec.workers, draws, 4, func(lo, hi int) {
+		s := pcgJump(u128{state[0], state[1]}, uint64(lo))
+		rng := rand.NewPCG(s.hi, s.lo)
+		for d := lo; d < hi; d++ {
+			if i := 8 * d; i+8 <= len(b) {
+				binary.LittleEndian.PutUint64(b[i:], rng.Uint64())
+			} else {
+				var tail [8]byte
+				binary.LittleEndian.PutUint64(tail[:], rng.Uint64())
+				copy(b[i:], tail[:])
+			}
+		}
+		if hi == draws {
+			mu.Lock()
+			last = rng
+			mu.Unlock()
+		}
+	})
+	if last == nil { // no draws
+		last = rand.NewPCG(state[0], state[1])
 	}
-	if i < len(b) {
-		var tail [8]byte
-		binary.LittleEndian.PutUint64(tail[:], rng.Uint64())
-		copy(b[i:], tail[:])
-	}
-	enc, err := rng.MarshalBinary()
+	enc, err := last.MarshalBinary()
 	if err != nil || len(enc) != 20 || string(enc[:4]) != "pcg:" {
 		return nil, fmt.Errorf("RNGBitGenerator: unexpected PCG state encoding (%d bytes, %v)", len(enc), err)
 	}
 	// The new state is the encoded generator read as two little-endian
 	// words, as the pure-Go backend stores it.
+	ec.mu.Lock()
 	if ec.rngState == nil {
 		ec.rngState = map[int][]uint64{}
 	}
 	ec.rngState[n.id] = []uint64{binary.LittleEndian.Uint64(enc[4:12]), binary.LittleEndian.Uint64(enc[12:20]), state[2]}
+	ec.mu.Unlock()
 	return out, nil
+}
+
+// u128 is a 128-bit integer, as math/rand/v2's PCG state (hi, lo).
+type u128 struct{ hi, lo uint64 }
+
+func (a u128) mul(b u128) u128 {
+	hi, lo := bits.Mul64(a.lo, b.lo)
+	return u128{hi + a.hi*b.lo + a.lo*b.hi, lo}
+}
+
+func (a u128) add(b u128) u128 {
+	lo, c := bits.Add64(a.lo, b.lo, 0)
+	hi, _ := bits.Add64(a.hi, b.hi, c)
+	return u128{hi, lo}
+}
+
+// PCG's LCG step, state = state·mul + inc mod 2^128 (math/rand/v2's
+// constants).
+var (
+	pcgMul = u128{2549297995355413924, 4865540595714422341}
+	pcgInc = u128{6364136223846793005, 1442695040888963407}
+)
+
+// pcgJump returns the state k steps after s, composing the affine step by
+// squaring (O(log k)).
+func pcgJump(s u128, k uint64) u128 {
+	accMul, accAdd := u128{0, 1}, u128{}
+	curMul, curAdd := pcgMul, pcgInc
+	for ; k > 0; k >>= 1 {
+		if k&1 == 1 {
+			accMul, accAdd = accMul.mul(curMul), accAdd.mul(curMul).add(curAdd)
+		}
+		curAdd = curMul.add(u128{0, 1}).mul(curAdd)
+		curMul = curMul.mul(curMul)
+	}
+	return accMul.mul(s).add(accAdd)
 }
 
 func kRNGState(ec *execCtx, n *node, ins []*Buffer) (*Buffer, error) {
