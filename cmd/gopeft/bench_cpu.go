@@ -343,6 +343,11 @@ func runTorch(python, script, modelDir, runner, method string, threads, batch, s
 	r := cpuResult{Runner: runner, Method: method}
 	cmd := exec.Command(python, script, modelDir, "--method", method, "--threads", strconv.Itoa(threads),
 		"--batch", strconv.Itoa(batch), "--seq", strconv.Itoa(seq), "--steps", strconv.Itoa(steps))
+	// Debian's torch does its products in OpenBLAS, whose own thread pool
+	// torch.set_num_threads does not govern: without these, "1 thread" ran
+	// its matrix products on every core.
+	n := strconv.Itoa(threads)
+	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS="+n, "OMP_NUM_THREADS="+n, "MKL_NUM_THREADS="+n)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
 	if err := cmd.Run(); err != nil {
