@@ -203,3 +203,17 @@ func TestFinetuneUnknownMethod(t *testing.T) {
 		}
 	}
 }
+
+// Negative or zero sizes used to train the defaults silently.
+func TestFinetuneRejectsNonPositiveFlags(t *testing.T) {
+	_, errOut, code := gopeft(t, "finetune", "--model", tinyModelDir, "--task", tinyTaskFile, "--method", "lora",
+		"--steps", "-5", "--batch", "0")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2 (usage); stderr: %s", code, errOut)
+	}
+	for _, want := range []string{"--batch 0", "--steps -5", "must be greater than 0"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("error lacks %q: %s", want, errOut)
+		}
+	}
+}

@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -82,6 +84,12 @@ func runFinetune(args []string) int {
 	if *modelDir == "" || *taskName == "" {
 		fmt.Fprintln(os.Stderr, "gopeft finetune: --model and --task are required")
 		fs.Usage()
+		return 2
+	}
+	// Zero would silently mean "the default" to train.Options; say so instead.
+	if err := positiveFlags(map[string]float64{"--steps": float64(*steps), "--batch": float64(*batch),
+		"--lr": *lr, "--max-len": float64(*maxLen)}); err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 2
 	}
 	s, err := buildSetup(*method, *configFile)
@@ -180,4 +188,19 @@ func jsonNumber(v float64) any {
 		return nil
 	}
 	return v
+}
+
+// positiveFlags rejects numeric flags that are zero or negative, naming each
+// and the fix.
+func positiveFlags(flags map[string]float64) error {
+	var bad []string
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
+		if v := flags[name]; !(v > 0) {
+			bad = append(bad, fmt.Sprintf("%s %v", name, v))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%s: must be greater than 0 (leave a flag out for its default)", strings.Join(bad, ", "))
+	}
+	return nil
 }
