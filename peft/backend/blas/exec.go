@@ -14,8 +14,9 @@ import (
 )
 
 // Executable is a compiled plan: the ops the outputs need, in topological
-// order, with each storage's last use, so buffers go back to the pool as soon
-// as they are dead and elementwise ops can write over a dead input.
+// order, with the steps each waits on and each storage's reader count, so
+// independent steps can run at once, buffers go back to the pool as soon as
+// they are dead and elementwise ops can write over a dead input.
 type Executable struct {
 	backend *Backend
 	name    string
