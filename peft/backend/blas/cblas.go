@@ -196,10 +196,10 @@ func load(names []string, getenv func(string) (string, bool), procs int) (*libra
 
 // defaultThreads is the thread count to set, or 0 to leave OpenBLAS's own
 // choice: it already honours OPENBLAS_NUM_THREADS (and GOTO_NUM_THREADS,
-// OMP_NUM_THREADS) at load, and an explicit setting must win. Otherwise use
-// GOMAXPROCS, which follows the container's CPU quota where OpenBLAS's own
-// default counts every core of the host. (On the shared 2-core machine a
-// second thread bought no wall time and doubled the CPU time: BENCHMARKS.md.)
+// OMP_NUM_THREADS) at load, and an explicit setting must win. Otherwise one
+// thread: Execute already runs independent steps on GOMAXPROCS workers, and
+// the shipped model's products are too small for OpenBLAS's threads (its
+// idle ones spin in sched_yield, taking the core another step could use).
 func defaultThreads(getenv func(string) (string, bool), procs int) int {
 	for _, v := range []string{"OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"} {
 		if s, ok := getenv(v); ok {
@@ -208,10 +208,7 @@ func defaultThreads(getenv func(string) (string, bool), procs int) int {
 			}
 		}
 	}
-	if procs < 1 {
-		return 1
-	}
-	return procs
+	return 1
 }
 
 func sym(h unsafe.Pointer, name string) unsafe.Pointer {

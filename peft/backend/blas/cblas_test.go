@@ -78,10 +78,10 @@ func TestDefaultThreads(t *testing.T) {
 		procs int
 		want  int
 	}{
-		{"GOMAXPROCS by default", noEnv, 2, 2},
+		{"one thread by default", noEnv, 2, 1},
 		{"OPENBLAS_NUM_THREADS wins", env("OPENBLAS_NUM_THREADS", "1"), 2, 0},
 		{"OMP_NUM_THREADS wins", env("OMP_NUM_THREADS", "3"), 2, 0},
-		{"unparsable value is ignored", env("OPENBLAS_NUM_THREADS", "many"), 4, 4},
+		{"unparsable value is ignored", env("OPENBLAS_NUM_THREADS", "many"), 4, 1},
 		{"at least one", noEnv, 0, 1},
 	} {
 		if got := defaultThreads(tc.env, tc.procs); got != tc.want {

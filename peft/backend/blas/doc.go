@@ -4,8 +4,9 @@
 // GoMLX's pure-Go backend ("go", simplego) spends most of a fine-tuning step
 // in a portable-Go DotGeneral and in unfused, single-threaded elementwise ops
 // that allocate per op. This backend records the graph GoMLX builds into a
-// small IR, and Compile turns it into an execution plan: ops in topological
-// order, buffers freed as soon as their last use passes and reused across
+// small IR, and Compile turns it into an execution plan: ops run as soon as
+// their inputs are ready, independent ones on GOMAXPROCS workers at once,
+// buffers freed as soon as their last reader finishes and reused across
 // Execute calls through pools, elementwise ops run in place when an input is
 // dead, chains of elementwise ops fused into one pass, and large elementwise
 // ops and reductions split over the cores in fixed chunks (so results are

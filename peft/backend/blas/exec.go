@@ -2,8 +2,8 @@ package blas
 
 import (
 	"fmt"
-	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,8 +14,9 @@ import (
 )
 
 // Executable is a compiled plan: the ops the outputs need, in topological
-// order, with each storage's last use, so buffers go back to the pool as soon
-// as they are dead and elementwise ops can write over a dead input.
+// order, with the steps each waits on and each storage's reader count, so
+// independent steps can run at once, buffers go back to the pool as soon as
+// they are dead and elementwise ops can write over a dead input.
 type Executable struct {
 	backend *Backend
 	name    string
@@ -26,9 +27,16 @@ type Executable struct {
 	// root[id] is the node whose storage node id's value uses (itself, or
 	// for Reshape/Identity the root of its input).
 	root []int
-	// lastUse[root] is the index in steps of the storage's last reader;
-	// math.MaxInt for storages that are outputs.
-	lastUse []int
+	// readers[root] counts the steps that read the storage (each once), plus
+	// one for storages that are outputs: a storage is dead when the count of
+	// unfinished readers reaches zero, so it never does for an output.
+	readers []int32
+	// stepRoots[i] are the distinct storages step i reads.
+	stepRoots [][]int
+	// nDeps[i] is how many distinct steps step i waits on; succ[i] the steps
+	// that wait on step i.
+	nDeps []int32
+	succ  [][]int32
 	// plans[id] is a kernel's precomputed layout (broadcast strides, ...).
 	plans []any
 	// kernels[id] runs the op.
@@ -68,14 +76,13 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 		}
 	}
 	e.root = make([]int, nn)
-	e.lastUse = make([]int, nn)
+	e.readers = make([]int32, nn)
 	e.plans = make([]any, nn)
 	e.kernels = make([]kernel, nn)
 	e.stepIns = make([][]*node, nn)
 	fused, absorbed := findFusions(b.nodes, needed, outs)
 	for id, n := range b.nodes {
 		e.root[id] = id
-		e.lastUse[id] = -1
 		if !needed[id] || absorbed[id] {
 			continue
 		}
@@ -100,14 +107,45 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 			e.steps = append(e.steps, n)
 		}
 	}
+	// producer[id] is the step that writes node id's value: its own, or for
+	// a fused group's extra output the group's.
+	outRoot := map[int]bool{}
+	producer := make([]int32, nn)
+	for i := range producer {
+		producer[i] = -1
+	}
 	for i, n := range e.steps {
-		for _, in := range e.stepIns[n.id] {
-			r := e.root[in.id]
-			e.lastUse[r] = max(e.lastUse[r], i)
+		producer[n.id] = int32(i)
+		if fp, ok := e.plans[n.id].(*fusedPlan); ok {
+			for _, x := range fp.extras {
+				producer[x.id] = int32(i)
+			}
 		}
 	}
+	e.stepRoots = make([][]int, len(e.steps))
+	e.nDeps = make([]int32, len(e.steps))
+	e.succ = make([][]int32, len(e.steps))
+	for i, n := range e.steps {
+		var deps []int32
+		for _, in := range e.stepIns[n.id] {
+			r := e.root[in.id]
+			if !slices.Contains(e.stepRoots[i], r) {
+				e.stepRoots[i] = append(e.stepRoots[i], r)
+				e.readers[r]++
+			}
+			if p := producer[in.id]; p >= 0 && !slices.Contains(deps, p) {
+				deps = append(deps, p)
+				e.succ[p] = append(e.succ[p], int32(i))
+			}
+		}
+		e.nDeps[i] = int32(len(deps))
+	}
 	for _, o := range outs {
-		e.lastUse[e.root[o.id]] = math.MaxInt
+		r := e.root[o.id]
+		if !outRoot[r] {
+			outRoot[r] = true
+			e.readers[r]++
+		}
 	}
 	return e, nil
 }
@@ -132,13 +170,15 @@ func (e *Executable) Outputs() []shapes.Shape {
 	return ss
 }
 
-// execCtx is the state of one Execute call.
+// execCtx is the state of one Execute call. Up to workers steps run at once
+// (see run); smu guards vals, owned, left and the schedule.
 type execCtx struct {
 	e       *Executable
 	workers int
 	vals    []*Buffer
-	owned   []bool // by root: the storage is this call's to overwrite and free
-	step    int
+	owned   []bool  // by root: the storage is this call's to overwrite and free
+	left    []int32 // by root: readers not yet finished (see readers)
+	smu     sync.Mutex
 	// rngState holds the new RNG state computed by a values node, by its id,
 	// for the state node that follows it.
 	rngState map[int][]uint64
@@ -181,40 +221,10 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, dev backen
 	for _, c := range e.consts {
 		ec.vals[c.id] = c.attr.(*Buffer)
 	}
-	for i, n := range e.steps {
-		ec.step = i
-		ins := make([]*Buffer, len(e.stepIns[n.id]))
-		for j, in := range e.stepIns[n.id] {
-			ins[j] = ec.vals[in.id]
-		}
-		var t0 time.Time
-		if opProfile != nil {
-			t0 = time.Now()
-		}
-		out, err := e.kernels[n.id](ec, n, ins)
-		if opProfile != nil {
-			opProfile.add(n, time.Since(t0))
-		}
-		if err != nil {
-			ec.release()
-			return nil, fmt.Errorf("backend %q: %s (%s): %w", Name, n.op, n.shape, err)
-		}
-		ec.vals[n.id] = out
-		r := e.root[n.id]
-		if r == n.id {
-			ec.owned[r] = true
-		}
-		// Free the storages whose last reader this was.
-		for _, in := range e.stepIns[n.id] {
-			ir := e.root[in.id]
-			if e.lastUse[ir] == i && ec.owned[ir] && ec.vals[ir] != nil {
-				if ec.vals[ir].flat != nil {
-					e.backend.pool.put(ec.vals[ir].shape.DType, ec.vals[ir].flat)
-				}
-				ec.vals[ir] = nil
-				ec.owned[ir] = false
-			}
-		}
+	ec.left = slices.Clone(e.readers)
+	if err := ec.run(); err != nil {
+		ec.release()
+		return nil, err
 	}
 	outs := make([]backends.Buffer, len(e.outputs))
 	given := map[int]bool{}
@@ -231,6 +241,106 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, dev backen
 		outs[i] = &Buffer{shape: o.shape, flat: v.flat}
 	}
 	return outs, nil
+}
+
+// run executes the steps, up to ec.workers at once: a step starts when the
+// steps that write its inputs have finished, lowest index first, and a
+// storage goes back to the pool when its last reader finishes. Each kernel's
+// arithmetic and chunking do not depend on what runs beside it, so results
+// are the same as in sequential order.
+func (ec *execCtx) run() error {
+	e := ec.e
+	ns := len(e.steps)
+	pending := slices.Clone(e.nDeps)
+	var ready []int // sorted, descending: the lowest index pops from the end
+	push := func(i int) {
+		k, _ := slices.BinarySearchFunc(ready, i, func(a, b int) int { return b - a })
+		ready = slices.Insert(ready, k, i)
+	}
+	for i := ns - 1; i >= 0; i-- {
+		if pending[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+	done, idle := 0, 0
+	var err error
+	cond := sync.NewCond(&ec.smu)
+	worker := func() {
+		ec.smu.Lock()
+		defer ec.smu.Unlock()
+		for {
+			for len(ready) == 0 && done < ns && err == nil {
+				idle++
+				cond.Wait()
+				idle--
+			}
+			if done == ns || err != nil {
+				return
+			}
+			i := ready[len(ready)-1]
+			ready = ready[:len(ready)-1]
+			if len(ready) > 0 && idle > 0 {
+				cond.Signal()
+			}
+			n := e.steps[i]
+			ins := make([]*Buffer, len(e.stepIns[n.id]))
+			for j, in := range e.stepIns[n.id] {
+				ins[j] = ec.vals[in.id]
+			}
+			ec.smu.Unlock()
+			var t0 time.Time
+			if opProfile != nil {
+				t0 = time.Now()
+			}
+			out, kerr := e.kernels[n.id](ec, n, ins)
+			if opProfile != nil {
+				opProfile.add(n, time.Since(t0))
+			}
+			ec.smu.Lock()
+			if kerr != nil {
+				if err == nil {
+					err = fmt.Errorf("backend %q: %s (%s): %w", Name, n.op, n.shape, kerr)
+				}
+				cond.Broadcast()
+				return
+			}
+			ec.vals[n.id] = out
+			if r := e.root[n.id]; r == n.id {
+				ec.owned[r] = true
+			}
+			// Free the storages whose last reader this was.
+			for _, r := range e.stepRoots[i] {
+				ec.left[r]--
+				if ec.left[r] == 0 && ec.owned[r] && ec.vals[r] != nil {
+					if ec.vals[r].flat != nil {
+						e.backend.pool.put(ec.vals[r].shape.DType, ec.vals[r].flat)
+					}
+					ec.vals[r] = nil
+					ec.owned[r] = false
+				}
+			}
+			for _, s := range e.succ[i] {
+				if pending[s]--; pending[s] == 0 {
+					push(int(s))
+				}
+			}
+			done++
+			if done == ns || (len(ready) > 1 && idle > 0) {
+				cond.Broadcast()
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < min(ec.workers, ns); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			worker()
+		}()
+	}
+	worker()
+	wg.Wait()
+	return err
 }
 
 // release returns the storages still held after a failed Execute.
@@ -255,7 +365,9 @@ func (ec *execCtx) reuse(n *node, k int, ins []*Buffer) *Buffer {
 	e := ec.e
 	in := n.inputs[k]
 	r := e.root[in.id]
-	if e.lastUse[r] == ec.step && ec.owned[r] && in.shape.DType == n.shape.DType && in.shape.Size() == n.shape.Size() {
+	ec.smu.Lock()
+	defer ec.smu.Unlock()
+	if ec.dying(r) && in.shape.DType == n.shape.DType && in.shape.Size() == n.shape.Size() {
 		ok := true
 		for j, other := range n.inputs {
 			if j != k && e.root[other.id] == r && other.shape.Size() != n.shape.Size() {
@@ -270,8 +382,12 @@ func (ec *execCtx) reuse(n *node, k int, ins []*Buffer) *Buffer {
 			return buf
 		}
 	}
-	return ec.alloc(n.shape)
+	return &Buffer{shape: n.shape, flat: e.backend.pool.get(n.shape.DType, n.shape.Size())}
 }
+
+// dying reports whether storage r is this call's and the running step,
+// which reads it, is its last unfinished reader. Caller holds smu.
+func (ec *execCtx) dying(r int) bool { return ec.left[r] == 1 && ec.owned[r] }
 
 // reuseAny tries every input of n in turn.
 func (ec *execCtx) reuseAny(n *node, ins []*Buffer) *Buffer {
@@ -279,7 +395,10 @@ func (ec *execCtx) reuseAny(n *node, ins []*Buffer) *Buffer {
 		in := n.inputs[k]
 		if in.shape.DType == n.shape.DType && in.shape.Size() == n.shape.Size() {
 			r := ec.e.root[in.id]
-			if ec.e.lastUse[r] == ec.step && ec.owned[r] {
+			ec.smu.Lock()
+			d := ec.dying(r)
+			ec.smu.Unlock()
+			if d {
 				return ec.reuse(n, k, ins)
 			}
 		}

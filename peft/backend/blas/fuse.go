@@ -381,7 +381,9 @@ func kFused(ec *execCtx, n *node, ins []*Buffer) (*Buffer, error) {
 	extras := make([]any, len(p.extras))
 	for k, x := range p.extras {
 		buf := ec.alloc(x.shape)
+		ec.smu.Lock()
 		ec.vals[x.id], ec.owned[x.id] = buf, true
+		ec.smu.Unlock()
 		extras[k] = buf.flat
 	}
 	switch o := out.flat.(type) {
@@ -399,11 +401,13 @@ func kFused(ec *execCtx, n *node, ins []*Buffer) (*Buffer, error) {
 func (ec *execCtx) fusedOutput(n *node, p *fusedPlan, ins []*Buffer) *Buffer {
 	e := ec.e
 	ident := rowMajor(p.dims)
+	ec.smu.Lock()
+	defer ec.smu.Unlock()
 	for v, fv := range p.views {
 		x := p.ext[fv.ext]
 		r := e.root[x.id]
 		if x.shape.DType != n.shape.DType || x.shape.Size() != n.shape.Size() || !slices.Equal(fv.strides, ident) ||
-			e.lastUse[r] != ec.step || !ec.owned[r] {
+			!ec.dying(r) {
 			continue
 		}
 		shared := false
