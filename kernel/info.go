@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/gopeft/gopeft/peft/backend"
 	"github.com/gopeft/gopeft/peft/backend/blas"
 )
 
@@ -34,14 +35,9 @@ func EnvBackend() string {
 	return "backend: go (pure Go, default: " + blas.InstallHelp + " for the faster blas backend)"
 }
 
-// cpuBackend is the CPU backend cells get unless GOMLX_BACKEND says otherwise;
-// a variable so tests can fake a machine without OpenBLAS.
-var cpuBackend = func() string {
-	if ok, _ := blas.LibraryStatus(); ok {
-		return blas.Name
-	}
-	return "go"
-}
+// cpuBackend is the CPU backend cells get unless GOMLX_BACKEND says otherwise
+// (peft/backend decides); a variable so tests can fake either answer.
+var cpuBackend = backend.CPUName
 
 // KernelInfo is the kernel_info_reply content.
 func KernelInfo(version string) map[string]any {

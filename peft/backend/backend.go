@@ -378,6 +378,10 @@ func cpuChoice(s system, why string) Choice {
 	return goChoice(fmt.Sprintf("%s, so GoPEFT uses the pure-Go CPU backend go (%s; %s for the fast CPU backend).", why, info, blas.InstallHelp))
 }
 
+// CPUName is the CPU backend GoPEFT picks on this machine, "blas" or "go",
+// for callers that set GOMLX_BACKEND for other processes (the kernel's cells).
+func CPUName() string { return cpuChoice(realSystem(), "").Name }
+
 func blasStatus(s system) (bool, string) {
 	if s.openBLAS == nil {
 		return false, "OpenBLAS not looked for"
