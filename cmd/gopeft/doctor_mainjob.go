@@ -26,10 +26,9 @@ type mainJobRecord struct {
 // mainJobPath is where the record lives: ${XDG_CACHE_HOME:-~/.cache}/gopeft/mainjob.json,
 // as in run_notebook.py.
 func mainJobPath() string {
-	base := os.Getenv("XDG_CACHE_HOME")
-	if base == "" {
-		home, _ := os.UserHomeDir()
-		base = filepath.Join(home, ".cache")
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir() // no HOME: no record can have been written where doctor would look
 	}
 	return filepath.Join(base, "gopeft", "mainjob.json")
 }
