@@ -258,14 +258,15 @@ func runCPUChild(self, runner, method string, batch, seq, steps int) (cpuResult,
 
 // cpuSetup is the PEFT setup of a bench method: GoPEFT's presets, as the
 // PyTorch script builds them.
-func cpuSetup(method string) *peft.Setup {
-	switch method {
-	case "houlsby":
-		return peft.NewSetup("task", peft.Houlsby())
-	case "lora":
-		return peft.NewSetup("task", peft.DefaultLoRA())
+func cpuSetup(method string) (*peft.Setup, error) {
+	if method == "head" {
+		return &peft.Setup{}, nil
 	}
-	return &peft.Setup{} // head only
+	m, err := peft.Preset(method)
+	if err != nil {
+		return nil, err
+	}
+	return peft.NewSetup("task", m), nil
 }
 
 // cpuBatch is the synthetic batch both sides train on.
@@ -294,7 +295,11 @@ func benchCPUChild(runner, method string, batch, seq, steps int) int {
 	if seq > m.Config.MaxPositions {
 		return fail(fmt.Errorf("--seq %d exceeds the model's %d positions", seq, m.Config.MaxPositions))
 	}
-	t, err := peft.NewTuned(m, cpuSetup(method), peft.ClassificationHead(2), 1)
+	s, err := cpuSetup(method)
+	if err != nil {
+		return fail(err)
+	}
+	t, err := peft.NewTuned(m, s, peft.ClassificationHead(2), 1)
 	if err != nil {
 		return fail(err)
 	}

@@ -57,7 +57,11 @@ func TestTorchScriptSameModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := cpuSetup(method).NumParams(m.Config) + peft.ClassificationHead(2).NumParams(m.Config.HiddenSize)
+		s, err := cpuSetup(method)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := s.NumParams(m.Config) + peft.ClassificationHead(2).NumParams(m.Config.HiddenSize)
 		if r.Params != want {
 			t.Errorf("%s: the PyTorch script trains %d parameters, GoPEFT %d", method, r.Params, want)
 		}
