@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gopeft/gopeft/internal/atomicfile"
 	"golang.org/x/mod/modfile"
 )
 
@@ -273,11 +274,11 @@ func (e *engine) prepareModule(root string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(e.modDir, "go.mod"), gomod, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(e.modDir, "go.mod"), gomod, 0o644); err != nil {
 		return err
 	}
 	if sum, err := os.ReadFile(filepath.Join(root, "go.sum")); err == nil {
-		if err := writeFileAtomic(filepath.Join(e.modDir, "go.sum"), sum, 0o644); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(e.modDir, "go.sum"), sum, 0o644); err != nil {
 			return err
 		}
 	}
@@ -324,34 +325,6 @@ func CellGoMod(name, root string) ([]byte, error) {
 		fmt.Fprintf(&b, "replace %s => %s\n", old, newPath)
 	}
 	return b.Bytes(), nil
-}
-
-// writeFileAtomic writes via a temp file and rename, so readers never see a
-// partial file.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }
 
 // sweepStale cleans up after kernels that were killed outright (SIGKILL, OOM):

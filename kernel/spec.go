@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/gopeft/gopeft/internal/atomicfile"
 )
 
 // Kernelspec names.
@@ -135,11 +137,11 @@ func Install(o InstallOptions) ([]string, error) {
 			return written, fmt.Errorf("creating %s: %w (use --user or --prefix for a writable place)", dir, err)
 		}
 		data, _ := json.MarshalIndent(spec, "", "  ")
-		if err := writeFileAtomic(filepath.Join(dir, "kernel.json"), append(data, '\n'), 0o644); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, "kernel.json"), append(data, '\n'), 0o644); err != nil {
 			return written, err
 		}
 		for _, size := range []int{32, 64} {
-			if err := writeFileAtomic(filepath.Join(dir, fmt.Sprintf("logo-%dx%d.png", size, size)), Logo(size), 0o644); err != nil {
+			if err := atomicfile.WriteFile(filepath.Join(dir, fmt.Sprintf("logo-%dx%d.png", size, size)), Logo(size), 0o644); err != nil {
 				return written, err
 			}
 		}
