@@ -19,13 +19,9 @@ func CacheDir() string {
 	if d := os.Getenv("GOPEFT_DATA"); d != "" {
 		return d
 	}
-	base := os.Getenv("XDG_CACHE_HOME")
-	if base == "" {
-		home, err := os.UserHomeDir()
-		if err != nil || home == "" {
-			home = os.TempDir()
-		}
-		base = filepath.Join(home, ".cache")
+	base, err := os.UserCacheDir() // ${XDG_CACHE_HOME:-$HOME/.cache}
+	if err != nil {
+		base = filepath.Join(os.TempDir(), ".cache")
 	}
 	return filepath.Join(base, "gopeft", "data")
 }
