@@ -3,6 +3,7 @@ package peft
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -235,6 +236,55 @@ func (t *Tuned) PruneMasks(adapter string, keep int) (*Tuned, PruneReport, error
 			b.Masks.Keep = keep
 		}
 		return err
+	})
+	return pruned, rep, err
+}
+
+// PruneRandomUnits is the control experiment for PruneMasks: it keeps keep
+// units per masked module chosen uniformly at random (seeded) instead of
+// those with the highest keep-probability. The kept units keep their learned
+// gates; the others' mask logits go to -1e4, whose sigmoid is exactly 0 in
+// float32, so they are pruned as surely as by PruneMasks. If learned masks
+// carry information, PruneMasks keeps more accuracy than this at equal keep.
+func (t *Tuned) PruneRandomUnits(adapter string, keep int, seed int64) (*Tuned, PruneReport, error) {
+	if keep <= 0 {
+		return nil, PruneReport{}, fmt.Errorf("keep is %d: give the number of units to keep per module (at least 1)", keep)
+	}
+	// The same accounting as PruneMasks.
+	_, rep, err := t.PruneMasks(adapter, keep)
+	if err != nil {
+		return nil, rep, err
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x6d61736b)) // "mask"
+	pruned, err := t.derive(func(n *Tuned) error {
+		b, scope, err := maskedBottleneck(n, adapter)
+		if err != nil {
+			return err
+		}
+		cfg := n.Model.Config
+		for layer := range cfg.NumLayers {
+			for _, sub := range b.sublayers() {
+				if !b.placedAt(cfg, layer, sub) {
+					continue
+				}
+				v := n.Ctx.GetVariableByScopeAndName(fmt.Sprintf("%s/layer_%d_%s/mask", scope, layer, sub), "logits")
+				if v == nil {
+					return fmt.Errorf("adapter %q has no mask variables for layer %d %s: is it active in this Tuned?", adapter, layer, sub)
+				}
+				val, err := v.Value()
+				if err != nil {
+					return err
+				}
+				logits := tensors.MustCopyFlatData[float32](val)
+				for _, i := range rng.Perm(len(logits))[min(keep, len(logits)):] {
+					logits[i] = -1e4
+				}
+				if err := v.SetValue(tensors.FromFlatDataAndDimensions(logits, len(logits))); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
 	return pruned, rep, err
 }

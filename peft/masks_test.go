@@ -106,3 +106,61 @@ func TestKeepProbabilitiesMoveWithMaskLoss(t *testing.T) {
 		t.Errorf("mean keep-probability %v -> %v: the mask loss did not lower it", start, end)
 	}
 }
+
+func TestPruneRandomUnits(t *testing.T) {
+	m := tinyModel(t)
+	tu, err := NewTuned(m, maskedSetup(), ClassificationHead(2), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainFew(t, tu, 3)
+	learned, err := KeepProbabilities(tu, "masked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	units := len(learned[0])
+	pruned, rep, err := tu.PruneRandomUnits("masked", 1, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.UnitsAfter != m.Config.NumLayers {
+		t.Errorf("kept %d units, want one per layer (%d)", rep.UnitsAfter, m.Config.NumLayers)
+	}
+	rows, err := KeepProbabilities(pruned, "masked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l, row := range rows {
+		kept := 0
+		for i, p := range row {
+			switch {
+			case p == 0:
+			case p == learned[l][i]:
+				kept++
+			default:
+				t.Errorf("layer %d unit %d: keep-probability %g, want 0 or its learned %g", l, i, p, learned[l][i])
+			}
+		}
+		if kept != 1 {
+			t.Errorf("layer %d keeps %d of %d units, want 1", l, kept, units)
+		}
+	}
+	again, _, err := tu.PruneRandomUnits("masked", 1, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, _ := KeepProbabilities(again, "masked")
+	for l := range rows {
+		for i := range rows[l] {
+			if rows[l][i] != same[l][i] {
+				t.Fatalf("the same seed chose different units (layer %d unit %d)", l, i)
+			}
+		}
+	}
+	if orig, _ := KeepProbabilities(tu, "masked"); orig[0][0] != learned[0][0] {
+		t.Error("PruneRandomUnits changed the original Tuned")
+	}
+	if _, _, err := tu.PruneRandomUnits("masked", 0, 1); err == nil {
+		t.Error("keep 0 was accepted")
+	}
+}

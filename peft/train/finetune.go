@@ -330,6 +330,18 @@ func (r *Run) evaluateEncoded(es []encoded) (map[string]float64, error) {
 // pruned Tuned; the report also gives test accuracy (dev when there is no
 // test split) before and after.
 func (r *Run) PruneMasks(adapter string, keep int) (*Run, peft.PruneReport, error) {
+	return r.prune(adapter, func(t *peft.Tuned) (*peft.Tuned, peft.PruneReport, error) { return t.PruneMasks(adapter, keep) })
+}
+
+// PruneRandomUnits is PruneMasks' control: keep units per module chosen at
+// random (seeded), with the same report.
+func (r *Run) PruneRandomUnits(adapter string, keep int, seed int64) (*Run, peft.PruneReport, error) {
+	return r.prune(adapter, func(t *peft.Tuned) (*peft.Tuned, peft.PruneReport, error) {
+		return t.PruneRandomUnits(adapter, keep, seed)
+	})
+}
+
+func (r *Run) prune(adapter string, prune func(*peft.Tuned) (*peft.Tuned, peft.PruneReport, error)) (*Run, peft.PruneReport, error) {
 	split, metric := r.Task.Test, "test_accuracy"
 	if len(split) == 0 {
 		split, metric = r.Task.Dev, "dev_accuracy"
@@ -345,7 +357,7 @@ func (r *Run) PruneMasks(adapter string, keep int) (*Run, peft.PruneReport, erro
 			return nil, peft.PruneReport{}, err
 		}
 	}
-	t, rep, err := r.Tuned.PruneMasks(adapter, keep)
+	t, rep, err := prune(r.Tuned)
 	if err != nil {
 		return nil, rep, err
 	}
