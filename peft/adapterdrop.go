@@ -86,6 +86,23 @@ func (d AdapterDrop) InferenceDepth() int {
 // DroppedAt reports whether layer has no adapters at inference.
 func (d AdapterDrop) DroppedAt(layer int) bool { return layer < d.InferenceDepth() }
 
+// DropAtInference returns a Tuned that runs inference without the adapters
+// of the lowest n layers (n 0: every adapter), whatever its setup trained
+// with: how a robustly trained adapter (RobustDrop) is served at the depth a
+// deployment's speed budget allows. Training options are left as they were.
+func (t *Tuned) DropAtInference(n int) (*Tuned, error) {
+	if l := t.Model.Config.NumLayers; n < 0 || n > l {
+		return nil, fmt.Errorf("AdapterDrop depth %d is outside 0..%d (the model's layers)", n, l)
+	}
+	return t.derive(func(d *Tuned) error {
+		d.Setup.Drop.Layers, d.Setup.Drop.Inference = n, n > 0
+		if n > 0 && !d.Setup.Drop.Robust {
+			d.Setup.Drop.Training = false // a static drop trained at another depth must not say it trained at n
+		}
+		return nil
+	})
+}
+
 // PruneFusion is AdapterDrop's fusion pruning (Rücklé et al. 2021, §5):
 // it runs b through t, keeps the k children of fuse with the highest mean
 // fusion attention (over examples, tokens and layers) and returns a Tuned

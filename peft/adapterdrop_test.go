@@ -127,3 +127,39 @@ func TestPruneFusionKeepsHighestAttention(t *testing.T) {
 		t.Errorf("k = 0 accepted")
 	}
 }
+
+func TestDropAtInferenceEqualsLogitsAt(t *testing.T) {
+	tu, err := NewTuned(tinyModel(t), NewSetup("a", Houlsby()), ClassificationHead(2), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainFew(t, tu, 2)
+	b := tinyBatch()
+	for n := 0; n <= tinyConfig().NumLayers; n++ {
+		d, err := tu.DropAtInference(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := tu.LogitsAt(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := f(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := d.Logits(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := maxAbsDiff(flat(t, got), flat(t, want)); diff != 0 {
+			t.Errorf("depth %d: DropAtInference's logits differ from LogitsAt's by %g", n, diff)
+		}
+	}
+	if tu.Setup.Drop.Layers != 0 {
+		t.Error("DropAtInference changed the original setup")
+	}
+	if _, err := tu.DropAtInference(tinyConfig().NumLayers + 1); err == nil {
+		t.Error("a depth beyond the model's layers was accepted")
+	}
+}
