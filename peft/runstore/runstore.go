@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -136,6 +137,9 @@ type OptionsRecord struct {
 	WeightDecay    float64 `json:"weight_decay"`
 	MaxLen         int     `json:"max_len"`
 	EvalEvery      int     `json:"eval_every"`
+	// Adapters identifies each adapter read in before training by the
+	// SHA-256 of its files, so retrained source adapters retrain the run.
+	Adapters []string `json:"adapters,omitempty"`
 }
 
 // NewConfig identifies a run of setup s on m and task with resolved options
@@ -171,6 +175,13 @@ func NewConfig(m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options)
 		Seed:    opt.Seed,
 		Version: peft.Version,
 	}
+	for _, dir := range opt.Adapters {
+		id, err := adapterHash(dir)
+		if err != nil {
+			return Config{}, err
+		}
+		rc.Options.Adapters = append(rc.Options.Adapters, id)
+	}
 	rc.Hash = rc.computeHash()
 	return rc, nil
 }
@@ -183,6 +194,25 @@ func (rc Config) computeHash() string {
 	b, _ := json.Marshal(rc)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// adapterHash is an adapter directory's identity: its name in the config
+// and the SHA-256 of its config and weights files.
+func adapterHash(dir string) (string, error) {
+	fc, _, err := peft.ReadAdapterConfig(dir)
+	if err != nil {
+		return "", fmt.Errorf("Options.Adapters: %w", err)
+	}
+	h := sha256.New()
+	for _, f := range []string{peft.AdapterConfigFile, peft.AdapterWeightsFile} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return "", fmt.Errorf("Options.Adapters: %w", err)
+		}
+		fmt.Fprintf(h, "%s %d\n", f, len(b))
+		h.Write(b)
+	}
+	return fc.Name + " " + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func weightsHash(m *peft.Model) (string, error) {
@@ -344,7 +374,7 @@ func describeDiff(a, b Config) string {
 	if a.Head != b.Head {
 		d = append(d, "head")
 	}
-	if a.Options != b.Options {
+	if !reflect.DeepEqual(a.Options, b.Options) {
 		d = append(d, "options")
 	}
 	if a.Seed != b.Seed {

@@ -157,3 +157,79 @@ func samePoint(a, b train.Point) bool {
 	eq := func(x, y float64) bool { return x == y || math.IsNaN(x) && math.IsNaN(y) }
 	return a.Step == b.Step && eq(a.Loss, b.Loss) && eq(a.TaskLoss, b.TaskLoss) && eq(a.LR, b.LR) && eq(a.DevAcc, b.DevAcc) && eq(a.DevMSE, b.DevMSE)
 }
+
+// TestFuseTrainedAdapters is AdapterFusion's workflow: two task adapters
+// trained and kept by the store, then a Fuse run that reads them in
+// (Options.Adapters) and trains only the fusion layers and the head. The
+// source adapters' weights must come through unchanged, and retraining a
+// source adapter must retrain the fusion instead of loading it.
+func TestFuseTrainedAdapters(t *testing.T) {
+	m := trainingtest.SentimentModel(t)
+	task := trainingtest.SentimentTask(32, 4)
+	task.Dev, task.Test = task.Dev[:8], task.Test[:8]
+	root := t.TempDir()
+	opt := train.Options{Steps: 3, BatchSize: 4, LearningRate: 1e-2, Seed: 3}
+	var dirs []string
+	var sources []*Run
+	for i, name := range []string{"a", "b"} {
+		o := opt
+		o.Seed = int64(10 + i)
+		r, err := Finetune(filepath.Join(root, name), m, task, peft.NewSetup(name, trainingtest.Pfeiffer4()), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, r)
+		dirs = append(dirs, filepath.Join(r.Dir, peft.AdaptersDir, name))
+	}
+	s := peft.NewSetup("a", trainingtest.Pfeiffer4()).Add("b", trainingtest.Pfeiffer4())
+	s.Active = peft.Fuse("a", "b")
+	fo := opt
+	fo.Adapters = dirs
+	fused, err := Finetune(filepath.Join(root, "fusion"), m, task, s, fo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := fused.Tuned.Counts()
+	if c.Trainable != c.Total-c.Base-c.PerAdapter["a"]-c.PerAdapter["b"] {
+		t.Errorf("fusion trains %d parameters; want only the fusion layers and the head (%+v)", c.Trainable, c)
+	}
+	// Each source adapter alone, read from the fusion run, gives the source run's outputs.
+	b := peft.Batch{IDs: peftest.TinyIDs(), Mask: peftest.TinyMask()}
+	for i, name := range []string{"a", "b"} {
+		view := peft.NewSetup(name, trainingtest.Pfeiffer4())
+		alone, err := peft.NewTuned(m, view, sources[i].Tuned.Head, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if alone, _, err = alone.LoadAdapter(filepath.Join(fused.Dir, peft.AdaptersDir, name)); err != nil {
+			t.Fatal(err)
+		}
+		if alone, err = alone.LoadHead(sources[i].Dir); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := sources[i].Tuned.Logits(b)
+		got, err := alone.Logits(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := peftest.MaxAbsDiff(peftest.Flat(t, got), peftest.Flat(t, want)); d != 0 {
+			t.Errorf("adapter %s changed while the fusion trained (outputs differ by %g)", name, d)
+		}
+	}
+	again, err := Finetune(filepath.Join(root, "fusion"), m, task, s, fo)
+	if err != nil || !again.Loaded {
+		t.Fatalf("the same fusion was not loaded: %v", err)
+	}
+	o := opt
+	o.Seed = 99
+	if _, err := Finetune(filepath.Join(root, "a"), m, task, peft.NewSetup("a", trainingtest.Pfeiffer4()), o); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := Finetune(filepath.Join(root, "fusion"), m, task, s, fo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed.Loaded {
+		t.Error("a retrained source adapter did not retrain the fusion")
+	}
+}

@@ -50,6 +50,11 @@ func Finetune(m *peft.Model, task *data.Task, s *peft.Setup, opt Options) (*Run,
 	if err != nil {
 		return nil, err
 	}
+	for _, dir := range opt.Adapters {
+		if t, _, err = t.LoadAdapter(dir); err != nil {
+			return nil, fmt.Errorf("Options.Adapters: %w", err)
+		}
+	}
 	r := &Run{Tuned: t, Task: task, Options: opt, Baseline: Baseline(task)}
 	if err := r.train(); err != nil {
 		return nil, err

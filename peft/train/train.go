@@ -44,6 +44,12 @@ type Options struct {
 	// the whole splits.
 	EvalExamples int
 	Seed         int64 // batches, initialisation, dropout, AdapterDrop depths
+	// Adapters are adapter directories (as SaveAdapter and the run store
+	// write them) read into the model before training starts: the trained
+	// task adapters an AdapterFusion fuses, or an adapter to continue from.
+	// A name the setup declares takes the file's weights and method; a new
+	// name is added.
+	Adapters []string
 	// Head defaults to ClassificationHead(len(task.Labels)), or
 	// RegressionHead() for regression tasks.
 	Head *peft.Head
