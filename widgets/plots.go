@@ -570,11 +570,14 @@ type CompareRow struct {
 // CompareTableOptions controls CompareTable. Metrics orders the metric
 // columns (default: every metric name, sorted). Best, when it names a metric,
 // highlights the row with its highest value (lowest if LowerIsBetter).
+// MemoryHeader names the memory column (default "Memory (MB)"; say
+// "Est. memory (MB)" for estimates).
 type CompareTableOptions struct {
 	Caption       string
 	Metrics       []string
 	Best          string
 	LowerIsBetter bool
+	MemoryHeader  string
 }
 
 // CompareTable renders methods side by side as an HTML table: method,
@@ -598,7 +601,7 @@ func CompareTable(rows []CompareRow, opt CompareTableOptions) string {
 	for _, m := range metrics {
 		header = append(header, strings.ReplaceAll(m, "_", " "))
 	}
-	header = append(header, "Time (s)", "Memory (MB)")
+	header = append(header, "Time (s)", orDefault(opt.MemoryHeader, "Memory (MB)"))
 	cells := make([][]string, len(rows))
 	best, bestV := -1, math.NaN()
 	for i, r := range rows {

@@ -34,9 +34,6 @@ var palette = []string{
 	"#F0E442", // yellow
 }
 
-// dashes vary the stroke once the palette wraps, so many series stay distinct.
-var dashes = []string{"", "6 3", "2 3", "8 3 2 3"}
-
 // esc escapes text for both HTML and XML contexts (attributes and content).
 func esc(s string) string { return html.EscapeString(s) }
 
