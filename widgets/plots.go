@@ -10,11 +10,29 @@ import (
 
 // The teaching plots. Conventions shared by all of them:
 //   - accuracies (and other [0, 1] metrics) are fractions, as train.Run.Metrics
-//     reports them; axes and labels show them in percent;
+//     reports them; axes and labels show them in percent (Raw in the options
+//     plots other metrics, e.g. MSE, as given);
 //   - every series differs by colour (Okabe-Ito), dash and marker shape, so the
 //     plot reads in greyscale;
 //   - each SVG starts with a <title>, and its parts carry classes (see
 //     xyplot.go) that the structural tests count.
+
+// metricAxis is the axis of a metric: a fraction shown in percent, or, with
+// raw (e.g. MSE, loss), the values as given.
+func metricAxis(label string, raw bool) axisSpec {
+	if raw {
+		return axisSpec{label: label}
+	}
+	return axisSpec{label: label + " (%)", scale: 100}
+}
+
+// metricText formats a metric value as metricAxis shows it.
+func metricText(v float64, raw bool) string {
+	if raw {
+		return formatValue(v)
+	}
+	return formatValue(100*v) + "%"
+}
 
 // MethodResult is one fine-tuning method's point on AccuracyVsParams.
 type MethodResult struct {
@@ -30,6 +48,7 @@ type AccuracyVsParamsOptions struct {
 	Title          string
 	Metric         string
 	FullFineTuning *float64
+	Raw            bool // the metric is not a fraction (e.g. MSE): plot it as given, not in %
 	Width, Height  int
 }
 
@@ -42,17 +61,17 @@ func AccuracyVsParams(results []MethodResult, opt AccuracyVsParamsOptions) strin
 	metric := orDefault(opt.Metric, "test accuracy")
 	p := panel{
 		x:   axisSpec{label: "trainable parameters (% of model, log scale)", log: true},
-		y:   axisSpec{label: metric + " (%)", scale: 100},
+		y:   metricAxis(metric, opt.Raw),
 		pad: true,
 	}
 	for i, r := range results {
 		col, _, mk := seriesStyle(i)
 		p.points = append(p.points, plotPoint{x: r.TrainablePercent, y: r.Accuracy, label: r.Method, colour: col, marker: mk,
-			tip: fmt.Sprintf("%s: %s%% trainable, %s %s%%", r.Method, formatValue(r.TrainablePercent), metric, formatValue(100*r.Accuracy))})
+			tip: fmt.Sprintf("%s: %s%% trainable, %s %s", r.Method, formatValue(r.TrainablePercent), metric, metricText(r.Accuracy, opt.Raw))})
 	}
 	if opt.FullFineTuning != nil {
 		p.hlines = append(p.hlines, refLine{value: *opt.FullFineTuning, class: "reference", colour: colText,
-			label: fmt.Sprintf("full fine-tuning %s%%", formatValue(100**opt.FullFineTuning))})
+			label: "full fine-tuning " + metricText(*opt.FullFineTuning, opt.Raw)})
 	}
 	b := &svgBuilder{w: W, h: H}
 	b.text(W/2, 24, 16, "middle", colText, "600", title, "")
@@ -132,6 +151,7 @@ type AdapterDropOptions struct {
 	Title      string
 	Metric     string
 	SpeedLabel string
+	Raw        bool // the metric is not a fraction (e.g. MSE): plot it as given, not in %
 	Width      int
 }
 
@@ -156,7 +176,7 @@ func AdapterDropChart(points []DropPoint, opt AdapterDropOptions) string {
 		}
 	}
 	xl := "n: layers without adapters (dropped from the bottom)"
-	accP := panel{title: metric, x: axisSpec{ticks: ticks}, y: axisSpec{label: metric + " (%)", scale: 100},
+	accP := panel{title: metric, x: axisSpec{ticks: ticks}, y: metricAxis(metric, opt.Raw),
 		lines: []plotLine{{name: metric, x: ns, y: acc, colour: palette[0], marker: markerCircle, class: "accuracy"}}}
 	spP := panel{title: "speed", x: axisSpec{label: xl, ticks: ticks}, y: axisSpec{label: orDefault(opt.SpeedLabel, "speed-up over n = 0 (×)")},
 		lines: []plotLine{{name: "speed", x: ns, y: speed, colour: palette[1], dash: lineDashes[1], marker: markerSquare, class: "speed"}}}
@@ -175,6 +195,7 @@ func AdapterDropChart(points []DropPoint, opt AdapterDropOptions) string {
 type SparsityOptions struct {
 	Title, XLabel, Metric string
 	Dense                 *float64
+	Raw                   bool // the metric is not a fraction (e.g. MSE): plot it as given, not in %
 	Width, Height         int
 }
 
@@ -186,11 +207,11 @@ func SparsityChart(series []Series, opt SparsityOptions) string {
 	title := orDefault(opt.Title, "Accuracy vs sparsity")
 	metric := orDefault(opt.Metric, "dev accuracy")
 	p := panel{x: axisSpec{label: orDefault(opt.XLabel, "sparsity (% of units pruned)"), scale: 100},
-		y: axisSpec{label: metric + " (%)", scale: 100}}
+		y: metricAxis(metric, opt.Raw)}
 	p.lines, p.legend = styledLines(series, true)
 	if opt.Dense != nil {
 		p.hlines = append(p.hlines, refLine{value: *opt.Dense, class: "reference", colour: colText,
-			label: fmt.Sprintf("unpruned %s%%", formatValue(100**opt.Dense))})
+			label: "unpruned " + metricText(*opt.Dense, opt.Raw)})
 	}
 	b := &svgBuilder{w: W, h: H}
 	b.text(W/2, 24, 16, "middle", colText, "600", title, "")
@@ -233,6 +254,7 @@ type DistillModel struct {
 // DistillationOptions controls DistillationChart.
 type DistillationOptions struct {
 	Title, Metric string
+	Raw           bool // the metric is not a fraction (e.g. MSE): plot it as given, not in %
 	Width         int
 }
 
@@ -267,9 +289,12 @@ func DistillationChart(models []DistillModel, opt DistillationOptions) string {
 		y := top + gap + float64(i)*(barH+gap)
 		b.text(left-8, y+barH/2+4, 12, "end", colText, "", labels[i], "")
 	}
-	maxP := 0.0
+	maxP, accMax := 0.0, 1.0
 	for _, m := range models {
 		maxP = math.Max(maxP, float64(m.Params))
+		if opt.Raw && finite(m.Accuracy) {
+			accMax = math.Max(accMax, m.Accuracy)
+		}
 	}
 	type side struct {
 		name, class, axis string
@@ -280,8 +305,8 @@ func DistillationChart(models []DistillModel, opt DistillationOptions) string {
 		label             func(DistillModel) string
 	}
 	sides := []side{
-		{metric, "accuracy", metric + " (%)", left, func(m DistillModel) float64 { return m.Accuracy }, 0, 1, 100,
-			func(m DistillModel) string { return formatValue(100*m.Accuracy) + "%" }},
+		{metric, "accuracy", metricAxis(metric, opt.Raw).label, left, func(m DistillModel) float64 { return m.Accuracy }, 0, accMax, scaleOf(metricAxis("", opt.Raw)),
+			func(m DistillModel) string { return metricText(m.Accuracy, opt.Raw) }},
 		{"parameters", "params", "parameters (count)", left + panelW + 24, func(m DistillModel) float64 { return float64(m.Params) }, 0, math.Max(maxP, 1), 1,
 			func(m DistillModel) string { return formatCount(m.Params) }},
 	}
@@ -352,7 +377,7 @@ func trimZero(s string) string {
 }
 
 // Prediction is one fine-tuning run: the estimator's predicted accuracy and
-// the accuracy it actually reached (fractions in [0, 1]).
+// the accuracy it actually reached (fractions in [0, 1], unless Raw).
 type Prediction struct {
 	Label             string
 	Predicted, Actual float64
@@ -362,6 +387,7 @@ type Prediction struct {
 // predicted (default "dev accuracy").
 type PredictedVsActualOptions struct {
 	Title, Metric string
+	Raw           bool // the metric is not a fraction (e.g. MSE): plot it as given, not in %
 	Width, Height int
 }
 
@@ -382,10 +408,10 @@ func PredictedVsActual(preds []Prediction, opt PredictedVsActualOptions) string 
 	tauText := "Kendall τ = " + fmtTau(tau)
 	title := orDefault(opt.Title, "Estimator: predicted vs actual "+metric)
 	title += " (" + tauText + ")"
-	p := panel{x: axisSpec{label: "predicted " + metric + " (%)", scale: 100}, y: axisSpec{label: "actual " + metric + " (%)", scale: 100}, identity: true, pad: true}
+	p := panel{x: metricAxis("predicted "+metric, opt.Raw), y: metricAxis("actual "+metric, opt.Raw), identity: true, pad: true}
 	for _, q := range preds {
 		p.points = append(p.points, plotPoint{x: q.Predicted, y: q.Actual, label: q.Label, colour: palette[0], marker: markerCircle,
-			tip: fmt.Sprintf("%s: predicted %s%%, actual %s%%", q.Label, formatValue(100*q.Predicted), formatValue(100*q.Actual))})
+			tip: fmt.Sprintf("%s: predicted %s, actual %s", q.Label, metricText(q.Predicted, opt.Raw), metricText(q.Actual, opt.Raw))})
 	}
 	p.legend = []legendEntry{
 		{name: fmt.Sprintf("%d runs, τ = %s", len(px), fmtTau(tau)), colour: palette[0], marker: markerCircle, noLine: true},
@@ -494,6 +520,7 @@ type LearningCurve struct {
 type LearningCurveOptions struct {
 	Title, XLabel, Metric, BandLabel string
 	LogX                             bool
+	Raw                              bool // the metric is not a fraction (e.g. loss): plot it as given, not in %
 	Width, Height                    int
 }
 
@@ -517,7 +544,7 @@ func LearningCurveChart(c LearningCurve, opt LearningCurveOptions) string {
 			}
 		}
 	}
-	p := panel{x: axisSpec{label: xl, log: opt.LogX}, y: axisSpec{label: metric + " (%)", scale: 100}}
+	p := panel{x: axisSpec{label: xl, log: opt.LogX}, y: metricAxis(metric, opt.Raw)}
 	band := orDefault(opt.BandLabel, "90% band")
 	p.bands = []plotBand{{x: c.FitX, lo: c.Lo, hi: c.Hi, colour: palette[0]}}
 	var ix, iy, ex, ey []float64
@@ -538,7 +565,7 @@ func LearningCurveChart(c LearningCurve, opt LearningCurveOptions) string {
 	}
 	for i := 0; i < min(len(c.ObservedX), len(c.ObservedY)); i++ {
 		p.points = append(p.points, plotPoint{x: c.ObservedX[i], y: c.ObservedY[i], colour: palette[1], marker: markerSquare, class: "observed",
-			tip: fmt.Sprintf("measured: %s examples, %s %s%%", formatValue(c.ObservedX[i]), metric, formatValue(100*c.ObservedY[i]))})
+			tip: fmt.Sprintf("measured: %s examples, %s %s", formatValue(c.ObservedX[i]), metric, metricText(c.ObservedY[i], opt.Raw))})
 	}
 	if from > 0 && len(ex) > 1 {
 		p.vlines = []refLine{{value: from, class: "reference", colour: colMuted, label: "extrapolated →"}}

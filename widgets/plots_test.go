@@ -387,3 +387,44 @@ func TestCompareTable(t *testing.T) {
 		t.Error("want a header and two rows")
 	}
 }
+
+// TestPlotsSurviveBadData feeds NaN, Inf, zeros, single points and huge
+// values to every plot: each must still be one titled SVG with no NaN or
+// Inf leaking into its coordinates.
+func TestPlotsSurviveBadData(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	svgs := map[string]string{
+		"acc nan":      AccuracyVsParams([]MethodResult{{"a", nan, 0.5}, {"b", 0, 0.6}, {"c", 1, inf}, {"d", 2, 0.7}}, AccuracyVsParamsOptions{FullFineTuning: &nan}),
+		"acc one":      AccuracyVsParams([]MethodResult{{"only", 1, 0.9}}, AccuracyVsParamsOptions{}),
+		"fusion rag":   FusionHeatmap(FusionAttention{Layers: []int{0}, Adapters: []string{"a", "b"}, Weights: [][]float64{{1}, {nan, 0.5}}}, FusionHeatmapOptions{}),
+		"drop one":     AdapterDropChart([]DropPoint{{Dropped: 0, Accuracy: nan, Speed: 1}}, AdapterDropOptions{}),
+		"sparsity nil": SparsityChart([]Series{{Name: "empty"}, {Name: "y only", Y: []float64{0.9, 0.8}}}, SparsityOptions{}),
+		"distill nan":  DistillationChart([]DistillModel{{"t", true, nan, 0}, {"s", false, 2, -5}}, DistillationOptions{}),
+		"pred const":   PredictedVsActual([]Prediction{{"a", 0.5, 0.5}, {"b", 0.5, nan}}, PredictedVsActualOptions{}),
+		"memory huge":  MemoryVsBatch([]Series{{Name: "m", X: []float64{0, 1, 1e6}, Y: []float64{1e12, nan, 5}}}, MemoryOptions{LimitMB: inf}),
+		"curve ragged": LearningCurveChart(LearningCurve{ObservedX: []float64{1}, ObservedY: []float64{nan}, FitX: []float64{1, 2, 3}, FitY: []float64{0.5}, Lo: []float64{0.4, 0.5}, Hi: []float64{0.6}}, LearningCurveOptions{LogX: true}),
+	}
+	for name, s := range svgs {
+		t.Run(name, func(t *testing.T) {
+			parseSVG(t, s)
+			for _, bad := range []string{`="NaN`, `"Inf`, `+Inf`, `,NaN`, ` NaN `} {
+				if strings.Contains(s, bad) {
+					t.Errorf("%q leaked into the SVG", bad)
+				}
+			}
+		})
+	}
+	if tab := CompareTable(nil, CompareTableOptions{Best: "x"}); !strings.Contains(tab, "<table") {
+		t.Error("empty CompareTable")
+	}
+}
+
+func TestRawMetricsAreNotPercent(t *testing.T) {
+	root := parseSVG(t, PredictedVsActual([]Prediction{{"a", 2.5, 3}, {"b", 4, 4.5}, {"c", 1, 0.5}}, PredictedVsActualOptions{Metric: "dev MSE", Raw: true}))
+	if yl := strings.Join(root.texts("ylabel"), ""); yl != "actual dev MSE" {
+		t.Errorf("y label %q, want no (%%)", yl)
+	}
+	if yt := root.texts("ytick"); yt[len(yt)-1] != "5" {
+		t.Errorf("y ticks %v: raw values must not be scaled", yt)
+	}
+}
