@@ -180,6 +180,9 @@ func AdapterDropChart(points []DropPoint, opt AdapterDropOptions) string {
 		lines: []plotLine{{name: metric, x: ns, y: acc, colour: palette[0], marker: markerCircle, class: "accuracy"}}}
 	spP := panel{title: "speed", x: axisSpec{label: xl, ticks: ticks}, y: axisSpec{label: orDefault(opt.SpeedLabel, "speed-up over n = 0 (×)")},
 		lines: []plotLine{{name: "speed", x: ns, y: speed, colour: palette[1], dash: lineDashes[1], marker: markerSquare, class: "speed"}}}
+	// One left margin for both, so the two x axes line up.
+	accP.minLeft = math.Max(accP.leftMargin(), spP.leftMargin())
+	spP.minLeft = accP.minLeft
 	ph := 220.0
 	H := 34 + 2*ph + 20
 	b := &svgBuilder{w: W, h: H}

@@ -330,6 +330,15 @@ func TestAdapterDropChart(t *testing.T) {
 	if got := root.texts("xtick"); !slices.Equal(got, []string{"0", "1", "2", "3", "4", "0", "1", "2", "3", "4"}) {
 		t.Errorf("x ticks %v, want n = 0..4 in both panels", got)
 	}
+	var xs []string
+	root.walk(func(m *xnode) {
+		if m.hasClass("xtick") {
+			xs = append(xs, m.attr("x"))
+		}
+	})
+	if !slices.Equal(xs[:5], xs[5:]) {
+		t.Errorf("the panels' x axes do not line up: %v", xs)
+	}
 }
 
 func TestSparsityChart(t *testing.T) {

@@ -70,8 +70,9 @@ type panel struct {
 	points         []plotPoint
 	bands          []plotBand
 	hlines, vlines []refLine
-	identity       bool // draw y = x (with a shared range on both axes)
-	pad            bool // keep markers off the frame: widen linear ranges by 5%
+	identity       bool    // draw y = x (with a shared range on both axes)
+	pad            bool    // keep markers off the frame: widen linear ranges by 5%
+	minLeft        float64 // left margin at least this, to align stacked panels
 	legend         []legendEntry
 }
 
@@ -206,43 +207,9 @@ func tickLabels(a axisSpec, ticks []float64) []string {
 // drawPanel renders p into the box (bx, by, bw, bh) of b; id distinguishes
 // its clip path from other panels' in the same SVG.
 func (b *svgBuilder) drawPanel(p *panel, id string, bx, by, bw, bh float64) {
-	var xs, ys []float64
-	for _, l := range p.lines {
-		xs, ys = append(xs, l.x...), append(ys, l.y...)
-	}
-	for _, q := range p.points {
-		xs, ys = append(xs, q.x), append(ys, q.y)
-	}
-	for _, bd := range p.bands {
-		xs = append(xs, bd.x...)
-		ys = append(append(ys, bd.lo...), bd.hi...)
-	}
-	for _, r := range p.hlines {
-		ys = append(ys, r.value)
-	}
-	for _, r := range p.vlines {
-		xs = append(xs, r.value)
-	}
-	if p.pad {
-		xs, ys = padded(p.x, xs), padded(p.y, ys)
-	}
-	if p.identity { // one range for both axes, so y = x is the diagonal
-		both := append(append([]float64{}, xs...), ys...)
-		xs, ys = both, both
-	}
-	xt, xa, xb, hasX := axisRange(p.x, xs)
-	yt, ya, yb, hasY := axisRange(p.y, ys)
-	hasData := hasX && hasY
+	xt, xa, xb, yt, ya, yb, hasData := p.ranges()
 	xl, yl := tickLabels(p.x, xt), tickLabels(p.y, yt)
-
-	maxYL := 0.0
-	for _, s := range yl {
-		maxYL = math.Max(maxYL, textWidth(s, 12))
-	}
-	left := maxYL + 14
-	if p.y.label != "" {
-		left += 22
-	}
+	left := math.Max(p.leftMargin(), p.minLeft)
 	top := 10.0
 	if p.title != "" {
 		top = 30
@@ -510,6 +477,51 @@ func padded(a axisSpec, vs []float64) []float64 {
 		lo, hi = math.Max(lo, math.Min(0, lo+d)), math.Min(hi, math.Max(1, hi-d))
 	}
 	return append(slices.Clone(vs), lo, hi)
+}
+
+// ranges fits both axes to the panel's data.
+func (p *panel) ranges() (xt []float64, xa, xb float64, yt []float64, ya, yb float64, hasData bool) {
+	var xs, ys []float64
+	for _, l := range p.lines {
+		xs, ys = append(xs, l.x...), append(ys, l.y...)
+	}
+	for _, q := range p.points {
+		xs, ys = append(xs, q.x), append(ys, q.y)
+	}
+	for _, bd := range p.bands {
+		xs = append(xs, bd.x...)
+		ys = append(append(ys, bd.lo...), bd.hi...)
+	}
+	for _, r := range p.hlines {
+		ys = append(ys, r.value)
+	}
+	for _, r := range p.vlines {
+		xs = append(xs, r.value)
+	}
+	if p.pad {
+		xs, ys = padded(p.x, xs), padded(p.y, ys)
+	}
+	if p.identity { // one range for both axes, so y = x is the diagonal
+		both := append(append([]float64{}, xs...), ys...)
+		xs, ys = both, both
+	}
+	xt, xa, xb, hasX := axisRange(p.x, xs)
+	yt, ya, yb, hasY := axisRange(p.y, ys)
+	return xt, xa, xb, yt, ya, yb, hasX && hasY
+}
+
+// leftMargin is the room the y tick labels and the y label need.
+func (p *panel) leftMargin() float64 {
+	_, _, _, yt, _, _, _ := p.ranges()
+	w := 0.0
+	for _, s := range tickLabels(p.y, yt) {
+		w = math.Max(w, textWidth(s, 12))
+	}
+	w += 14
+	if p.y.label != "" {
+		w += 22
+	}
+	return w
 }
 
 func scaleOf(a axisSpec) float64 {
