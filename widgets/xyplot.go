@@ -193,11 +193,8 @@ func tickLabels(a axisSpec, ticks []float64) []string {
 	out := make([]string, len(ticks))
 	for i, t := range ticks {
 		st := step
-		if a.log || a.ticks != nil {
+		if a.log { // ticks are not evenly spaced: each needs its own digits
 			st = math.Abs(t * scale)
-			if a.ticks != nil && !a.log && step > 0 {
-				st = step
-			}
 		}
 		out[i] = formatTick(t*scale, st)
 	}
