@@ -12,6 +12,7 @@ import (
 type HeatmapOptions struct {
 	Title, XLabel, YLabel string
 	RowLabels, ColLabels  []string
+	ScaleLabel            string // beside the colour scale, e.g. "attention weight"
 	Min, Max              *float64
 	ShowValues            bool
 	CellSize              int
@@ -146,8 +147,17 @@ func Heatmap(values [][]float64, opt HeatmapOptions) string {
 	if opt.XLabel != "" {
 		bottom += 20
 	}
+	if opt.XLabel != "" { // room for the x label centred under the grid
+		left = math.Max(left, textWidth(opt.XLabel, 13)/2-gw/2+8)
+	}
 	legendX := left + gw + 24
 	W := legendX + 70
+	if opt.ScaleLabel != "" {
+		W += 18
+	}
+	if opt.XLabel != "" {
+		W = math.Max(W, left+gw/2+textWidth(opt.XLabel, 13)/2+8)
+	}
 	H := top + math.Max(gh, 120) + bottom
 	if opt.Title != "" {
 		W = math.Max(W, textWidth(opt.Title, 16)+24)
@@ -243,6 +253,10 @@ func Heatmap(values [][]float64, opt HeatmapOptions) string {
 		b.printf(`<text x="%s" y="%s">%s</text>`, f(legendX+21), f(y+4), esc(formatTick(tk, step)))
 	}
 	b.printf(`</g>`)
+	if opt.ScaleLabel != "" {
+		cx, cy := legendX+62, top+lh/2
+		b.text(cx, cy, 12, "middle", colText, "", opt.ScaleLabel, fmt.Sprintf(`class="scale-label" transform="rotate(-90 %s %s)"`, f(cx), f(cy)))
+	}
 
 	label := opt.Title
 	if label == "" {

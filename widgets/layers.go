@@ -205,18 +205,39 @@ func LayerDiagram(sites []LayerSite, opt LayerDiagramOptions) string {
 	if rowH < 30 {
 		fs = 10.5
 	}
+	// A layer is dropped when it has adapters and AdapterDrop removed all of
+	// them; its row is drawn faded with dashed outlines.
+	kept, dropped := map[int]bool{}, map[int]bool{}
+	for _, s := range sites {
+		if !isEmbeddingSite(s.Site) {
+			if s.Dropped {
+				dropped[s.Layer] = true
+			} else {
+				kept[s.Layer] = true
+			}
+		}
+	}
 	for l := 0; l < n; l++ {
 		y := rowY(l)
-		b.text(labelW-12, y+rowH/2+4, fs, "end", colMuted, "", fmt.Sprintf("Layer %d", l), "")
-		b.printf(`<rect class="block" x="%s" y="%s" width="%s" height="%s" rx="4" fill="#f3f6fa" stroke="#b8c4d2"/>`, f(bx[0]), f(y+4), f(bw[0]-2), f(boxH))
+		cls, dash, label := "layer", "", fmt.Sprintf("Layer %d", l)
+		if dropped[l] && !kept[l] {
+			cls, dash = "layer dropped", ` stroke-dasharray="4 3" opacity="0.55"`
+		}
+		b.printf(`<g class="%s" data-layer="%d">`, cls, l)
+		if cls != "layer" {
+			b.printf(`<title>layer %d: adapters dropped by AdapterDrop</title>`, l)
+		}
+		b.text(labelW-12, y+rowH/2+4, fs, "end", colMuted, "", label, "")
+		b.printf(`<rect class="block" x="%s" y="%s" width="%s" height="%s" rx="4" fill="#f3f6fa" stroke="#b8c4d2"%s/>`, f(bx[0]), f(y+4), f(bw[0]-2), f(boxH), dash)
 		b.text(bx[0]+8, y+rowH/2+4, fs, "start", colText, "", "Attention", "")
-		b.printf(`<rect class="block" x="%s" y="%s" width="%s" height="%s" rx="4" fill="#f7f4ee" stroke="#cfc3ad"/>`, f(bx[2]), f(y+4), f(bw[2]-2), f(boxH))
+		b.printf(`<rect class="block" x="%s" y="%s" width="%s" height="%s" rx="4" fill="#f7f4ee" stroke="#cfc3ad"%s/>`, f(bx[2]), f(y+4), f(bw[2]-2), f(boxH), dash)
 		b.text(bx[2]+8, y+rowH/2+4, fs, "start", colText, "", "FFN", "")
 		// Arrows between blocks (flow within a layer goes left to right).
 		for _, k := range []int{1, 3} {
 			ay := y + rowH/2
 			b.printf(`<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s"/>`, f(bx[k]-1), f(ay), f(bx[k]+bw[k]-3), f(ay), colAxis)
 		}
+		b.printf(`</g>`)
 	}
 	b.printf(`<rect class="block" x="%s" y="%s" width="%s" height="%s" rx="4" fill="#f2f2f2" stroke="#c8c8c8"/>`, f(bx[0]), f(embY+4), f(bx[3]-bx[0]-2), f(boxH))
 	b.text(bx[0]+8, embY+rowH/2+4, fs, "start", colText, "", "Embeddings", "")
@@ -304,7 +325,11 @@ func LayerDiagram(sites []LayerSite, opt LayerDiagramOptions) string {
 			if s.Dropped {
 				cls = "site dropped"
 			}
-			b.printf(`<g class="%s"><title>%s</title>`, cls, esc(tip))
+			layerAttr := ""
+			if !isEmbeddingSite(s.Site) {
+				layerAttr = fmt.Sprintf(` data-layer="%d"`, s.Layer)
+			}
+			b.printf(`<g class="%s"%s><title>%s</title>`, cls, layerAttr, esc(tip))
 			b.printf(`<rect x="%s" y="%s" width="%s" height="%s" rx="3" fill="%s" stroke="%s"%s/>`, f(x0), f(cy-mh/2), f(widths[i]), f(mh), fill, stroke, dash)
 			b.printf(`<text x="%s" y="%s" font-size="10.5" font-weight="600" text-anchor="middle" fill="%s">%s</text></g>`, f(x0+widths[i]/2), f(cy+3.8), tc, esc(texts[i]))
 			x0 += widths[i] + 2

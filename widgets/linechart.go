@@ -26,7 +26,8 @@ type LineChartOptions struct {
 
 // LineChart renders series as an SVG line chart. Each series is one
 // <path class="series">; points isolated between gaps (and short series)
-// get circle markers so a single point stays visible. With no finite data it
+// get circle markers so a single point stays visible. Series differ by
+// colour and dash pattern, so the chart reads in greyscale too. With no finite data it
 // renders a framed "no data" chart instead of failing.
 func LineChart(series []Series, opt LineChartOptions) string {
 	W, H := float64(opt.Width), float64(opt.Height)
@@ -232,8 +233,7 @@ func LineChart(series []Series, opt LineChartOptions) string {
 		idPlaceholder, f(left-3), f(top-3), f(pw+6), f(ph+6))
 	b.printf(`<g clip-path="url(#%s)" fill="none" stroke-width="2" stroke-linejoin="round" stroke-linecap="round">`, idPlaceholder)
 	for i, s := range series {
-		col := palette[i%len(palette)]
-		dash := dashes[(i/len(palette))%len(dashes)]
+		col, dash, _ := seriesStyle(i) // dash as well as colour: reads in greyscale
 		var d strings.Builder
 		pen := false
 		var lonely []pt
@@ -282,8 +282,7 @@ func LineChart(series []Series, opt LineChartOptions) string {
 				b.printf(`<text x="%s" y="%s" fill="%s">+%d more</text>`, f(lx), f(y+4), colMuted, len(series)-i)
 				break
 			}
-			col := palette[i%len(palette)]
-			dash := dashes[(i/len(palette))%len(dashes)]
+			col, dash, _ := seriesStyle(i) // dash as well as colour: reads in greyscale
 			b.printf(`<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="2.5"`, f(lx), f(y), f(lx+22), f(y), col)
 			if dash != "" {
 				b.printf(` stroke-dasharray="%s"`, dash)

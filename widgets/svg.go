@@ -34,9 +34,6 @@ var palette = []string{
 	"#F0E442", // yellow
 }
 
-// dashes vary the stroke once the palette wraps, so many series stay distinct.
-var dashes = []string{"", "6 3", "2 3", "8 3 2 3"}
-
 // esc escapes text for both HTML and XML contexts (attributes and content).
 func esc(s string) string { return html.EscapeString(s) }
 
@@ -111,6 +108,9 @@ func (b *svgBuilder) finish(label string) string {
 	var out strings.Builder
 	fmt.Fprintf(&out, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %s %s" width="%s" height="%s" style="max-width:100%%;height:auto" font-family="%s" role="img" aria-label="%s">`,
 		f(b.w), f(b.h), f(b.w), f(b.h), fontFamily, esc(label))
+	// <title> first: the SVG's accessible name, and what a browser shows
+	// on hover over a saved file.
+	fmt.Fprintf(&out, `<title>%s</title>`, esc(label))
 	fmt.Fprintf(&out, `<rect x="0" y="0" width="%s" height="%s" fill="#ffffff"/>`, f(b.w), f(b.h))
 	out.WriteString(body)
 	out.WriteString("</svg>")
