@@ -93,5 +93,117 @@ class QuickstartTest(unittest.TestCase):
             self.assertGreaterEqual(acc, baseline + MARGIN, "%s is not clearly above the majority baseline" % name)
 
 
+def execute(name):
+    """Runs notebooks/NAME top to bottom in quick mode; returns the executed notebook and its seconds."""
+    os.environ["GOPEFT_QUICK"] = "1"
+    os.environ["GOPEFT_RUNS"] = RUNS
+    path = os.path.join(ROOT, "notebooks", name)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, kernel_name=KERNEL, timeout=900, allow_errors=False,
+                            resources={"metadata": {"path": os.path.join(ROOT, "notebooks")}})
+    started = time.time()
+    client.execute()
+    seconds = time.time() - started
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    nbformat.write(nb, os.path.join(ARTIFACTS, name.replace(".ipynb", ".executed.ipynb")))
+    print("\n%s: %.0f s top to bottom (quick mode)" % (name, seconds))
+    return nb, seconds
+
+
+def number(pattern, text):
+    m = re.search(pattern, text)
+    if m is None:
+        raise AssertionError("no match for %r in the notebook's output:\n%s" % (pattern, text[-3000:]))
+    return float(m.group(1))
+
+
+# Each teaching notebook, and the checks that a broken implementation would fail. They read what the notebook
+# prints, so the prose a reader sees is what is tested.
+def check_04(test, out):
+    for layer in re.findall(r"layer \d+: attention sums to (\d+\.\d+)", out):
+        test.assertAlmostEqual(float(layer), 1.0, places=3, msg="fusion attention rows must sum to 1")
+    test.assertGreaterEqual(len(re.findall(r"attention sums to", out)), 4, "one attention row per layer")
+    for task in ("spam", "source"):
+        acc = number(r"%s\s+test accuracy (\d+\.\d+)" % task, out)
+        base = number(r"%s\s+test accuracy [0-9.]+ \(majority (\d+\.\d+)\)" % task, out)
+        test.assertGreaterEqual(acc, base + MARGIN, "the %s adapter is not clearly above its majority baseline" % task)
+    fused = number(r"fusion (\d+\.\d+) \(regulariser on\)", out)
+    test.assertGreaterEqual(fused, number(r"Majority baseline (\d+\.\d+)", out) + MARGIN, "fusion is not clearly above the majority class")
+    kept = re.search(r"kept \[(\w[\w-]*) (\w[\w-]*)\]", out)
+    test.assertIsNotNone(kept, "fusion pruning must keep exactly two adapters")
+
+
+def check_05(test, out):
+    base = number(r"Majority baseline (\d+\.\d+)", out)
+    test.assertGreaterEqual(number(r"trained at n=0: test accuracy (\d+\.\d+)", out), base + MARGIN)
+    test.assertGreaterEqual(number(r"robust \(depth drawn per batch\), served with every adapter: test accuracy (\d+\.\d+)", out), base + MARGIN)
+
+
+def check_06(test, out):
+    base = number(r"Majority baseline (\d+\.\d+)", out)
+    for name in ("MAM", "MAM \+ masks", "parallel FFN, s=4"):
+        test.assertGreaterEqual(number(r"%s\s+test accuracy (\d+\.\d+)" % name, out), base + MARGIN, name)
+    test.assertRegex(out, r"learned pruning beats the random mean at \d of 4 pruning levels")
+
+
+TEACHING = {
+    "04-adapterfusion.ipynb": check_04,
+    "05-adapterdrop.ipynb": check_05,
+    "06-mam-and-masks.ipynb": check_06,
+}
+
+
+def svg_problems(nb):
+    """Every SVG output must parse as XML, carry a <title> and need no JavaScript (GitHub renders it then)."""
+    import xml.etree.ElementTree as ET
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            for mime in ("image/svg+xml", "text/html"):
+                body = data.get(mime)
+                if body is None:
+                    continue
+                body = "".join(body) if isinstance(body, list) else body
+                if "<script" in body:
+                    problems.append("cell %d: %s output has a <script>" % (i, mime))
+                for svg in re.findall(r"<svg\b.*?</svg>", body, re.S):
+                    try:
+                        root = ET.fromstring(svg)
+                    except ET.ParseError as e:
+                        problems.append("cell %d: an SVG does not parse: %s" % (i, e))
+                        continue
+                    if root.find("{http://www.w3.org/2000/svg}title") is None and root.find("title") is None:
+                        problems.append("cell %d: an SVG has no <title>" % i)
+    return problems
+
+
+@unittest.skipIf(nbformat is None, "needs nbclient and nbformat (Debian python3-nbclient)")
+@unittest.skipUnless(kernel_installed(), "the gopeft kernelspec is not installed: run ./install.sh or gopeft kernel install")
+class TeachingNotebooksTest(unittest.TestCase):
+    def test_every_notebook_is_checked(self):
+        on_disk = sorted(f for f in os.listdir(os.path.join(ROOT, "notebooks")) if re.match(r"\d\d-.*\.ipynb$", f) and not f.startswith("00-"))
+        self.assertEqual(on_disk, sorted(TEACHING), "every teaching notebook needs checks in TEACHING")
+
+
+def _teaching_test(name, check):
+    def test(self):
+        nb, _ = execute(name)
+        for i, cell in enumerate(nb.cells):
+            for out in cell.get("outputs", []):
+                self.assertNotEqual(out["output_type"], "error", "cell %d failed: %s" % (i, out.get("evalue")))
+                if out["output_type"] == "stream" and out["name"] == "stderr":
+                    self.fail("cell %d wrote to stderr: %s" % (i, "".join(out["text"])[:500]))
+        self.assertEqual(svg_problems(nb), [])
+        out = "".join(text_of(c) for c in nb.cells)
+        self.assertRegex(out, r"GoPEFT \S+, backend \S+, seed \d+", "every notebook prints its version, backend and seed")
+        check(self, out)
+    return test
+
+
+for _name, _check in TEACHING.items():
+    setattr(TeachingNotebooksTest, "test_" + _name.split(".")[0].replace("-", "_"), _teaching_test(_name, _check))
+
+
 if __name__ == "__main__":
     unittest.main()
