@@ -42,7 +42,7 @@ func must[T any](v T, err error) T {
 // spam is SpamAssassin's spam vs ham, split 80/10/10 with a fixed seed.
 func spam() *data.Task { return must(data.Load("spam", data.Options{Seed: 1})) }
 
-// options: 240 steps on each email's first 32 tokens, as in the quickstart; quick mode trains 64.
+// options: 240 steps on each email's first 32 tokens, as in the quickstart; quick mode trains 120.
 func options() train.Options {
 	o := train.Options{Steps: 240, BatchSize: 16, MaxLen: 32, LearningRate: 2e-3, EvalEvery: 40, EvalExamples: 256, Seed: 1}
 	if notebook.Quick() {
