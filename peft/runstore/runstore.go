@@ -136,6 +136,10 @@ type OptionsRecord struct {
 	WeightDecay    float64 `json:"weight_decay"`
 	MaxLen         int     `json:"max_len"`
 	EvalEvery      int     `json:"eval_every"`
+	// Distill and Prune identify Options.Distill (the teacher by the hash of
+	// its weights, T, alpha) and Options.Prune; empty when unused (distill.go).
+	Distill string `json:"distill,omitempty"`
+	Prune   string `json:"prune,omitempty"`
 }
 
 // NewConfig identifies a run of setup s on m and task with resolved options
@@ -170,6 +174,9 @@ func NewConfig(m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options)
 		},
 		Seed:    opt.Seed,
 		Version: peft.Version,
+	}
+	if rc.Options.Distill, rc.Options.Prune, err = extrasRecord(opt); err != nil {
+		return Config{}, err
 	}
 	rc.Hash = rc.computeHash()
 	return rc, nil

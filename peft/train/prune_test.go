@@ -1,0 +1,107 @@
+package train
+
+import (
+	"math"
+	"testing"
+
+	"github.com/gopeft/gopeft/peft"
+	"github.com/gopeft/gopeft/peft/encoder"
+	"github.com/gopeft/gopeft/peft/internal/trainingtest"
+)
+
+func TestCubicSchedule(t *testing.T) {
+	p := Pruning{Sparsity: 0.8, Initial: 0.1, Start: 10, Every: 5, Updates: 4}.Resolved(100)
+	// Zhu & Gupta: s_t = s_f + (s_i - s_f)(1 - (t - t0)/(nΔt))³.
+	for _, c := range []struct {
+		t    int
+		want float64
+		due  bool
+	}{
+		{0, 0.1, false}, {10, 0.1, true}, {12, 0.8 - 0.7*math.Pow(1-2.0/20, 3), false},
+		{15, 0.8 - 0.7*math.Pow(0.75, 3), true}, {20, 0.8 - 0.7*0.125, true}, {30, 0.8, true}, {35, 0.8, false}, {99, 0.8, false},
+	} {
+		if got := p.At(c.t); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("At(%d) = %v, want %v", c.t, got, c.want)
+		}
+		if p.Due(c.t) != c.due {
+			t.Errorf("Due(%d) = %v", c.t, !c.due)
+		}
+	}
+	for _, bad := range []Pruning{{Sparsity: 1}, {Sparsity: -0.1}, {Sparsity: 0.5, Initial: 0.6}, {Sparsity: 0.5, Every: 10, Updates: 5}, {Sparsity: 0.5, Granularity: "row"}} {
+		if bad.Validate(40) == nil {
+			t.Errorf("%+v validated for 40 steps", bad)
+		}
+	}
+}
+
+// Fine-tuning with pruning: each mask update reaches its scheduled sparsity
+// exactly (counted in the masks), the final weights have exactly
+// round(s_f·n) zeros, and the run records sparsity and parameters left.
+func TestFinetunePrunesOnSchedule(t *testing.T) {
+	m := trainingtest.SentimentModel(t)
+	task := trainingtest.SentimentTask(64, 2)
+	for _, g := range []peft.PruneGranularity{peft.PruneGlobal, peft.PruneLayer} {
+		p := &Pruning{Sparsity: 0.7, Start: 2, Every: 3, Updates: 3, Granularity: g}
+		r, err := Finetune(m, task, peft.NewSetup("lora", peft.DefaultLoRA()), Options{Steps: 14, BatchSize: 8, Seed: 3, Prune: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets := peft.PruneTargets(m.Config)
+		n := 0
+		for _, name := range targets {
+			n += encoderSize(t, r, name)
+		}
+		want := []int{2, 5, 8, 11}
+		if len(r.PruneEvents) != len(want) {
+			t.Fatalf("%s: mask updates %+v, want at steps %v", g, r.PruneEvents, want)
+		}
+		res := p.Resolved(14)
+		for i, e := range r.PruneEvents {
+			s := res.At(want[i])
+			if e.Step != want[i] || e.Sparsity != s {
+				t.Errorf("%s: update %d at step %d sparsity %v, want step %d sparsity %v", g, i, e.Step, e.Sparsity, want[i], s)
+			}
+			if g == peft.PruneGlobal && e.Zeros != int(math.Round(s*float64(n))) {
+				t.Errorf("%s: update at step %d has %d zeros, want round(%v·%d)", g, e.Step, e.Zeros, s, n)
+			}
+		}
+		zeros := 0
+		for _, name := range targets {
+			zeros += zerosOf(t, r, name)
+		}
+		if wantZeros := int(math.Round(0.7 * float64(n))); g == peft.PruneGlobal && zeros != wantZeros {
+			t.Errorf("%s: %d zero weights after training, want %d of %d", g, zeros, wantZeros, n)
+		}
+		if math.Abs(r.Metrics["sparsity"]-float64(zeros)/float64(n)) > 1e-12 || r.Metrics["params_remaining"] != float64(r.Tuned.Counts().Total-zeros) {
+			t.Errorf("%s: metrics %v, %d zeros of %d", g, r.Metrics, zeros, n)
+		}
+	}
+}
+
+func weightOf(t *testing.T, r *Run, name string) []float32 {
+	t.Helper()
+	scope, n := encoder.ScopeOf(name)
+	v := r.Tuned.Ctx.GetVariableByScopeAndName(scope, n)
+	if v == nil {
+		t.Fatalf("no %s", name)
+	}
+	val, err := v.Value()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []float32
+	val.ConstFlatData(func(f any) { out = append(out, f.([]float32)...) })
+	return out
+}
+
+func encoderSize(t *testing.T, r *Run, name string) int { return len(weightOf(t, r, name)) }
+
+func zerosOf(t *testing.T, r *Run, name string) int {
+	z := 0
+	for _, v := range weightOf(t, r, name) {
+		if v == 0 {
+			z++
+		}
+	}
+	return z
+}
