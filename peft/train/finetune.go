@@ -20,9 +20,10 @@ type Run struct {
 	// pearson (regression), from the final weights.
 	Metrics      map[string]float64
 	TrainSeconds float64
-	Baseline     float64      // majority-class test accuracy (regression: mean-prediction test MSE)
-	Options      Options      // resolved: what the run was trained with
-	PruneEvents  []PruneEvent // mask updates of Options.Prune, in order (not kept by the run store)
+	Baseline     float64 // majority-class test accuracy (regression: mean-prediction test MSE)
+	Options      Options // resolved: what the run was trained with
+
+	PruneEvents []PruneEvent // mask updates of Options.Prune, in order (not kept by the run store)
 }
 
 // LearningCurve is the run's curve (notebook.Curves draws it).

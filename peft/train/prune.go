@@ -139,3 +139,56 @@ func (p *pruning) record(r *Run) {
 	r.Metrics["params_remaining"] = float64(rep.Remaining)
 	r.PruneEvents = p.events
 }
+
+// PruneReport is a one-shot pruning of a finished run: what was removed
+// and the accuracy on test (dev when there is no test split) before and after.
+type PruneReport struct {
+	Sparsity                      peft.SparsityReport
+	Structured                    *peft.StructuredReport // PruneStructured only
+	Split                         string                 // "test" or "dev"
+	AccuracyBefore, AccuracyAfter float64
+}
+
+// PruneMagnitude prunes a finished run's targets (default peft.PruneTargets)
+// to sparsity in one shot, without retraining (Options.Prune prunes while
+// training, which loses less), and reports accuracy before and after.
+func (r *Run) PruneMagnitude(sparsity float64, g peft.PruneGranularity, targets []string) (*Run, PruneReport, error) {
+	t, rep, err := r.Tuned.PruneMagnitude(sparsity, g, targets)
+	if err != nil {
+		return nil, PruneReport{}, err
+	}
+	return r.prunedReport(t, PruneReport{Sparsity: rep})
+}
+
+// PruneStructured removes whole heads and FFN units of a finished run (see
+// peft.StructuredPrune) and reports accuracy before and after.
+func (r *Run) PruneStructured(sp peft.StructuredPrune) (*Run, PruneReport, error) {
+	t, rep, err := r.Tuned.PruneStructured(sp)
+	if err != nil {
+		return nil, PruneReport{}, err
+	}
+	return r.prunedReport(t, PruneReport{Sparsity: rep.Sparsity, Structured: &rep})
+}
+
+func (r *Run) prunedReport(t *peft.Tuned, rep PruneReport) (*Run, PruneReport, error) {
+	pruned := r.With(t)
+	rep.AccuracyBefore, rep.AccuracyAfter = math.NaN(), math.NaN()
+	split, name := r.Task.Test, "test"
+	if len(split) == 0 {
+		split, name = r.Task.Dev, "dev"
+	}
+	if len(split) == 0 || t.Head.Regression {
+		return pruned, rep, nil
+	}
+	rep.Split = name
+	before, err := r.Evaluate(split)
+	if err != nil {
+		return nil, rep, err
+	}
+	after, err := pruned.Evaluate(split)
+	if err != nil {
+		return nil, rep, err
+	}
+	rep.AccuracyBefore, rep.AccuracyAfter = before["accuracy"], after["accuracy"]
+	return pruned, rep, nil
+}

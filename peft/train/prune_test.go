@@ -105,3 +105,27 @@ func zerosOf(t *testing.T, r *Run, name string) int {
 	}
 	return z
 }
+
+// One-shot pruning of a finished run reports the accuracy it costs and
+// leaves the run as it was.
+func TestRunPruneStructuredAndMagnitude(t *testing.T) {
+	m := trainingtest.SentimentModel(t)
+	task := trainingtest.SentimentTask(64, 2)
+	r, err := Finetune(m, task, nil, Options{Steps: 10, BatchSize: 8, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, rep, err := r.PruneStructured(peft.StructuredPrune{Heads: 2, FFNFraction: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.AccuracyBefore != r.Metrics["test_accuracy"] || math.IsNaN(rep.AccuracyAfter) || len(rep.Structured.Heads) != 2 || rep.Sparsity.Zeros == 0 {
+		t.Errorf("report %+v (run's test accuracy %v)", rep, r.Metrics["test_accuracy"])
+	}
+	if peft.Sparsity(r.Tuned).Zeros != 0 || peft.Sparsity(p.Tuned).Zeros != rep.Sparsity.Zeros {
+		t.Error("PruneStructured changed the original run, or the pruned run lost its masks")
+	}
+	if _, rep, err := r.PruneMagnitude(0.5, peft.PruneLayer, nil); err != nil || math.Abs(rep.Sparsity.Sparsity-0.5) > 1e-9 {
+		t.Errorf("PruneMagnitude: %+v, %v", rep.Sparsity, err)
+	}
+}
