@@ -305,14 +305,16 @@ func (t *Tuned) PruneMagnitude(sparsity float64, g PruneGranularity, targets []s
 	return n, rep, err
 }
 
-// StructuredPrune removes whole attention heads and FFN units, ranked by
-// the L2 norm of the weights that belong to them (a data-free importance:
-// Michel et al. 2019 rank heads by the gradient of a head gate, which needs
-// data and a backward pass; weight norms are the magnitude-pruning analogue
-// of it). A head's weights are its rows of query, key and value (and their
-// biases) and its columns of the attention output; an FFN unit's are its
-// row (and bias) of the FFN input and its column of the FFN output. Zeroing
-// them removes the head's or unit's contribution exactly.
+// StructuredPrune removes whole attention heads and FFN units, the least
+// important first. Importance is, by default, the L2 norm of the weights
+// that belong to a head or unit (HeadImportance, FFNImportance: data-free);
+// HeadScores/FFNScores replace it, e.g. with Michel et al. (2019)'s
+// gradient importance (GateImportance; train.Run.PruneStructured computes
+// it with Importance "gradient"). A head's weights are its rows of query,
+// key and value (and their biases) and its columns of the attention
+// output; an FFN unit's are its row (and bias) of the FFN input and its
+// column of the FFN output. Zeroing them removes the head's or unit's
+// contribution exactly.
 type StructuredPrune struct {
 	// Heads is how many heads to remove, the least important over the whole
 	// model (Michel et al. rank heads globally).
@@ -320,6 +322,9 @@ type StructuredPrune struct {
 	// FFNFraction of each layer's FFN units to remove (rounded), by
 	// importance within the layer.
 	FFNFraction float64 `json:"ffn_fraction"`
+	// HeadScores [layer][head] and FFNScores [layer][unit], when set, rank
+	// instead of the weight norms.
+	HeadScores, FFNScores [][]float64 `json:"-"`
 }
 
 // StructuredReport says what PruneStructured removed.
@@ -446,9 +451,20 @@ func (t *Tuned) PruneStructured(sp StructuredPrune) (*Tuned, StructuredReport, e
 	if sp.FFNFraction < 0 || sp.FFNFraction > 1 {
 		return nil, rep, fmt.Errorf("ffn_fraction %v is outside [0, 1]", sp.FFNFraction)
 	}
-	heads, err := HeadImportance(t)
-	if err != nil {
-		return nil, rep, err
+	heads, units := sp.HeadScores, sp.FFNScores
+	var err error
+	if heads == nil {
+		if heads, err = HeadImportance(t); err != nil {
+			return nil, rep, err
+		}
+	}
+	if units == nil {
+		if units, err = FFNImportance(t); err != nil {
+			return nil, rep, err
+		}
+	}
+	if len(heads) != cfg.NumLayers || len(units) != cfg.NumLayers || len(heads[0]) != cfg.NumHeads || len(units[0]) != cfg.IntermediateSize {
+		return nil, rep, fmt.Errorf("importance scores are not [layers][heads] and [layers][FFN units] of this model (%d×%d, %d×%d)", cfg.NumLayers, cfg.NumHeads, cfg.NumLayers, cfg.IntermediateSize)
 	}
 	var ranked [][2]int
 	for l := range heads {
@@ -458,10 +474,6 @@ func (t *Tuned) PruneStructured(sp StructuredPrune) (*Tuned, StructuredReport, e
 	}
 	slices.SortStableFunc(ranked, func(a, b [2]int) int { return cmp.Compare(heads[a[0]][a[1]], heads[b[0]][b[1]]) })
 	rep.Heads = ranked[:sp.Heads]
-	units, err := FFNImportance(t)
-	if err != nil {
-		return nil, rep, err
-	}
 	n, err := t.derive(func(n *Tuned) error {
 		zero := func(g slab, lo, hi int) error {
 			scope, name := encoder.ScopeOf(g.name)

@@ -3,7 +3,10 @@ package peft
 import (
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/gopeft/gopeft/peft/encoder"
 )
@@ -218,5 +221,80 @@ func TestPruneStructuredRemovesWholeHeadsAndUnits(t *testing.T) {
 	}
 	if _, err := pruned.Logits(tinyBatch()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// GateImportance equals |∂L/∂ξ_h| for a gate on each head's output, checked
+// against central finite differences of the loss with the head's attention
+// output columns scaled by 1±ε (which is what a gate of 1±ε does).
+func TestGateImportanceIsTheHeadGateGradient(t *testing.T) {
+	tu, err := NewTuned(tinyModel(t), nil, Head{Outputs: 2, Layers: 1}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Unit-scale weights, so the loss depends measurably on every head.
+	for v := range tu.Ctx.IterVariables() {
+		if v.Shape().Rank() == 2 && v.Shape().DType.IsFloat() && v.Name() == "weight" && !strings.Contains(v.Scope(), "embeddings") {
+			w, _ := flatValue(v)
+			for i := range w {
+				w[i] *= 20
+			}
+			v.MustSetValue(tensors.FromFlatDataAndDimensions(w, v.Shape().Dimensions...))
+		}
+	}
+	b, y := tinyBatch(), Labels{Classes: []int32{0, 1}}
+	heads, _, err := GateImportance(tu, []Batch{b}, []Labels{y})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss := func(tt *Tuned) float64 {
+		out, err := tt.Logits(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z := flat(t, out)
+		l := 0.0
+		for i, c := range y.Classes {
+			row := z[2*i : 2*i+2]
+			m := math.Max(float64(row[0]), float64(row[1]))
+			l += m + math.Log(math.Exp(float64(row[0])-m)+math.Exp(float64(row[1])-m)) - float64(row[c])
+		}
+		return l / 2
+	}
+	cfg := tu.Model.Config
+	hd, d := cfg.HeadDim(), cfg.HiddenSize
+	const eps = 1e-2
+	for l := range cfg.NumLayers {
+		fd := make([]float64, cfg.NumHeads)
+		for h := range cfg.NumHeads {
+			scaled := func(f float32) *Tuned {
+				n, err := tu.derive(func(n *Tuned) error {
+					scope, name := encoder.ScopeOf(encoder.AttnOut.WeightName(l))
+					v := n.Ctx.GetVariableByScopeAndName(scope, name)
+					w, _ := flatValue(v)
+					for r := range d {
+						for c := h * hd; c < (h+1)*hd; c++ {
+							w[r*d+c] *= f
+						}
+					}
+					return v.SetValue(tensors.FromFlatDataAndDimensions(w, d, d))
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			fd[h] = math.Abs(loss(scaled(1+eps))-loss(scaled(1-eps))) / (2 * eps)
+		}
+		normalise(fd)
+		for h := range fd {
+			if math.Abs(fd[h]-heads[l][h]) > 1e-3 {
+				t.Errorf("layer %d head %d: importance %.4f, finite differences %.4f (both normalised per layer)", l, h, heads[l][h], fd[h])
+			}
+		}
+	}
+	// Gradient scores drive PruneStructured when given.
+	if _, rep, err := tu.PruneStructured(StructuredPrune{Heads: 1, HeadScores: heads, FFNScores: [][]float64{make([]float64, 32), make([]float64, 32)}}); err != nil || len(rep.Heads) != 1 {
+		t.Fatalf("PruneStructured with scores: %+v, %v", rep, err)
 	}
 }

@@ -192,3 +192,25 @@ func (r *Run) prunedReport(t *peft.Tuned, rep PruneReport) (*Run, PruneReport, e
 	rep.AccuracyBefore, rep.AccuracyAfter = before["accuracy"], after["accuracy"]
 	return pruned, rep, nil
 }
+
+// GateImportance is peft.GateImportance (Michel et al.'s head and FFN-unit
+// importance) on the first n training examples (all when n <= 0 or more
+// than there are), in batches of the run's batch size. Pass the scores as
+// peft.StructuredPrune's HeadScores and FFNScores.
+func (r *Run) GateImportance(n int) (heads, units [][]float64, err error) {
+	es := r.Task.Train
+	if n > 0 && n < len(es) {
+		es = es[:n]
+	}
+	if len(es) == 0 {
+		return nil, nil, fmt.Errorf("task %q has no training examples to score heads on", r.Task.Name)
+	}
+	enc := r.encode(es)
+	var bs []peft.Batch
+	var ys []peft.Labels
+	for i := 0; i < len(enc); i += r.Options.BatchSize {
+		chunk := enc[i:min(len(enc), i+r.Options.BatchSize)]
+		bs, ys = append(bs, r.batchOf(chunk, len(chunk))), append(ys, r.labels(chunk))
+	}
+	return peft.GateImportance(r.Tuned, bs, ys)
+}

@@ -125,6 +125,13 @@ func TestRunPruneStructuredAndMagnitude(t *testing.T) {
 	if peft.Sparsity(r.Tuned).Zeros != 0 || peft.Sparsity(p.Tuned).Zeros != rep.Sparsity.Zeros {
 		t.Error("PruneStructured changed the original run, or the pruned run lost its masks")
 	}
+	heads, units, err := r.GateImportance(32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, rep, err := r.PruneStructured(peft.StructuredPrune{Heads: 3, HeadScores: heads, FFNScores: units, FFNFraction: 0.25}); err != nil || len(rep.Structured.Heads) != 3 {
+		t.Errorf("PruneStructured by gradient importance: %+v, %v", rep, err)
+	}
 	if _, rep, err := r.PruneMagnitude(0.5, peft.PruneLayer, nil); err != nil || math.Abs(rep.Sparsity.Sparsity-0.5) > 1e-9 {
 		t.Errorf("PruneMagnitude: %+v, %v", rep.Sparsity, err)
 	}
