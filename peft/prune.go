@@ -69,7 +69,7 @@ type SparsityReport struct {
 }
 
 func (r SparsityReport) String() string {
-	return fmt.Sprintf("sparsity %.2f%% of %s pruned weights; %s of %s parameters remain",
+	return fmt.Sprintf("sparsity %.2f%% of %s masked weights; %s of %s parameters remain",
 		100*r.Sparsity, GroupDigits(r.Targets), GroupDigits(r.Remaining), GroupDigits(r.Params))
 }
 
