@@ -58,9 +58,12 @@ func PruneTargets(cfg hf.Config) []string {
 
 // SparsityReport counts the pruned weights.
 type SparsityReport struct {
-	Targets  int     // weights under masks
-	Zeros    int     // of those, masked to zero
-	Sparsity float64 // Zeros / Targets
+	Targets int // weights under masks
+	Zeros   int // of those, masked to zero
+	// ZeroWeights counts the weights under masks that are exactly zero:
+	// Zeros, plus any that were zero before pruning.
+	ZeroWeights int
+	Sparsity    float64 // Zeros / Targets
 	// Params is the Tuned's parameter count (as Counts().Total), Remaining
 	// those not pruned: what a sparse format would store.
 	Params, Remaining int
@@ -274,10 +277,17 @@ func Sparsity(t *Tuned) SparsityReport {
 		if err != nil {
 			continue
 		}
+		w, err := flatValue(v)
+		if err != nil {
+			continue
+		}
 		zeros := 0
-		for _, x := range m {
+		for j, x := range m {
 			if x == 0 {
 				zeros++
+			}
+			if w[j] == 0 {
+				r.ZeroWeights++
 			}
 		}
 		r.Targets += len(m)

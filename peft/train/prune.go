@@ -90,7 +90,8 @@ func (p Pruning) Due(t int) bool {
 type PruneEvent struct {
 	Step     int     `json:"step"` // optimizer steps done
 	Sparsity float64 `json:"sparsity"`
-	Zeros    int     `json:"zeros"`
+	Zeros    int     `json:"zeros"`        // masked weights
+	Weights  int     `json:"zero_weights"` // target weights that are exactly zero after the update
 }
 
 // pruning drives a run's schedule; nil when the run does not prune.
@@ -125,7 +126,7 @@ func (p *pruning) after(steps int) error {
 	if err != nil {
 		return err
 	}
-	p.events = append(p.events, PruneEvent{Step: steps, Sparsity: s, Zeros: rep.Zeros})
+	p.events = append(p.events, PruneEvent{Step: steps, Sparsity: s, Zeros: rep.Zeros, Weights: rep.ZeroWeights})
 	return nil
 }
 

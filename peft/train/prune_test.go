@@ -35,7 +35,7 @@ func TestCubicSchedule(t *testing.T) {
 }
 
 // Fine-tuning with pruning: each mask update reaches its scheduled sparsity
-// exactly (counted in the masks), the final weights have exactly
+// exactly (zero weights counted right after it), the final weights have exactly
 // round(s_f·n) zeros, and the run records sparsity and parameters left.
 func TestFinetunePrunesOnSchedule(t *testing.T) {
 	m := trainingtest.SentimentModel(t)
@@ -61,8 +61,15 @@ func TestFinetunePrunesOnSchedule(t *testing.T) {
 			if e.Step != want[i] || e.Sparsity != s {
 				t.Errorf("%s: update %d at step %d sparsity %v, want step %d sparsity %v", g, i, e.Step, e.Sparsity, want[i], s)
 			}
-			if g == peft.PruneGlobal && e.Zeros != int(math.Round(s*float64(n))) {
-				t.Errorf("%s: update at step %d has %d zeros, want round(%v·%d)", g, e.Step, e.Zeros, s, n)
+			want := int(math.Round(s * float64(n)))
+			if g == peft.PruneLayer {
+				want = 0
+				for _, name := range targets {
+					want += int(math.Round(s * float64(encoderSize(t, r, name))))
+				}
+			}
+			if e.Zeros != want || e.Weights != want {
+				t.Errorf("%s: update at step %d has %d masked and %d zero weights, want %d (s = %v)", g, e.Step, e.Zeros, e.Weights, want, s)
 			}
 		}
 		zeros := 0
