@@ -412,6 +412,7 @@ func loadHead(t *Tuned, dir string) error {
 //	adapters/<name>/        adapter_config.json + adapter.safetensors (SaveAdapter)
 //	head_config.json, head.safetensors   the task head (SaveHead)
 //	peft_extra.safetensors  /peft state that no single adapter owns (Fusion layers)
+//	prune_masks.safetensors weight-pruning masks, keyed by weight name (prune.go)
 const (
 	AdaptersDir = "adapters"
 	ExtraFile   = "peft_extra.safetensors"
@@ -427,6 +428,11 @@ func SaveTuned(t *Tuned, dir string, labels []string) error {
 	}
 	if err := SaveHead(t, dir, labels); err != nil {
 		return err
+	}
+	if vars, _ := maskedPairs(t); len(vars) > 0 { // pruning masks (prune.go)
+		if err := SaveScope(t, PruneRoot, filepath.Join(dir, PruneFile)); err != nil {
+			return err
+		}
 	}
 	extra, err := scopeTensors(t.Ctx, peftRoot)
 	if err != nil {
@@ -464,6 +470,14 @@ func LoadTuned(m *Model, s *Setup, head Head, seed int64, dir string) (*Tuned, e
 	}
 	if extra := filepath.Join(dir, ExtraFile); fileExists(extra) {
 		if err := loadScope(t, peftRoot, extra, true); err != nil {
+			return nil, err
+		}
+	}
+	if masks := filepath.Join(dir, PruneFile); fileExists(masks) {
+		if err := loadScope(t, PruneRoot, masks, true); err != nil {
+			return nil, err
+		}
+		if err := applyMasksNow(t); err != nil {
 			return nil, err
 		}
 	}

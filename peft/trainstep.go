@@ -33,6 +33,8 @@ type Stepper struct {
 	opt   optimizers.Interface
 	execs map[int]*context.Exec
 	lrVar *context.Variable
+
+	distillExecs map[distillKey]*context.Exec // StepDistill's graphs (distill.go)
 }
 
 // StepResult is one training step's losses.
@@ -70,6 +72,7 @@ func (s *Stepper) exec(depth int) (*context.Exec, error) {
 		train.AddLoss(ctx, task)
 		loss := train.GetLosses(ctx, g)
 		s.opt.UpdateGraph(ctx, g, loss)
+		applyMasksGraph(ctx, g) // pruned weights stay zero (prune.go)
 		return []*graph.Node{loss, task}
 	})
 	if err != nil {

@@ -78,6 +78,8 @@ func runFinetune(args []string) int {
 	seed := fs.Int64("seed", 0, "seed for the split, initialisation and batches")
 	save := fs.String("save", "", "run directory: reused if it holds this exact run, else written there")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	kd := distillFlags(fs)
+	pr := pruneFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -113,6 +115,14 @@ func runFinetune(args []string) int {
 		return 1
 	}
 	opt := train.Options{Steps: *steps, BatchSize: *batch, LearningRate: *lr, MaxLen: *maxLen, Seed: *seed}
+	if opt.Prune, err = pr.options(*steps); err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
+		return 2
+	}
+	if m, opt.Distill, err = kd.student(m); err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
+		return 2
+	}
 	if !*asJSON {
 		opt.Progress = notebook.Progress()
 		opt.Log = func(msg string) { fmt.Fprintln(os.Stderr, msg) }

@@ -140,6 +140,10 @@ type OptionsRecord struct {
 	// Adapters identifies each adapter read in before training by the
 	// SHA-256 of its files, so retrained source adapters retrain the run.
 	Adapters []string `json:"adapters,omitempty"`
+	// Distill and Prune identify Options.Distill (the teacher by the hash of
+	// its weights, T, alpha) and Options.Prune; empty when unused (distill.go).
+	Distill string `json:"distill,omitempty"`
+	Prune   string `json:"prune,omitempty"`
 }
 
 // NewConfig identifies a run of setup s on m and task with resolved options
@@ -181,6 +185,9 @@ func NewConfig(m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options)
 			return Config{}, err
 		}
 		rc.Options.Adapters = append(rc.Options.Adapters, id)
+	}
+	if rc.Options.Distill, rc.Options.Prune, err = extrasRecord(opt); err != nil {
+		return Config{}, err
 	}
 	rc.Hash = rc.computeHash()
 	return rc, nil

@@ -22,6 +22,8 @@ type Run struct {
 	TrainSeconds float64
 	Baseline     float64 // majority-class test accuracy (regression: mean-prediction test MSE)
 	Options      Options // resolved: what the run was trained with
+
+	PruneEvents []PruneEvent // mask updates of Options.Prune, in order (not kept by the run store)
 }
 
 // LearningCurve is the run's curve (notebook.Curves draws it).
@@ -145,14 +147,34 @@ func (r *Run) train() error {
 	dev := r.encode(devSet)
 	draw := newSampler(len(train), opt.Seed)
 	st := t.NewStepper(opt.WeightDecay)
+	prune, err := r.startPruning() // before the first step: its graph applies the masks
+	if err != nil {
+		return err
+	}
+	teacher, err := r.startDistill()
+	if err != nil {
+		return err
+	}
 	start := time.Now()
-	err := loop(opt.Steps, opt.LR, func(step int, lr float64) (float64, error) {
+	err = loop(opt.Steps, opt.LR, func(step int, lr float64) (float64, error) {
+		if err := prune.after(step); err != nil {
+			return 0, err
+		}
 		batch := make([]encoded, opt.BatchSize)
-		for i, k := range draw.take(opt.BatchSize) {
+		idx := draw.take(opt.BatchSize)
+		for i, k := range idx {
 			batch[i] = train[k]
 		}
 		depth := t.Setup.Drop.TrainDepth(t.Model.Config, draw.rng)
-		res, err := st.Step(r.batchOf(batch, len(batch)), r.labels(batch), lr, depth)
+		var res peft.StepResult
+		if teacher == nil {
+			res, err = st.Step(r.batchOf(batch, len(batch)), r.labels(batch), lr, depth)
+		} else {
+			var soft [][]float32
+			if soft, err = teacher.of(idx); err == nil {
+				res, err = st.StepDistill(r.batchOf(batch, len(batch)), r.labels(batch), soft, opt.Distill.Loss(), lr, depth)
+			}
+		}
 		if err != nil || math.IsNaN(res.Loss) {
 			return res.Loss, err
 		}
@@ -180,8 +202,12 @@ func (r *Run) train() error {
 	if err != nil {
 		return err
 	}
+	if err := prune.after(opt.Steps); err != nil {
+		return err
+	}
 	r.TrainSeconds = time.Since(start).Seconds()
 	r.Metrics = map[string]float64{}
+	prune.record(r)
 	for _, split := range []struct {
 		name string
 		es   []data.Example

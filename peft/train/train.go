@@ -59,6 +59,9 @@ type Options struct {
 	// Log, if set, receives messages for the user (the run store says
 	// whether it loaded or retrains a run through it).
 	Log func(string)
+
+	Distill *Distill // knowledge distillation from a teacher run (distill.go)
+	Prune   *Pruning // gradual magnitude pruning (prune.go)
 }
 
 // Progress is one report of the training loop: after each step, and once
