@@ -233,5 +233,38 @@ class Protocol6(WidgetKernel):
         self.assertEqual((data["method"], data["state"]["value"], data["state"]["_model_name"]), ("update", 4, "IntSliderModel"))
 
 
+@unittest.skipIf(SKIP, SKIP)
+class Nbclient(unittest.TestCase):
+    """nbclient (what nbconvert --execute runs): no front-end, so the cell
+    ends at once with static snapshots, and nbclient saves the widget state
+    from the 2.1.0 comms into the notebook's metadata."""
+
+    def test_snapshot_and_saved_state(self):
+        import nbformat
+        from nbclient import NotebookClient
+        nb = nbformat.v4.new_notebook()
+        nb.cells.append(nbformat.v4.new_code_cell(IMPORT + "%%\n"
+            's := widgets.IntSlider("r", 8, 1, 64)\n'
+            'widgets.Interact(func(v widgets.Values) string { return fmt.Sprintf("<em>rank %d</em>", v.Int("r")) }, s)\n'
+            'o := widgets.Output("curve", "<i>step 0</i>")\nwidgets.Show(o)\no.Update("<i>step 10</i>")'))
+        t = time.time()
+        NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=TIMEOUT, startup_timeout=TIMEOUT).execute()
+        self.assertLess(time.time() - t, 90)
+        outs = nb.cells[0].outputs
+        html = [o["data"].get("text/html", "") for o in outs if o["output_type"] == "display_data"]
+        self.assertTrue(any("<em>rank 8</em>" in h for h in html), html)
+        # The Output's snapshot is its last content (update_display_data).
+        self.assertIn("<i>step 10</i>", html)
+        self.assertTrue(all(VIEW in o["data"] for o in outs if o["output_type"] == "display_data"))
+        state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]
+        self.assertEqual((state["version_major"], state["version_minor"]), (2, 0))
+        sliders = [w for w in state["state"].values() if w["model_name"] == "IntSliderModel"]
+        self.assertEqual(len(sliders), 1)
+        self.assertEqual(sliders[0]["state"]["value"], 8)
+        views = [w["state"]["value"] for w in state["state"].values() if w["model_name"] == "HTMLModel"]
+        self.assertIn("<i>step 10</i>", views)
+        self.assertIn("<em>rank 8</em>", views)
+
+
 if __name__ == "__main__":
     unittest.main()

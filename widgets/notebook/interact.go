@@ -1,0 +1,55 @@
+package notebook
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/gopeft/gopeft/peft"
+	"github.com/gopeft/gopeft/peft/hf"
+	"github.com/gopeft/gopeft/widgets"
+)
+
+// ShippedConfig reads the shipped encoder's config (no weights): enough for
+// layer diagrams and parameter counts in an interactive cell.
+func ShippedConfig() (hf.Config, error) {
+	dir, err := ShippedModelDir()
+	if err != nil {
+		return hf.Config{}, err
+	}
+	return hf.ReadConfig(filepath.Join(dir, "config.json"))
+}
+
+// DropParams is the number of s's adapter parameters AdapterDrop leaves
+// training when it drops the lowest n of cfg's layers: the per-layer
+// methods' count times the layers kept. (Prompt and prefix parameters sit
+// at the embeddings or in every layer's attention, and are counted as
+// spread over the layers the same way.)
+func DropParams(cfg hf.Config, s *peft.Setup, n int) int {
+	if cfg.NumLayers <= 0 {
+		return 0
+	}
+	n = max(0, min(n, cfg.NumLayers))
+	return s.NumParams(cfg) * (cfg.NumLayers - n) / cfg.NumLayers
+}
+
+// AdapterDropView renders what dropping the lowest n layers' adapters does
+// to s on a model of config cfg: the layer diagram (dropped adapters
+// hatched) under a line with the adapter parameters still trained. It is
+// the render function of an AdapterDrop slider:
+//
+//	n := widgets.IntSlider("drop", 0, 0, cfg.NumLayers)
+//	widgets.Interact(func(v widgets.Values) string { return notebook.AdapterDropView(cfg, setup, v.Int("drop")) }, n)
+func AdapterDropView(cfg hf.Config, s *peft.Setup, n int) string {
+	dropped := *s
+	dropped.Drop = peft.StaticDrop(max(0, min(n, cfg.NumLayers)))
+	params := DropParams(cfg, s, n)
+	line := fmt.Sprintf(`<p style="font-family:sans-serif;font-size:14px;margin:4px 0" data-trainable="%d">AdapterDrop n = %d: <b>%s</b> trainable adapter parameters (of %s), in %d of %d layers</p>`,
+		params, dropped.Drop.Layers, peft.GroupDigits(params), peft.GroupDigits(s.NumParams(cfg)), cfg.NumLayers-dropped.Drop.Layers, cfg.NumLayers)
+	diagram := widgets.LayerDiagram(Placements(&dropped, cfg.NumLayers), widgets.LayerDiagramOptions{
+		Title: fmt.Sprintf("AdapterDrop: adapters of layers 0–%d dropped", dropped.Drop.Layers-1), NumLayers: cfg.NumLayers})
+	if dropped.Drop.Layers == 0 {
+		diagram = widgets.LayerDiagram(Placements(&dropped, cfg.NumLayers), widgets.LayerDiagramOptions{
+			Title: "AdapterDrop: no layer dropped", NumLayers: cfg.NumLayers})
+	}
+	return line + diagram
+}
