@@ -6,6 +6,7 @@ import (
 
 	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/hf"
+	"github.com/gopeft/gopeft/peft/train"
 	"github.com/gopeft/gopeft/widgets"
 )
 
@@ -52,4 +53,29 @@ func AdapterDropView(cfg hf.Config, s *peft.Setup, n int) string {
 			Title: "AdapterDrop: no layer dropped", NumLayers: cfg.NumLayers})
 	}
 	return line + diagram
+}
+
+// LiveCurve is a train.Options.Progress that streams the training loss
+// into view (a widgets.Output) as a line chart, redrawn every few steps, so
+// that a Button can start a run whose curve grows while it trains:
+//
+//	start := widgets.Button("train", "Train")
+//	curve := widgets.Output("curve", "")
+//	start.OnClick(func() { notebook.Finetune(dir, model, task, setup, train.Options{Progress: notebook.LiveCurve(curve)}) })
+//	widgets.Show(widgets.VBox(start, curve))
+//	widgets.Serve()
+func LiveCurve(view *widgets.Control) func(train.Progress) {
+	var loss widgets.Series
+	return func(p train.Progress) {
+		if l, ok := p.Metrics["loss"]; ok && !p.Done {
+			loss.Name = "loss"
+			loss.X = append(loss.X, float64(p.Step))
+			loss.Y = append(loss.Y, l)
+		}
+		// About 50 redraws a run: each is a full SVG to the front-end.
+		if every := max(1, p.Steps/50); p.Done || p.Step%every == 0 {
+			title := fmt.Sprintf("Training loss on %s (step %d of %d)", p.Task, p.Step, p.Steps)
+			view.Update(widgets.LineChart([]widgets.Series{loss}, widgets.LineChartOptions{Title: title, XLabel: "step", YLabel: "loss"}))
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/gopeft/gopeft/peft"
+	"github.com/gopeft/gopeft/peft/train"
+	"github.com/gopeft/gopeft/widgets"
 )
 
 func TestAdapterDropViewFollowsN(t *testing.T) {
@@ -26,5 +28,18 @@ func TestAdapterDropViewFollowsN(t *testing.T) {
 	}
 	if s.Drop.Layers != 0 {
 		t.Errorf("AdapterDropView changed the caller's setup: Drop = %+v", s.Drop)
+	}
+}
+
+func TestLiveCurveDrawsTheLoss(t *testing.T) {
+	view := widgets.Output("curve", "")
+	progress := LiveCurve(view)
+	for step := 1; step <= 10; step++ {
+		progress(train.Progress{Task: "sst2", Step: step, Steps: 10, Metrics: map[string]float64{"loss": 1 / float64(step)}})
+	}
+	progress(train.Progress{Task: "sst2", Step: 10, Steps: 10, Done: true, Metrics: map[string]float64{"dev_acc": 0.8}})
+	svg := view.Str()
+	if !strings.HasPrefix(svg, "<svg") || !strings.Contains(svg, "step 10 of 10") || strings.Count(svg, `class="series"`) != 1 {
+		t.Errorf("the view is not the loss curve:\n%.300s", svg)
 	}
 }
