@@ -7,7 +7,7 @@ package kernel
 // their environment), in newline-delimited JSON; package widgets is the
 // client. The front-end sees ordinary comms of target "jupyter.widget".
 //
-// Two wire formats, picked by what the front-end announces:
+// Three wire formats, picked by what the front-end announces:
 //
 //   - ipywidgets 6 (Debian 12's python3-widgetsnbextension 6.0.0, front-end
 //     jupyter-js-widgets ~2.1.4, the classic Notebook): the front-end opens a
@@ -23,6 +23,10 @@ package kernel
 //     answers echo_update; a "jupyter.widget.control" comm gets
 //     request_states / update_states. Used too when no front-end has
 //     announced itself (nbclient, nbconvert, jupyter_client).
+//   - protocol 2.0.0 (ipywidgets 7: JupyterLab 3, widgetsnbextension 3.x):
+//     a front-end that asks comm_info for "jupyter.widget" and opens no
+//     control or version comm; as 2.1.0 but with metadata version "2.0.0",
+//     controls "1.5.0" / base "1.2.0", description_tooltip, no echo_update.
 
 import (
 	"bufio"
@@ -45,12 +49,16 @@ const WidgetsEnv = "GOPEFT_WIDGETS"
 const (
 	widgetsNone = 0 // no front-end has announced itself: 2.1.0 format, static fallbacks
 	widgets6    = 6 // ipywidgets 6 / jupyter-js-widgets 2.1 (Debian's classic Notebook)
+	widgets7    = 7 // protocol 2.0.0 (ipywidgets 7)
 	widgets8    = 8 // protocol 2.1.0 (ipywidgets 8)
 )
 
 const (
 	widgetProtocol8  = "2.1.0"
 	controlsVersion8 = "2.0.0"
+	widgetProtocol7  = "2.0.0"
+	controlsVersion7 = "1.5.0"
+	baseVersion7     = "1.2.0"
 	frontendVersion6 = "~2.1.4"
 	widgetViewMIME   = "application/vnd.jupyter.widget-view+json"
 )
@@ -381,10 +389,10 @@ func (h *widgetHub) set(id string, state map[string]any) error {
 
 // wireFormat is the format models go out in: the front-end's, or 2.1.0.
 func (h *widgetHub) wireFormat() int {
-	if h.format == widgets6 {
-		return widgets6
+	if h.format == widgetsNone {
+		return widgets8
 	}
-	return widgets8
+	return h.format
 }
 
 // wireState is m's full state in format f.
@@ -404,10 +412,17 @@ func (h *widgetHub) wireState(m *wmodel, f int) map[string]any {
 	} else {
 		s["_model_module"], s["_view_module"] = "@jupyter-widgets/controls", "@jupyter-widgets/controls"
 		s["_model_module_version"], s["_view_module_version"] = controlsVersion8, controlsVersion8
-		s["_view_count"], s["tabbable"], s["tooltip"] = nil, nil, nil
-		s["description_allow_html"] = false
-		for k, v := range spec.only8 {
-			s[k] = v
+		s["_view_count"] = nil
+		if f == widgets7 {
+			// 7: older controls; tooltip was description_tooltip.
+			s["_model_module_version"], s["_view_module_version"] = controlsVersion7, controlsVersion7
+			s["description_tooltip"] = nil
+		} else {
+			s["tabbable"], s["tooltip"] = nil, nil
+			s["description_allow_html"] = false
+			for k, v := range spec.only8 {
+				s[k] = v
+			}
 		}
 		if m.style != "" {
 			s["style"] = "IPY_MODEL_" + m.style
@@ -454,7 +469,10 @@ func (h *widgetHub) wireKeys(m *wmodel, state map[string]any, f int) map[string]
 
 func (h *widgetHub) auxState(m *wmodel, f int) map[string]any {
 	s := map[string]any{"_view_count": nil}
-	base, ver := "@jupyter-widgets/base", controlsVersion8
+	base, ver, controls := "@jupyter-widgets/base", controlsVersion8, controlsVersion8
+	if f == widgets7 {
+		ver, controls = baseVersion7, controlsVersion7
+	}
 	if f == widgets6 {
 		base, ver = "jupyter-js-widgets", frontendVersion6
 		s = map[string]any{"msg_throttle": 1}
@@ -466,6 +484,8 @@ func (h *widgetHub) auxState(m *wmodel, f int) map[string]any {
 		s["_model_name"], s["_view_name"] = m.kind, "StyleView"
 		s["_model_module"], s["_view_module"] = "@jupyter-widgets/controls", base
 		s["description_width"] = ""
+		s["_model_module_version"], s["_view_module_version"] = controls, ver
+		return s
 	}
 	s["_model_module_version"], s["_view_module_version"] = ver, ver
 	return s
@@ -480,7 +500,7 @@ func (h *widgetHub) ensureOpen(m *wmodel, parent *Message) {
 		return
 	}
 	for _, dep := range []string{m.layout, m.style} {
-		if d := h.models[dep]; d != nil && (f == widgets8 || d.aux == "layout") {
+		if d := h.models[dep]; d != nil && (f != widgets6 || d.aux == "layout") {
 			h.ensureOpen(d, parent)
 		}
 	}
@@ -501,7 +521,7 @@ func (h *widgetHub) ensureOpen(m *wmodel, parent *Message) {
 		content["data"] = state
 	} else {
 		content["data"] = map[string]any{"state": state, "buffer_paths": []any{}}
-		meta = map[string]any{"version": widgetProtocol8}
+		meta = h.meta(f)
 	}
 	h.publish("comm_open", parent, content, meta, nil)
 	m.opened = f
@@ -533,8 +553,11 @@ func (h *widgetHub) sendUpdate(m *wmodel, changed map[string]any, parent *Messag
 }
 
 func (h *widgetHub) meta(f int) map[string]any {
-	if f == widgets8 {
+	switch f {
+	case widgets8:
 		return map[string]any{"version": widgetProtocol8}
+	case widgets7:
+		return map[string]any{"version": widgetProtocol7}
 	}
 	return nil
 }
@@ -708,7 +731,7 @@ func (h *widgetHub) fromView(mm *wmodel, data map[string]any, m *Message) {
 		for k, v := range changed {
 			mm.state[k] = v
 		}
-		if method == "update" && len(state) > 0 {
+		if method == "update" && len(state) > 0 && h.wireFormat() == widgets8 {
 			// 2.1.0: echo, so other views of the model (other front-ends)
 			// agree with the kernel.
 			h.publish("comm_msg", m, map[string]any{"comm_id": mm.id, "data": map[string]any{"method": "echo_update",
@@ -778,7 +801,9 @@ func (h *widgetHub) sendStates(commID string, parent *Message) {
 }
 
 // noteCommInfo records that a front-end's widget manager asked for the
-// kernel's widgets: a live front-end is listening.
+// kernel's widgets: a live front-end is listening. An ipywidgets 8 manager
+// opens a control comm first (and asks comm_info only where that fails),
+// ipywidgets 6 opens a version comm too: comm_info alone is ipywidgets 7.
 func (h *widgetHub) noteCommInfo(target string) {
 	if target != "jupyter.widget" {
 		return
@@ -786,6 +811,6 @@ func (h *widgetHub) noteCommInfo(target string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.format == widgetsNone {
-		h.format = widgets8
+		h.format = widgets7
 	}
 }

@@ -34,6 +34,13 @@ func TestWidgetWireFormats(t *testing.T) {
 	if _, ok := s8["value"]; ok {
 		t.Errorf("2.1.0 selections sync index, not value: %v", s8)
 	}
+	s7 := h.wireState(m, widgets7)
+	if s7["_model_module_version"] != "1.5.0" || s7["index"] != 1 || h.meta(widgets7)["version"] != "2.0.0" {
+		t.Errorf("2.0.0 state: %v", s7)
+	}
+	if st := h.wireState(h.models[m.style], widgets7); st["_model_module_version"] != "1.5.0" || st["_view_module_version"] != "1.2.0" {
+		t.Errorf("2.0.0 style: %v", st)
+	}
 	if lay := h.wireState(h.models[m.layout], widgets8); lay["_model_name"] != "LayoutModel" || lay["_model_module"] != "@jupyter-widgets/base" {
 		t.Errorf("layout: %v", lay)
 	}

@@ -329,11 +329,13 @@ func (c *Control) roots() []*Control {
 
 // Show displays controls in the cell's output (one display each): live
 // where a widget front-end listens, else a static HTML snapshot of their
-// current state.
+// current state (also under plain GoNB, which has no widget socket).
 func Show(controls ...*Control) {
 	h := hub()
 	for _, c := range controls {
 		if h == nil {
+			// Plain GoNB, or no notebook at all: the static snapshot.
+			Display(c.HTML())
 			continue
 		}
 		id := newDisplayID()

@@ -6,10 +6,12 @@ driven with jupyter_client playing the front-end:
 - a 2.1.0 front-end (a "jupyter.widget.control" comm): state sync with
   echo_update, request_states, Interact serving until Done;
 - an ipywidgets 6 front-end (Debian's classic Notebook: a
-  "jupyter.widget.version" comm): flat state, "backbone" syncs, "display".
+  "jupyter.widget.version" comm): flat state, "backbone" syncs, "display";
+- an ipywidgets 7 front-end (comm_info only): protocol 2.0.0;
+- nbclient: snapshots and the widget state it saves in the notebook.
 
 Run: cd kernel/tests && /usr/bin/python3 -m unittest -v test_widgets
-About 1 minute on 2 cores (two kernel starts, small cells).
+About 30 s on 2 cores (four kernel starts, small cells).
 """
 
 import json
@@ -234,6 +236,25 @@ class Protocol6(WidgetKernel):
 
 
 @unittest.skipIf(SKIP, SKIP)
+class Protocol20(WidgetKernel):
+    """ipywidgets 7 (JupyterLab 3, widgetsnbextension 3.x): its manager asks
+    comm_info and opens no control comm."""
+
+    def test_ipywidgets7(self):
+        self.kc.comm_info(target_name="jupyter.widget")
+        self.kc.get_shell_msg(timeout=TIMEOUT)
+        msgs = self.cell('s := widgets.ToggleButtons("q", []string{"a", "b", "c"}, "b")\nwidgets.Show(s)')
+        tb = [m for m in msgs if m["msg_type"] == "comm_open"
+              and m["content"]["data"]["state"]["_model_name"] == "ToggleButtonsModel"][0]
+        self.assertEqual(tb["metadata"], {"version": "2.0.0"})
+        st = tb["content"]["data"]["state"]
+        self.assertEqual((st["_model_module_version"], st["index"], st["_options_labels"]), ("1.5.0", 1, ["a", "b", "c"]))
+        out = comm(self.kc, "comm_msg", tb["content"]["comm_id"], {"method": "update", "state": {"index": 2}, "buffer_paths": []})
+        self.assertEqual(out, [])  # no echo_update before 2.1.0
+        self.assertEqual(stdout_of(self.cell('fmt.Println(widgets.Value("q"))')).strip(), "c")
+
+
+@unittest.skipIf(SKIP, SKIP)
 class Nbclient(unittest.TestCase):
     """nbclient (what nbconvert --execute runs): no front-end, so the cell
     ends at once with static snapshots, and nbclient saves the widget state
@@ -264,6 +285,15 @@ class Nbclient(unittest.TestCase):
         views = [w["state"]["value"] for w in state["state"].values() if w["model_name"] == "HTMLModel"]
         self.assertIn("<i>step 10</i>", views)
         self.assertIn("<em>rank 8</em>", views)
+        # nbconvert: with the state, the page renders the widgets (from the
+        # state, with the widgets' JavaScript); without it, the snapshots.
+        from nbconvert import HTMLExporter
+        live, _ = HTMLExporter().from_notebook_node(nb)
+        self.assertIn("application/vnd.jupyter.widget-state+json", live)
+        del nb.metadata["widgets"]
+        static, _ = HTMLExporter().from_notebook_node(nb)
+        self.assertIn("<em>rank 8</em>", static)
+        self.assertIn("<i>step 10</i>", static)
 
 
 if __name__ == "__main__":
