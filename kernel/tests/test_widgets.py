@@ -170,6 +170,28 @@ class Protocol21(WidgetKernel):
             msgs.append(m)
         self.assertIn("after 4", stdout_of(msgs))
 
+    def test_5_interrupt_ends_serve(self):
+        # The other documented way out: an interrupt ends Serve, the cell goes on.
+        msg_id = self.kc.execute(IMPORT + '%%\nn := widgets.IntSlider("w", 1, 0, 3)\n'
+                                 'widgets.Interact(func(v widgets.Values) string { return "x" }, n)\n'
+                                 'fmt.Println("went on")')
+        deadline = time.time() + TIMEOUT
+        while True:
+            m = self.kc.get_iopub_msg(timeout=max(0.1, deadline - time.time()))
+            if m["msg_type"] == "comm_open" and m["content"]["data"]["state"].get("description") == "Done":
+                break
+        time.sleep(0.3)
+        self.km.interrupt_kernel()
+        msgs = []
+        while True:
+            m = self.kc.get_iopub_msg(timeout=max(0.1, deadline - time.time()))
+            if m["parent_header"].get("msg_id") != msg_id:
+                continue
+            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                break
+            msgs.append(m)
+        self.assertIn("went on", stdout_of(msgs))
+
     def test_4_custom_messages_and_buffers(self):
         # A cell answers a view's custom message, binary buffers both ways.
         ctl = uuid.uuid4().hex
