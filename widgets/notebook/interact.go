@@ -79,3 +79,34 @@ func LiveCurve(view *widgets.Control) func(train.Progress) {
 		}
 	}
 }
+
+// LoRAView renders what LoRA's rank r costs on a model of config cfg: the
+// trainable parameters of lora at rank r (its target modules as set; empty
+// is query and value) as a line and a bar chart against ranks 1..64, so a
+// rank slider shows the linear growth. The render function of
+//
+//	r := widgets.IntSlider("r", 8, 1, 64)
+//	widgets.Interact(func(v widgets.Values) string { return notebook.LoRAView(cfg, peft.LoRA{}, v.Int("r")) }, r)
+func LoRAView(cfg hf.Config, lora peft.LoRA, r int) string {
+	r = max(1, r)
+	at := func(rank int) int {
+		l := lora
+		l.R = rank
+		return l.NumParams(cfg)
+	}
+	targets := "query, value"
+	if len(lora.TargetModules) > 0 {
+		targets = fmt.Sprint(lora.TargetModules)
+	}
+	var bars []widgets.Bar
+	for _, rank := range []int{1, 2, 4, 8, 16, 32, 64} {
+		label := fmt.Sprintf("r=%d", rank)
+		if rank == r {
+			label = "▶ " + label
+		}
+		bars = append(bars, widgets.Bar{Label: label, Value: float64(at(rank))})
+	}
+	line := fmt.Sprintf(`<p style="font-family:sans-serif;font-size:14px;margin:4px 0" data-trainable="%d">LoRA r = %d on %s in %d layers: <b>%s</b> trainable parameters (r·(d_in + d_out) per adapted matrix)</p>`,
+		at(r), r, targets, cfg.NumLayers, peft.GroupDigits(at(r)))
+	return line + widgets.BarChart(bars, widgets.BarChartOptions{Title: "LoRA trainable parameters by rank", XLabel: "trainable parameters", Format: "%.0f"})
+}

@@ -43,3 +43,15 @@ func TestLiveCurveDrawsTheLoss(t *testing.T) {
 		t.Errorf("the view is not the loss curve:\n%.300s", svg)
 	}
 }
+
+func TestLoRAViewIsLinearInR(t *testing.T) {
+	cfg, err := ShippedConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := (&peft.LoRA{R: 1}).NumParams(cfg)
+	v := LoRAView(cfg, peft.LoRA{}, 8)
+	if one == 0 || !strings.Contains(v, peft.GroupDigits(8*one)) || !strings.Contains(v, "▶ r=8") {
+		t.Errorf("LoRAView(r=8) lacks %s trainable parameters or the marked bar:\n%.400s", peft.GroupDigits(8*one), v)
+	}
+}
