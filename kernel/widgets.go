@@ -482,6 +482,9 @@ func (h *widgetHub) auxState(m *wmodel, f int) map[string]any {
 		s["_model_module"], s["_view_module"] = base, base
 	} else {
 		s["_model_name"], s["_view_name"] = m.kind, "StyleView"
+		if f == widgets7 && (m.kind == "HTMLStyleModel" || m.kind == "TextStyleModel" || m.kind == "CheckboxStyleModel") {
+			s["_model_name"] = "DescriptionStyleModel" // controls 1.5.0 has no per-kind ones
+		}
 		s["_model_module"], s["_view_module"] = "@jupyter-widgets/controls", base
 		s["description_width"] = ""
 		s["_model_module_version"], s["_view_module_version"] = controls, ver

@@ -41,6 +41,10 @@ func TestWidgetWireFormats(t *testing.T) {
 	if st := h.wireState(h.models[m.style], widgets7); st["_model_module_version"] != "1.5.0" || st["_view_module_version"] != "1.2.0" {
 		t.Errorf("2.0.0 style: %v", st)
 	}
+	out, _ := h.open(&hubRequest{Kind: "HTML"})
+	if st := h.wireState(h.models[h.models[out["id"].(string)].style], widgets7); st["_model_name"] != "DescriptionStyleModel" {
+		t.Errorf("controls 1.5.0 has no HTMLStyleModel: %v", st)
+	}
 	if lay := h.wireState(h.models[m.layout], widgets8); lay["_model_name"] != "LayoutModel" || lay["_model_module"] != "@jupyter-widgets/base" {
 		t.Errorf("layout: %v", lay)
 	}
