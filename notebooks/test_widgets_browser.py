@@ -4,11 +4,12 @@ classic Notebook (jupyter-notebook 6.4, widgets extension 6.0.0) with the
 gopeft kernel. A cell shows an AdapterDrop slider over a live view
 (notebook.AdapterDropView); the test moves the slider and sees the
 trainable-parameter count and the layer diagram (hatched, dropped adapter
-markers) follow, then clicks Done and the cell ends. Twice: at the server
+markers) follow, then clicks Done and the cell ends; after a save and reload, the page
+re-attaches to the kernel's models and shows the reader's value. Twice: at the server
 root, and under a JupyterHub-style base URL (--NotebookApp.base_url=
 /user/student/), where GoNB's own widgets (a websocket from injected
 JavaScript) break and comms do not. Screenshots are kept in
-.cache/test-artifacts/widgets-adapterdrop{,-base-url}.png.
+.cache/test-artifacts/widgets-adapterdrop{,-reloaded,-base-url}.png.
 
 Uses the gopeft kernelspec found on JUPYTER_PATH (kernel/tests/run.sh's
 GOPEFT_BIN way, or the installed one).
@@ -65,7 +66,7 @@ def notebook_json():
 @unittest.skipUnless(os.path.exists("/usr/bin/chromium") and os.path.exists("/usr/bin/chromedriver"),
                      "needs Debian chromium and chromium-driver")
 class WidgetsBrowserTest(unittest.TestCase):
-    def drive(self, base_url, shot):
+    def drive(self, base_url, shot, reload=False):
         work = tempfile.mkdtemp(prefix="gopeft-widgets-nb-")
         with open(os.path.join(work, "drop.ipynb"), "w") as f:
             json.dump(notebook_json(), f)
@@ -130,6 +131,20 @@ class WidgetsBrowserTest(unittest.TestCase):
             self.assertIn("AdapterDrop n = %d" % n, text)
             errors = driver.execute_script("return document.querySelectorAll('.output_error').length")
             self.assertEqual(errors, 0)
+            if reload:
+                # The models live in the kernel: a reloaded page re-attaches
+                # (comm_info, request_state) and shows the slider where the
+                # reader left it, and the last view.
+                driver.execute_script("Jupyter.notebook.save_notebook();")
+                self.wait(driver, "return Jupyter.notebook.dirty === false", 30, "the notebook did not save")
+                driver.refresh()
+                self.wait(driver, ready, 120, "the reloaded page never connected to the kernel")
+                self.wait(driver, "var r = document.querySelector('.widget-area .widget-readout');"
+                                  " return r !== null && r.textContent.trim() === '%d'" % n, 60,
+                          "the reloaded page does not show the slider at the reader's value")
+                again = driver.execute_script(VIEW)
+                self.assertEqual(again and again["trainable"], after["trainable"])
+                full_page_screenshot(driver, os.path.join(ARTIFACTS, shot.replace(".png", "-reloaded.png")))
         except Exception:
             if driver:
                 full_page_screenshot(driver, os.path.join(ARTIFACTS, "failed-" + shot))
@@ -152,7 +167,7 @@ class WidgetsBrowserTest(unittest.TestCase):
             time.sleep(0.5)
 
     def test_slider_at_root(self):
-        self.drive("/", "widgets-adapterdrop.png")
+        self.drive("/", "widgets-adapterdrop.png", reload=True)
 
     def test_slider_under_base_url(self):
         self.drive("/user/student/", "widgets-adapterdrop-base-url.png")
