@@ -572,6 +572,13 @@ func (k *Kernel) runningRequest() *Message {
 	return k.cells.Running()
 }
 
+// addComm records a comm the kernel itself opened (a widget model).
+func (k *Kernel) addComm(id, target string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.comms[id] = target
+}
+
 func (k *Kernel) trackComm(m *Message) {
 	c := m.Content()
 	id, _ := c["comm_id"].(string)

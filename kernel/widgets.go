@@ -397,10 +397,10 @@ func (h *widgetHub) wireFormat() int {
 
 // wireState is m's full state in format f.
 func (h *widgetHub) wireState(m *wmodel, f int) map[string]any {
-	s := map[string]any{}
 	if m.aux != "" {
 		return h.auxState(m, f)
 	}
+	s := map[string]any{}
 	spec := widgetKinds[m.kind]
 	if f == widgets6 {
 		s["_model_module"], s["_view_module"] = "jupyter-js-widgets", "jupyter-js-widgets"
@@ -458,8 +458,6 @@ func (h *widgetHub) wireKeys(m *wmodel, state map[string]any, f int) map[string]
 			}
 		case spec.selection && k == "value" && f != widgets6:
 			s["index"] = indexOf(m.state["options"], v)
-		case k == "tooltip" && f != widgets6 && m.kind != "Button":
-			s[k] = v
 		default:
 			s[k] = v
 		}
@@ -515,9 +513,6 @@ func (h *widgetHub) ensureOpen(m *wmodel, parent *Message) {
 		}
 	}
 	state := h.wireState(m, f)
-	if f == widgets6 && m.style != "" {
-		delete(state, "style") // 6's controls take no style model but SliderStyle/ButtonStyle
-	}
 	content := map[string]any{"comm_id": m.id, "target_name": "jupyter.widget"}
 	var meta map[string]any
 	if f == widgets6 {
@@ -528,7 +523,7 @@ func (h *widgetHub) ensureOpen(m *wmodel, parent *Message) {
 	}
 	h.publish("comm_open", parent, content, meta, nil)
 	m.opened = f
-	h.k.trackComm(&Message{Header: Header{MsgType: "comm_open"}, RawContent: mustJSON(content)})
+	h.k.addComm(m.id, "jupyter.widget")
 }
 
 func mustJSON(v any) json.RawMessage {

@@ -51,14 +51,7 @@ func FloatSlider(name string, value, min, max, step float64) *Control {
 	if step <= 0 {
 		step = (max - min) / 100
 	}
-	v := min
-	if value > min {
-		v = value
-	}
-	if v > max {
-		v = max
-	}
-	return newControl("FloatSlider", name, map[string]any{"value": v, "min": min, "max": max, "step": step, "description": name})
+	return newControl("FloatSlider", name, map[string]any{"value": clampFloat(value, min, max), "min": min, "max": max, "step": step, "description": name})
 }
 
 // Dropdown picks one of options; value "" (or one not among them) is the first.
@@ -127,9 +120,9 @@ func newBox(kind string, children []*Control) *Control {
 	return b
 }
 
-func clampInt(v, lo, hi int) int {
-	return max(lo, min(v, hi))
-}
+func clampInt(v, lo, hi int) int { return max(lo, min(v, hi)) }
+
+func clampFloat(v, lo, hi float64) float64 { return max(lo, min(v, hi)) }
 
 // newControl registers a control with the kernel. A control of the same
 // name and kind from an earlier cell keeps its value (when it still fits
@@ -490,7 +483,6 @@ type hubClient struct {
 	conn   net.Conn
 	mu     sync.Mutex // one request at a time
 	seq    int
-	wmu    sync.Mutex
 	reply  chan map[string]any
 	events chan map[string]any
 	format int
