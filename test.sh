@@ -4,7 +4,7 @@
 # Runs each suite whose files exist, prints "N passed, N failed, N skipped"
 # and exits non-zero if any failed. With arguments, runs only the suites whose
 # names are given (vet gofmt race unit unit-go kernel fuzz notebooks
-# browser install).
+# browser browser-widgets install).
 #
 # The install suite is a newcomer's first run: ./install.sh in a fresh
 # debootstrap root with only Go (scripts/test/bare_install.sh; about 15
@@ -132,6 +132,8 @@ fi
 suite fuzz sh kernel/tests/fuzz_smoke.sh
 py_suite notebooks notebooks/test_notebooks.py notebooks/tests
 py_suite browser notebooks/test_browser.py
+# Interactive controls (issue 14): a slider moved in Chromium, at / and under a base URL.
+py_suite browser-widgets notebooks/test_widgets_browser.py
 if [ "$(id -u)" -eq 0 ] && command -v debootstrap > /dev/null; then
   suite install scripts/test/bare_install.sh
 else

@@ -147,6 +147,8 @@ func childEnv(workDir string, gonbPath string) []string {
 	set("PATH", path)
 	set("TMPDIR", workDir)
 	set(workEnv, workDir)
+	// The kernel's widget socket (widgets.go), in the 0700 work dir.
+	set(WidgetsEnv, filepath.Join(workDir, "widgets.sock"))
 	// GOFLAGS in the environment replaces the one from `go env -w`, so start
 	// from the effective value.
 	flags := os.Getenv("GOFLAGS")

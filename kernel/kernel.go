@@ -69,6 +69,7 @@ type Kernel struct {
 	shell, control, stdin, iopub, hb *sock
 	cShell, cControl, cStdin, cIOPub *sock
 	eng                              *engine
+	hub                              *widgetHub // widget models and the cells' socket (widgets.go)
 
 	// mu serialises the cell queue and the sending of what it returns, so
 	// its outs go out in order.
@@ -190,6 +191,12 @@ func Start(opts Options) (*Kernel, error) {
 		cancel()
 		return nil, err
 	}
+	if k.hub, err = startWidgetHub(k, k.eng.workDir); err != nil {
+		k.eng.stop()
+		k.closeSockets()
+		cancel()
+		return nil, err
+	}
 	ec := &k.eng.conn
 	k.esig = signer{key: []byte(ec.Key)}
 	id := zmq4.SocketIdentity("gopeft-" + k.session[:8])
@@ -260,6 +267,7 @@ func (k *Kernel) Done() <-chan struct{} { return k.done }
 // temp dirs and closes the sockets.
 func (k *Kernel) Shutdown(polite time.Duration) {
 	k.once.Do(func() {
+		k.hub.close()
 		k.eng.stopAfter(polite)
 		k.cancel()
 		k.closeSockets()
@@ -410,14 +418,29 @@ func (k *Kernel) fromClient(channel string) func([][]byte) {
 		case "comm_info_request":
 			// GoNB 0.11.1 never replies; answer from the comms we saw opened.
 			target, _ := m.Content()["target_name"].(string)
+			k.hub.noteCommInfo(target)
 			k.answer(channel, m, "comm_info_reply", map[string]any{"status": "ok", "comms": k.openComms(target)})
-		case "comm_open", "comm_close":
+		case "comm_open", "comm_close", "comm_msg":
+			// Busy/idle around every comm message: ipywidgets 6 holds a
+			// view's next sync until the idle under its last one.
+			k.status(m, "busy")
+			defer k.status(m, "idle")
+			if m.Header.MsgType == "comm_close" {
+				k.trackComm(m)
+			}
+			if k.hub.fromClient(m) {
+				return
+			}
+			if m.Header.MsgType == "comm_msg" {
+				k.toEngine(channel, m)
+				return
+			}
 			// GoNB 0.11.1 dispatches comm_close only under a misspelt name;
 			// track both so comm_info is right, and pass them on.
-			k.trackComm(m)
-			k.status(m, "busy")
+			if m.Header.MsgType == "comm_open" {
+				k.trackComm(m)
+			}
 			k.toEngine(channel, m)
-			k.status(m, "idle")
 		default:
 			k.mu.Lock()
 			k.pending[m.Header.MsgID] = &request{msg: m, channel: channel}
@@ -540,6 +563,20 @@ func (k *Kernel) interrupt() {
 		defer k.mu.Unlock()
 		return req != nil && k.cells.IsRunning(req.Header.MsgID)
 	})
+}
+
+// runningRequest is the running cell's execute_request, or nil.
+func (k *Kernel) runningRequest() *Message {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.cells.Running()
+}
+
+// addComm records a comm the kernel itself opened (a widget model).
+func (k *Kernel) addComm(id, target string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.comms[id] = target
 }
 
 func (k *Kernel) trackComm(m *Message) {

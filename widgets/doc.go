@@ -52,4 +52,17 @@
 //
 // Display shows a rendering from a GoNB cell; SaveSVG and Page write them
 // for the CLI.
+//
+// Controls — IntSlider, FloatSlider, Dropdown, ToggleButtons, Checkbox,
+// Button, Text, HBox/VBox and Output views — are standard Jupyter widgets
+// whose models the gopeft kernel holds (controls.go): each is named, keeps
+// its value after its cell, and Value(name) reads it in any later cell.
+// Interact re-renders a view as the reader moves controls:
+//
+//	n := widgets.IntSlider("drop", 0, 0, 12)
+//	widgets.Interact(func(v widgets.Values) string { return view(v.Int("drop")) }, n)
+//
+// Serve (which Interact calls) waits while a widget front-end listens, until
+// its Done button or an interrupt; under nbconvert it returns at once and
+// the output keeps a static HTML snapshot, as the plots above.
 package widgets

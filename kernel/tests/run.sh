@@ -13,7 +13,7 @@ if [ -n "$GOPEFT_BIN" ]; then
 	"$GOPEFT_BIN" kernel install --prefix "$prefix" --root "$(cd ../.. && pwd)" >/dev/null
 	JUPYTER_PATH="$prefix/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
 	export JUPYTER_PATH
-	GOPEFT_HISTORY_FILE=${GOPEFT_HISTORY_FILE:-off} /usr/bin/python3 -m unittest -v test_conformance test_protocol test_reliability "$@"
+	GOPEFT_HISTORY_FILE=${GOPEFT_HISTORY_FILE:-off} /usr/bin/python3 -m unittest -v test_conformance test_protocol test_reliability test_widgets "$@"
 	exit
 fi
-GOPEFT_HISTORY_FILE=${GOPEFT_HISTORY_FILE:-off} exec /usr/bin/python3 -m unittest -v test_conformance test_protocol test_reliability "$@"
+GOPEFT_HISTORY_FILE=${GOPEFT_HISTORY_FILE:-off} exec /usr/bin/python3 -m unittest -v test_conformance test_protocol test_reliability test_widgets "$@"
