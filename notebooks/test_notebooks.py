@@ -119,7 +119,7 @@ def number(pattern, text):
 
 # Each teaching notebook, and the checks that a broken implementation would fail. They read what the notebook
 # prints, so the prose a reader sees is what is tested.
-def check_04(test, out):
+def check_04(test, out, nb):
     for layer in re.findall(r"layer \d+: attention sums to (\d+\.\d+)", out):
         test.assertAlmostEqual(float(layer), 1.0, places=3, msg="fusion attention rows must sum to 1")
     test.assertGreaterEqual(len(re.findall(r"attention sums to", out)), 4, "one attention row per layer")
@@ -133,23 +133,33 @@ def check_04(test, out):
     test.assertIsNotNone(kept, "fusion pruning must keep exactly two adapters")
 
 
-def check_05(test, out):
+def check_05(test, out, nb):
     base = number(r"Majority baseline (\d+\.\d+)", out)
     test.assertGreaterEqual(number(r"trained at n=0: test accuracy (\d+\.\d+)", out), base + MARGIN)
     test.assertGreaterEqual(number(r"robust \(depth drawn per batch\), served with every adapter: test accuracy (\d+\.\d+)", out), base + MARGIN)
 
 
-def check_06(test, out):
+def check_06(test, out, nb):
     base = number(r"Majority baseline (\d+\.\d+)", out)
     for name in ("MAM", "MAM \+ masks", "parallel FFN, s=4"):
         test.assertGreaterEqual(number(r"%s\s+test accuracy (\d+\.\d+)" % name, out), base + MARGIN, name)
     test.assertRegex(out, r"learned pruning beats the random mean at \d of 4 pruning levels")
 
 
+def check_10(test, out, nb):
+    test.assertIn("configured: playground-houlsby-16-drop0", out, "the train cell reads the controls' defaults")
+    html = "".join(str(o.get("data", {}).get("text/html", "")) for c in nb.cells for o in c.get("outputs", []))
+    test.assertIn("estimated training memory", html, "the configuration view's static snapshot is in the output")
+    test.assertIn("<svg", html, "the layer diagram is in the snapshot")
+    views = sum(1 for c in nb.cells for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {}))
+    test.assertGreaterEqual(views, 2, "controls are displayed as widget views")
+
+
 TEACHING = {
     "04-adapterfusion.ipynb": check_04,
     "05-adapterdrop.ipynb": check_05,
     "06-mam-and-masks.ipynb": check_06,
+    "10-playground.ipynb": check_10,
 }
 
 
@@ -197,7 +207,7 @@ def _teaching_test(name, check):
         self.assertEqual(svg_problems(nb), [])
         out = "".join(text_of(c) for c in nb.cells)
         self.assertRegex(out, r"GoPEFT \S+, backend \S+, seed \d+", "every notebook prints its version, backend and seed")
-        check(self, out)
+        check(self, out, nb)
     return test
 
 
