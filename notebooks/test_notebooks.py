@@ -146,6 +146,16 @@ def check_06(test, out, nb):
     test.assertRegex(out, r"learned pruning beats the random mean at \d of 4 pruning levels")
 
 
+def check_08(test, out, nb):
+    base = number(r"Majority baseline (\d+\.\d+)", out)
+    test.assertGreaterEqual(number(r"teacher: test accuracy (\d+\.\d+)", out), base + MARGIN)
+    test.assertGreaterEqual(number(r"student with the teacher: test accuracy (\d+\.\d+)", out), base + MARGIN / 2)
+    for s in (50, 70, 90):
+        # The schedule must end exactly at its target sparsity.
+        test.assertEqual(number(r"gradual pruning to %d%%: test accuracy \d+\.\d+, sparsity (\d+\.\d+)" % s, out), s / 100)
+    test.assertEqual(len(re.findall(r"heads removed by (?:weight norm|gradient importance): test accuracy \d+\.\d+ \(removed (?:\[\[\d \d\] ?|\[\d \d\] ?)+", out)), 2)
+
+
 def check_10(test, out, nb):
     test.assertIn("configured: playground-houlsby-16-drop0", out, "the train cell reads the controls' defaults")
     html = "".join(str(o.get("data", {}).get("text/html", "")) for c in nb.cells for o in c.get("outputs", []))
@@ -159,6 +169,7 @@ TEACHING = {
     "04-adapterfusion.ipynb": check_04,
     "05-adapterdrop.ipynb": check_05,
     "06-mam-and-masks.ipynb": check_06,
+    "08-distillation-and-pruning.ipynb": check_08,
     "10-playground.ipynb": check_10,
 }
 
