@@ -47,6 +47,10 @@ type Bottleneck struct {
 	LeaveOut    []int   `json:"leave_out,omitempty"` // layers without adapters
 	Dropout     float64 `json:"dropout"`
 	InitWeights string  `json:"init_weights"` // bert, houlsby, mam
+	// InitStd overrides the standard deviation of the bert and houlsby
+	// initialisations (0: their 0.02 and 1e-2), for Houlsby et al.'s
+	// init-scale ablation (their Figure 6: robust below about 1e-2).
+	InitStd float64 `json:"init_std,omitempty"`
 	// Masks turns on MAM masks (see MAMMasks); nil means off.
 	Masks *MAMMasks `json:"masks,omitempty"`
 }
@@ -127,6 +131,9 @@ func (b *Bottleneck) Validate(cfg hf.Config) error {
 	case "bert", "houlsby", "mam", "":
 	default:
 		return fmt.Errorf("init_weights is %q: use bert, houlsby or mam", b.InitWeights)
+	}
+	if b.InitStd < 0 || (b.InitStd > 0 && b.InitWeights == "mam") {
+		return fmt.Errorf("init_std is %v: give a positive standard deviation for init_weights bert or houlsby (mam's init has none; 0 keeps the default)", b.InitStd)
 	}
 	if b.Dropout < 0 || b.Dropout >= 1 {
 		return fmt.Errorf("dropout %v is outside [0, 1)", b.Dropout)
@@ -364,18 +371,24 @@ func (b *Bottleneck) postForward(hidden, inputHidden, in *graph.Node, ln func(*g
 
 // initializers returns the down- and up-projection initialisers of
 // init_weights: bert N(0, 0.02) both; houlsby truncated N(0, 1e-2) in
-// ±2e-2 both; mam Kaiming-uniform down (a=√5, PyTorch's Linear default) and
+// ±2e-2 both (InitStd replaces 0.02 and 1e-2); mam Kaiming-uniform down (a=√5, PyTorch's Linear default) and
 // zero up, which makes the adapter start as the identity.
 func (b *Bottleneck) initializers(ctx *context.Context, fanIn int) (down, up initializers.VariableInitializer) {
+	std := func(def float64) float64 {
+		if b.InitStd > 0 {
+			return b.InitStd
+		}
+		return def
+	}
 	switch b.InitWeights {
 	case "houlsby":
-		t := truncatedNormal(ctx, 1e-2)
+		t := truncatedNormal(ctx, std(1e-2))
 		return t, t
 	case "mam":
 		bound := 1 / math.Sqrt(float64(fanIn)) // kaiming_uniform(a=√5) = U(±1/√fan_in)
 		return initializers.RandomUniformFn(ctx, -bound, bound), initializers.Zero
 	}
-	n := initializers.RandomNormalFn(ctx, encoder.InitStdDev)
+	n := initializers.RandomNormalFn(ctx, std(encoder.InitStdDev))
 	return n, n
 }
 
