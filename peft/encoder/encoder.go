@@ -149,7 +149,7 @@ func selfAttention(ctx, root *context.Context, cfg hf.Config, layer int, x, mask
 	q, k, v = splitHeads(q, seq), splitHeads(k, keys), splitHeads(v, keys)
 
 	// scores[b, h, q, k]
-	scores := Einsum("bqhd,bkhd->bhqk", q, k)
+	scores := mixed(ctx, func(q, k *Node) *Node { return Einsum("bqhd,bkhd->bhqk", q, k) }, q, k)
 	scores = MulScalar(scores, 1/math.Sqrt(float64(headDim)))
 	// Padding keys get a large negative bias, as Hugging Face does, so they
 	// receive (numerically) zero attention.
@@ -157,7 +157,7 @@ func selfAttention(ctx, root *context.Context, cfg hf.Config, layer int, x, mask
 	scores = Add(scores, Reshape(bias, batch, 1, 1, keys))
 	probs := Softmax(scores, -1)
 	probs = layers.DropoutStatic(ctx, probs, cfg.AttentionDropout)
-	out := Einsum("bhqk,bkhd->bqhd", probs, v)
+	out := mixed(ctx, func(p, v *Node) *Node { return Einsum("bhqk,bkhd->bqhd", p, v) }, probs, v)
 	return Reshape(out, batch, seq, cfg.HiddenSize)
 }
 
@@ -189,7 +189,7 @@ func LinearWith(ctx *context.Context, x *Node, out int, init initializers.Variab
 	in := x.Shape().Dim(-1)
 	w := ctx.WithInitializer(init).VariableWithShape("weight", shapes.Make(x.DType(), out, in)).ValueGraph(x.Graph())
 	b := ctx.WithInitializer(initializers.Zero).VariableWithShape("bias", shapes.Make(x.DType(), out)).ValueGraph(x.Graph())
-	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+	y := mixed(ctx, func(x, w *Node) *Node { return DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil) }, x, w)
 	return Add(y, ExpandLeftToRank(b, y.Rank()))
 }
 

@@ -136,6 +136,9 @@ type OptionsRecord struct {
 	WeightDecay    float64 `json:"weight_decay"`
 	MaxLen         int     `json:"max_len"`
 	EvalEvery      int     `json:"eval_every"`
+	// MixedPrecision changes results by rounding; omitted when off, so
+	// float32 runs keep their hashes.
+	MixedPrecision bool `json:"mixed_precision,omitempty"`
 }
 
 // NewConfig identifies a run of setup s on m and task with resolved options
@@ -167,6 +170,7 @@ func NewConfig(m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options)
 		Options: OptionsRecord{
 			Steps: opt.Steps, BatchSize: opt.BatchSize, LearningRate: opt.LearningRate,
 			WarmupFraction: opt.WarmupFraction, WeightDecay: opt.WeightDecay, MaxLen: opt.MaxLen, EvalEvery: opt.EvalEvery,
+			MixedPrecision: opt.Speed.MixedPrecision,
 		},
 		Seed:    opt.Seed,
 		Version: peft.Version,

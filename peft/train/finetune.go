@@ -50,6 +50,7 @@ func Finetune(m *peft.Model, task *data.Task, s *peft.Setup, opt Options) (*Run,
 	if err != nil {
 		return nil, err
 	}
+	t.SetMixedPrecision(opt.Speed.MixedPrecision)
 	r := &Run{Tuned: t, Task: task, Options: opt, Baseline: Baseline(task)}
 	if err := r.train(); err != nil {
 		return nil, err

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# GPU call for issue 16: `gopeft bench finetune` (GoPEFT f32 and bf16 against
+# PyTorch + HF peft, BERT-base shape), XLA's persistent caches across
+# processes, and an HLO dump of one training step. Build here:
+#   scripts/gpu/session4.sh build
+# run there with carry ["bin"]:
+#   bash scripts/gpu/session4.sh run          # everything
+#   STAGES="cache hlo" bash scripts/gpu/session4.sh run
+# Results in $OUT: bench_finetune.json, bench.log, cache.log, hlo.tar.gz.
+set -uo pipefail
+case "${1:-}" in
+build)
+	set -e
+	mkdir -p bin
+	CGO_ENABLED=1 go build -ldflags='-s -w' -o bin/gopeft ./cmd/gopeft
+	ls -la bin/gopeft
+	exit 0
+	;;
+run) ;;
+*) echo "usage: $0 build|run" >&2; exit 2 ;;
+esac
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+STAGES=${STAGES:-"info bench cache hlo"}
+SP=$(python3 -c 'import jax_plugins,os;print(os.path.dirname(list(jax_plugins.__path__)[0]))')
+PLUGIN=$(ls "$SP"/jax_plugins/xla_cuda*/xla_cuda_plugin.so | head -1)
+export GOPJRT_CUDA_CHECKS=0 GOMLX_BACKEND=xla:$PLUGIN
+BASE_FLAGS=--xla_gpu_cuda_data_dir=$SP/nvidia
+# Persistent caches, only those this plugin knows (an unknown flag aborts XLA).
+CACHE_FLAGS=""
+for f in "xla_gpu_kernel_cache_file=/tmp/xla-cache/kernels.bin" "xla_gpu_per_fusion_autotune_cache_dir=/tmp/xla-cache/autotune" \
+	"xla_gpu_enable_llvm_module_compilation_parallelism=true"; do
+	grep -aq -- "${f%%=*}" "$PLUGIN" && CACHE_FLAGS="$CACHE_FLAGS --$f"
+done
+mkdir -p /tmp/xla-cache/autotune
+step() { echo "=== $1 ($(date +%T))"; }
+has() { [[ " $STAGES " == *" $1 "* ]]; }
+if has info; then
+	step info
+	nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+	python3 -c 'import torch, transformers, peft, jax; print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__, "jax", jax.__version__, "cuda", torch.version.cuda)'
+	echo "plugin $PLUGIN"; echo "cache flags:$CACHE_FLAGS"
+	for t in nsys ncu; do command -v $t || echo "no $t"; done
+	nproc
+fi
+if has bench; then
+	step bench
+	XLA_FLAGS="$BASE_FLAGS$CACHE_FLAGS" timeout "${BENCH_TIMEOUT:-420}" ./bin/gopeft bench finetune --json --steps 20 \
+		${BENCH_ARGS:-} > "$OUT/bench_finetune.json" 2> "$OUT/bench.log"
+	echo "rc=$?"; grep -v "^$" "$OUT/bench.log" | tail -40
+fi
+if has cache; then
+	step "cache: the same child twice more (caches warm from the bench)"
+	for i in 1 2; do
+		GOPEFT_XLA_PREALLOCATE=false XLA_FLAGS="$BASE_FLAGS$CACHE_FLAGS" timeout 120 ./bin/gopeft bench finetune --child bf16 --method lora --steps 5
+	done 2>&1 | tee "$OUT/cache.log"
+	du -sh /tmp/xla-cache/* 2>/dev/null
+	step "cache off, same child"
+	GOPEFT_XLA_PREALLOCATE=false XLA_FLAGS="$BASE_FLAGS" timeout 120 ./bin/gopeft bench finetune --child bf16 --method lora --steps 5 2>&1 | tee -a "$OUT/cache.log"
+fi
+if has hlo; then
+	step "HLO dump of a bf16 LoRA step"
+	rm -rf /tmp/hlo
+	GOPEFT_XLA_PREALLOCATE=false XLA_FLAGS="$BASE_FLAGS$CACHE_FLAGS --xla_dump_to=/tmp/hlo --xla_dump_hlo_as_text" \
+		timeout 150 ./bin/gopeft bench finetune --child bf16 --method lora --steps 5
+	ls /tmp/hlo | wc -l
+	( cd /tmp/hlo && ls -S | head -5 && tar -czf "$OUT/hlo.tar.gz" $(ls | grep -E 'after_optimizations.txt$|buffer-assignment' | head -40) )
+	ls -la "$OUT/hlo.tar.gz"
+fi
+step end
