@@ -180,7 +180,7 @@ func linearSite(ctx, root *context.Context, hooks Hooks, layer int, site Site, x
 // Linear is y = x W^T + b with W stored [out, in] as in PyTorch, so Hugging
 // Face weights need no transposes. Variables "weight" and "bias" live in ctx.
 func Linear(ctx *context.Context, x *Node, out int) *Node {
-	return LinearWith(ctx, x, out, initializers.RandomNormalFn(ctx, InitStdDev))
+	return LinearNormal(ctx, x, out, InitStdDev)
 }
 
 // LinearWith is Linear with a chosen weight initialiser (the bias starts at
@@ -188,7 +188,19 @@ func Linear(ctx *context.Context, x *Node, out int) *Node {
 func LinearWith(ctx *context.Context, x *Node, out int, init initializers.VariableInitializer) *Node {
 	in := x.Shape().Dim(-1)
 	w := ctx.WithInitializer(init).VariableWithShape("weight", shapes.Make(x.DType(), out, in)).ValueGraph(x.Graph())
-	b := ctx.WithInitializer(initializers.Zero).VariableWithShape("bias", shapes.Make(x.DType(), out)).ValueGraph(x.Graph())
+	b := hostVariable(ctx, "bias", shapes.Make(x.DType(), out), fillZeros, 0).ValueGraph(x.Graph())
+	return linear(ctx, x, w, b)
+}
+
+// LinearNormal is Linear with N(0, std) weights made on the host.
+func LinearNormal(ctx *context.Context, x *Node, out int, std float64) *Node {
+	in := x.Shape().Dim(-1)
+	w := hostVariable(ctx, "weight", shapes.Make(x.DType(), out, in), fillNormal, std).ValueGraph(x.Graph())
+	b := hostVariable(ctx, "bias", shapes.Make(x.DType(), out), fillZeros, 0).ValueGraph(x.Graph())
+	return linear(ctx, x, w, b)
+}
+
+func linear(ctx *context.Context, x, w, b *Node) *Node {
 	y := mixed(ctx, func(x, w *Node) *Node { return DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil) }, x, w)
 	return Add(y, ExpandLeftToRank(b, y.Rank()))
 }
@@ -198,8 +210,8 @@ func LinearWith(ctx *context.Context, x *Node, out int, init initializers.Variab
 func LayerNorm(ctx *context.Context, x *Node, eps float64) *Node {
 	g := x.Graph()
 	dim := x.Shape().Dim(-1)
-	gain := ctx.WithInitializer(initializers.One).VariableWithShape("weight", shapes.Make(x.DType(), dim)).ValueGraph(g)
-	offset := ctx.WithInitializer(initializers.Zero).VariableWithShape("bias", shapes.Make(x.DType(), dim)).ValueGraph(g)
+	gain := hostVariable(ctx, "weight", shapes.Make(x.DType(), dim), fillOnes, 0).ValueGraph(g)
+	offset := hostVariable(ctx, "bias", shapes.Make(x.DType(), dim), fillZeros, 0).ValueGraph(g)
 	mean := ReduceAndKeep(x, ReduceMean, -1)
 	centred := Sub(x, mean)
 	variance := ReduceAndKeep(Square(centred), ReduceMean, -1)
@@ -243,9 +255,7 @@ func ActivationFn(name string) (func(*Node) *Node, error) {
 
 // weight returns an [rows, cols] variable initialised N(0, std).
 func weight(g *Graph, ctx *context.Context, name string, std float64, rows, cols int) *Node {
-	v := ctx.WithInitializer(initializers.RandomNormalFn(ctx, std)).
-		VariableWithShape(name, shapes.Make(dtypes.Float32, rows, cols))
-	return v.ValueGraph(g)
+	return hostVariable(ctx, name, shapes.Make(dtypes.Float32, rows, cols), fillNormal, std).ValueGraph(g)
 }
 
 // matchBatch replicates mask along the batch axis when a hook has grown x's

@@ -26,11 +26,18 @@ SP=$(python3 -c 'import jax_plugins,os;print(os.path.dirname(list(jax_plugins.__
 PLUGIN=$(ls "$SP"/jax_plugins/xla_cuda*/xla_cuda_plugin.so | head -1)
 export GOPJRT_CUDA_CHECKS=0 GOMLX_BACKEND=xla:$PLUGIN
 BASE_FLAGS=--xla_gpu_cuda_data_dir=$SP/nvidia
-# Persistent caches, only those this plugin knows (an unknown flag aborts XLA).
+# Persistent caches, only those this plugin accepts: an unknown flag aborts
+# XLA, and a flag's name in the plugin's strings does not mean it is live,
+# so each is tried on a tiny step first.
+mkdir -p /tmp/xla-cache/autotune
 CACHE_FLAGS=""
-for f in "xla_gpu_kernel_cache_file=/tmp/xla-cache/kernels.bin" "xla_gpu_per_fusion_autotune_cache_dir=/tmp/xla-cache/autotune" \
-	"xla_gpu_enable_llvm_module_compilation_parallelism=true"; do
-	grep -aq -- "${f%%=*}" "$PLUGIN" && CACHE_FLAGS="$CACHE_FLAGS --$f"
+for f in ${TRY_FLAGS:-"xla_gpu_kernel_cache_file=/tmp/xla-cache/kernels.bin" "xla_gpu_per_fusion_autotune_cache_dir=/tmp/xla-cache/autotune" "xla_gpu_experimental_autotune_cache_mode=update"}; do
+	if XLA_FLAGS="$BASE_FLAGS --$f" timeout 60 ./bin/gopeft bench finetune --child f32 --method head --layers 1 --hidden 64 --heads 1 \
+		--ffn 64 --vocab 64 --batch 1 --seq 8 --steps 1 --loss-every 1 > /dev/null 2> /tmp/flag.err; then
+		CACHE_FLAGS="$CACHE_FLAGS --$f"
+	else
+		echo "flag --$f refused: $(grep -m1 -i flag /tmp/flag.err)"
+	fi
 done
 mkdir -p /tmp/xla-cache/autotune
 step() { echo "=== $1 ($(date +%T))"; }
