@@ -363,7 +363,9 @@ func benchFinetuneChild(precision string, mixed bool, method string, sh ftShape,
 	if err != nil {
 		return fail(err)
 	}
-	t.SetMixedPrecision(mixed)
+	if err := t.SetMixedPrecision(mixed); err != nil {
+		return fail(err)
+	}
 	r.NewTunedS = since(t0)
 	st := t.NewStepper(0.01)
 	b, y := cpuBatch(sh.Batch, sh.Seq, sh.Vocab)

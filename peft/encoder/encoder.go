@@ -188,16 +188,13 @@ func Linear(ctx *context.Context, x *Node, out int) *Node {
 func LinearWith(ctx *context.Context, x *Node, out int, init initializers.VariableInitializer) *Node {
 	in := x.Shape().Dim(-1)
 	w := ctx.WithInitializer(init).VariableWithShape("weight", shapes.Make(x.DType(), out, in)).ValueGraph(x.Graph())
-	b := hostVariable(ctx, "bias", shapes.Make(x.DType(), out), fillZeros, 0).ValueGraph(x.Graph())
+	b := HostVariable(ctx, "bias", shapes.Make(x.DType(), out), HostZeros).ValueGraph(x.Graph())
 	return linear(ctx, x, w, b)
 }
 
 // LinearNormal is Linear with N(0, std) weights made on the host.
 func LinearNormal(ctx *context.Context, x *Node, out int, std float64) *Node {
-	in := x.Shape().Dim(-1)
-	w := hostVariable(ctx, "weight", shapes.Make(x.DType(), out, in), fillNormal, std).ValueGraph(x.Graph())
-	b := hostVariable(ctx, "bias", shapes.Make(x.DType(), out), fillZeros, 0).ValueGraph(x.Graph())
-	return linear(ctx, x, w, b)
+	return LinearHost(ctx, x, out, HostNormal(std))
 }
 
 func linear(ctx *context.Context, x, w, b *Node) *Node {
@@ -210,8 +207,8 @@ func linear(ctx *context.Context, x, w, b *Node) *Node {
 func LayerNorm(ctx *context.Context, x *Node, eps float64) *Node {
 	g := x.Graph()
 	dim := x.Shape().Dim(-1)
-	gain := hostVariable(ctx, "weight", shapes.Make(x.DType(), dim), fillOnes, 0).ValueGraph(g)
-	offset := hostVariable(ctx, "bias", shapes.Make(x.DType(), dim), fillZeros, 0).ValueGraph(g)
+	gain := HostVariable(ctx, "weight", shapes.Make(x.DType(), dim), HostOnes).ValueGraph(g)
+	offset := HostVariable(ctx, "bias", shapes.Make(x.DType(), dim), HostZeros).ValueGraph(g)
 	mean := ReduceAndKeep(x, ReduceMean, -1)
 	centred := Sub(x, mean)
 	variance := ReduceAndKeep(Square(centred), ReduceMean, -1)
@@ -255,7 +252,7 @@ func ActivationFn(name string) (func(*Node) *Node, error) {
 
 // weight returns an [rows, cols] variable initialised N(0, std).
 func weight(g *Graph, ctx *context.Context, name string, std float64, rows, cols int) *Node {
-	return hostVariable(ctx, name, shapes.Make(dtypes.Float32, rows, cols), fillNormal, std).ValueGraph(g)
+	return HostVariable(ctx, name, shapes.Make(dtypes.Float32, rows, cols), HostNormal(std)).ValueGraph(g)
 }
 
 // matchBatch replicates mask along the batch axis when a hook has grown x's

@@ -21,6 +21,6 @@ func MLMLogits(ctx *context.Context, cfg hf.Config, hidden *Node) *Node {
 	h = LayerNorm(t.In("LayerNorm"), h, cfg.LayerNormEps)
 	words := weight(g, ctx.In("embeddings").In("word_embeddings"), "weight", InitStdDev, cfg.VocabSize, cfg.HiddenSize)
 	logits := mixed(ctx, func(h, w *Node) *Node { return DotGeneral(h, []int{h.Rank() - 1}, nil, w, []int{1}, nil) }, h, words)
-	bias := hostVariable(head, "bias", shapeF32(cfg.VocabSize), fillZeros, 0).ValueGraph(g)
+	bias := HostVariable(head, "bias", shapeF32(cfg.VocabSize), HostZeros).ValueGraph(g)
 	return Add(logits, ExpandLeftToRank(bias, logits.Rank()))
 }

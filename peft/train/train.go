@@ -83,6 +83,7 @@ const (
 // Resolved fills in the defaults for a model and task: what Finetune runs
 // with, and what the run store's configuration hash covers.
 func (o Options) Resolved(m *peft.Model, task *data.Task) Options {
+	o.Speed = o.Speed.resolved()
 	if o.Steps <= 0 {
 		o.Steps = DefaultSteps
 	}
