@@ -16,12 +16,19 @@ build)
 	ls -la bin/gopeft
 	exit 0
 	;;
-run) ;;
+run)
+	# Binaries may travel xz-compressed (the carry is limited to 64 MiB).
+	for f in $(find bin -name '*.xz' 2>/dev/null); do
+		python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$f" "${f%.xz}" && chmod +x "${f%.xz}" && rm "$f"
+	done
+	;;
 *) echo "usage: $0 build|run" >&2; exit 2 ;;
 esac
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 STAGES=${STAGES:-"info bench cache hlo"}
+QS_ROOT=${QS_ROOT:-$PWD}
+QS_DATA=${QS_DATA:-.cache/gpu-data/gopeft-data.tar.xz}
 SP=$(python3 -c 'import jax_plugins,os;print(os.path.dirname(list(jax_plugins.__path__)[0]))')
 PLUGIN=$(ls "$SP"/jax_plugins/xla_cuda*/xla_cuda_plugin.so | head -1)
 export GOPJRT_CUDA_CHECKS=0 GOMLX_BACKEND=xla:$PLUGIN
@@ -31,7 +38,10 @@ BASE_FLAGS=--xla_gpu_cuda_data_dir=$SP/nvidia
 # so each is tried on a tiny step first.
 mkdir -p /tmp/xla-cache/autotune
 CACHE_FLAGS=""
-for f in ${TRY_FLAGS:-"xla_gpu_kernel_cache_file=/tmp/xla-cache/kernels.bin" "xla_gpu_per_fusion_autotune_cache_dir=/tmp/xla-cache/autotune" "xla_gpu_experimental_autotune_cache_mode=update"}; do
+# --xla_gpu_kernel_cache_file is accepted but unusable here: with it, the
+# second and later different graphs died with CUDA_ERROR_ILLEGAL_INSTRUCTION
+# (kernels are looked up by name, and fusion names repeat across modules).
+for f in ${TRY_FLAGS:-"xla_gpu_per_fusion_autotune_cache_dir=/tmp/xla-cache/autotune"}; do
 	if XLA_FLAGS="$BASE_FLAGS --$f" timeout 60 ./bin/gopeft bench finetune --child f32 --method head --layers 1 --hidden 64 --heads 1 \
 		--ffn 64 --vocab 64 --batch 1 --seq 8 --steps 1 --loss-every 1 > /dev/null 2> /tmp/flag.err; then
 		CACHE_FLAGS="$CACHE_FLAGS --$f"
@@ -56,9 +66,15 @@ if has bench; then
 		${BENCH_ARGS:-} > "$OUT/bench_finetune.json" 2> "$OUT/bench.log"
 	echo "rc=$?"; grep -v "^$" "$OUT/bench.log" | tail -40
 fi
+if has f32; then
+	step "f32 children"
+	for m in ${F32_METHODS:-lora houlsby}; do
+		GOPEFT_XLA_PREALLOCATE=false XLA_FLAGS="$BASE_FLAGS$CACHE_FLAGS" timeout 120 ./bin/gopeft bench finetune --child f32 --method $m --steps 20
+	done | tee "$OUT/f32.jsonl"
+fi
 if has cache; then
 	step "cache: the same child twice more (caches warm from the bench)"
-	for i in 1 2; do
+	for i in ${CACHE_REPEATS:-1 2}; do
 		GOPEFT_XLA_PREALLOCATE=false XLA_FLAGS="$BASE_FLAGS$CACHE_FLAGS" timeout 120 ./bin/gopeft bench finetune --child bf16 --method lora --steps 5
 	done 2>&1 | tee "$OUT/cache.log"
 	du -sh /tmp/xla-cache/* 2>/dev/null
@@ -73,5 +89,29 @@ if has hlo; then
 	ls /tmp/hlo | wc -l
 	( cd /tmp/hlo && ls -S | head -5 && tar -czf "$OUT/hlo.tar.gz" $(ls | grep -E 'after_optimizations.txt$|buffer-assignment' | head -40) )
 	ls -la "$OUT/hlo.tar.gz"
+fi
+if has startup; then
+	# First step of a re-run process: the same child with the autotune cache
+	# warm (the bench filled it), then with parallel LLVM compilation too.
+	m=${STARTUP_METHOD:-houlsby}
+	step "startup: $m bf16, autotune cache warm"
+	GOPEFT_XLA_PREALLOCATE=false XLA_FLAGS="$BASE_FLAGS$CACHE_FLAGS" timeout 120 ./bin/gopeft bench finetune --child bf16 --method $m --steps 5 | tee "$OUT/startup.jsonl"
+	step "startup: $m bf16, autotune cache warm, --xla_gpu_force_compilation_parallelism=16"
+	GOPEFT_XLA_PREALLOCATE=false XLA_FLAGS="$BASE_FLAGS$CACHE_FLAGS --xla_gpu_force_compilation_parallelism=16" timeout 120 ./bin/gopeft bench finetune --child bf16 --method $m --steps 5 | tee -a "$OUT/startup.jsonl"
+fi
+if has quickstart; then
+	# As scripts/gpu/session3.sh, with the XLA flags the GPU kernelspec sets
+	# plus the caches that were accepted above; QS_RUNS times in a row (the
+	# second run is a re-run with warm caches). Needs carry
+	# .cache/gpu-data (scripts/gpu/session3.sh build) and bin/nbrun.
+	rm -rf /tmp/gopeft-data
+	python3 -c 'import sys,tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$QS_DATA" /tmp/gopeft-data
+	for i in $(seq "${QS_RUNS:-1}"); do
+		step "quickstart run $i"
+		t0=$(date +%s)
+		GOPEFT_DATA=/tmp/gopeft-data GOPEFT_RUNS=/tmp/runs-$i GOPEFT_ROOT=$QS_ROOT GOPEFT_PJRT_PLUGIN=$PLUGIN XLA_FLAGS="$BASE_FLAGS$CACHE_FLAGS" \
+			timeout 300 ./bin/nbrun/nbrun run bin/nbrun "$OUT/executed-$i.ipynb" --root "$QS_ROOT"
+		echo "quickstart run $i rc=$? wall $(( $(date +%s) - t0 )) s"
+	done
 fi
 step end
