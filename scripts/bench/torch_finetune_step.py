@@ -137,7 +137,7 @@ def run(args, method, config):
 
     out = {
         "runner": "torch-" + config, "method": method, "step_ms": statistics.median(times),
-        "first_step_s": first, "loss": float(loss), "trainable_params": sum(p.numel() for p in params),
+        "first_step_s": first, "loss": float(loss.detach()), "trainable_params": sum(p.numel() for p in params),
         "torch_alloc_mib": torch.cuda.max_memory_allocated() / 2**20,
         "torch_reserved_mib": torch.cuda.max_memory_reserved() / 2**20,
         "peak_mem_mib": torch.cuda.max_memory_reserved() / 2**20,
