@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# GPU call for issue 16: `gopeft bench finetune` (GoPEFT f32 and bf16 against
+# GPU calls for issue 16: `gopeft bench finetune` (GoPEFT f32 and bf16 against
 # PyTorch + HF peft, BERT-base shape), XLA's persistent caches across
-# processes, and an HLO dump of one training step. Build here:
+# processes, an HLO dump of one training step, start-up of a re-run process,
+# and the quickstart through nbrun. Build here:
 #   scripts/gpu/session4.sh build
-# run there with carry ["bin"]:
-#   bash scripts/gpu/session4.sh run          # everything
-#   STAGES="cache hlo" bash scripts/gpu/session4.sh run
-# Results in $OUT: bench_finetune.json, bench.log, cache.log, hlo.tar.gz.
+#   go run ./scripts/nbrun build notebooks/00-quickstart.ipynb bin/nbrun   # for the quickstart stage
+# The device tool copies the lead's checkout, so the build outputs went to an
+# ignored folder of it and travelled xz-compressed (this script unpacks
+# bin/**/*.xz), e.g. with carry [".cache/gpu-helper", ".cache/gpu-data"]:
+#   cd .cache/gpu-helper && STAGES="info bench f32 startup quickstart" \
+#     BENCH_ARGS="--precision bf16" QS_ROOT=$(cd ../.. && pwd) \
+#     QS_DATA=../gpu-data/gopeft-data.tar.xz bash scripts/gpu/session4.sh run
+# Stages: info bench f32 cache hlo startup quickstart (default: info bench cache hlo).
+# Results in $OUT: bench_finetune.json, bench.log, f32.jsonl, cache.log,
+# startup.jsonl, hlo.tar.gz, executed-N.ipynb.
 set -uo pipefail
 case "${1:-}" in
 build)
