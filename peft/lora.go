@@ -10,7 +10,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/gomlx/gomlx/pkg/ml/layers"
 
 	"github.com/gopeft/gopeft/peft/encoder"
@@ -156,28 +155,29 @@ func (l *LoRA) linear(ctx *context.Context, cfg hf.Config, layer int, site encod
 	ctx = ctx.In(LoRAScope(layer, site))
 	g := x.Graph()
 	in, out := x.Shape().Dim(-1), y.Shape().Dim(-1)
-	aInit, bInit := l.initializers(ctx, in)
-	a := ctx.In("lora_A").WithInitializer(aInit).VariableWithShape("weight", shapes.Make(x.DType(), l.R, in)).ValueGraph(g)
-	b := ctx.In("lora_B").WithInitializer(bInit).VariableWithShape("weight", shapes.Make(x.DType(), out, l.R)).ValueGraph(g)
+	aInit, bInit := l.initializers(in)
+	a := encoder.HostVariable(ctx.In("lora_A"), "weight", shapes.Make(x.DType(), l.R, in), aInit).ValueGraph(g)
+	b := encoder.HostVariable(ctx.In("lora_B"), "weight", shapes.Make(x.DType(), out, l.R), bInit).ValueGraph(g)
 	h := layers.DropoutStatic(ctx, x, l.Dropout)
 	h = graph.DotGeneral(h, []int{h.Rank() - 1}, nil, a, []int{1}, nil) // [..., r]
 	h = graph.DotGeneral(h, []int{h.Rank() - 1}, nil, b, []int{1}, nil) // [..., out]
 	return graph.Add(y, graph.MulScalar(h, l.Scaling()))
 }
 
-// initializers are HF peft's reset_lora_parameters for init_lora_weights.
-func (l *LoRA) initializers(ctx *context.Context, fanIn int) (a, b initializers.VariableInitializer) {
-	kaiming := func(fan int) initializers.VariableInitializer {
+// initializers are HF peft's reset_lora_parameters for init_lora_weights,
+// run on the host (see encoder.HostVariable).
+func (l *LoRA) initializers(fanIn int) (a, b encoder.HostInit) {
+	kaiming := func(fan int) encoder.HostInit {
 		bound := 1 / math.Sqrt(float64(fan)) // kaiming_uniform(a=√5) = U(±1/√fan_in)
-		return initializers.RandomUniformFn(ctx, -bound, bound)
+		return encoder.HostUniform(-bound, bound)
 	}
 	switch l.InitWeights {
 	case "gaussian":
-		return initializers.RandomNormalFn(ctx, 1/float64(l.R)), initializers.Zero
+		return encoder.HostNormal(1 / float64(l.R)), encoder.HostZeros
 	case "false":
 		return kaiming(fanIn), kaiming(l.R)
 	}
-	return kaiming(fanIn), initializers.Zero
+	return kaiming(fanIn), encoder.HostZeros
 }
 
 // LoRAOf returns the named adapter's LoRA config in t.

@@ -38,24 +38,41 @@ func BackendChoice() backend.Choice {
 }
 
 // initVariables creates every variable that build touches (with a tiny dummy
-// batch) and initialises the missing ones, seeded.
+// batch) and initialises the missing ones, seeded. The dummy graph is only
+// built, never compiled: building it is what creates the variables, and
+// compiling a whole encoder forward for that cost most of NewModel's and
+// NewTuned's time on XLA. Only the initialisers' graph is compiled and run.
 func initVariables(ctx *context.Context, seed int64, build func(ctx *context.Context, in encoder.Inputs)) error {
 	b, err := Backend()
 	if err != nil {
 		return err
 	}
 	ctx.SetParam(context.ParamInitialSeed, seed)
-	exec, err := context.NewExec(b, ctx, func(ctx *context.Context, g *graph.Graph) *graph.Node {
-		ids := graph.Zeros(g, shapes.Make(dtypes.Int32, 1, 2))
-		build(ctx, encoder.Inputs{IDs: ids})
-		return graph.Const(g, int32(0))
-	})
-	if err != nil {
-		return err
+	g := graph.NewGraph(b, "gopeft_variables")
+	defer g.Finalize()
+	if err := buildOnly(func() {
+		build(ctx, encoder.Inputs{IDs: graph.Zeros(g, shapes.Make(dtypes.Int32, 1, 2))})
+	}); err != nil {
+		return fmt.Errorf("creating variables: %w", err)
 	}
-	defer exec.Finalize()
-	if _, err := exec.Exec(); err != nil {
+	if err := ctx.InitializeVariables(b, nil); err != nil {
 		return fmt.Errorf("initialising variables: %w", err)
 	}
+	return nil
+}
+
+// buildOnly runs graph-building code, turning its panics (GoMLX's way of
+// reporting shape errors) into an error.
+func buildOnly(build func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = e
+			} else {
+				err = fmt.Errorf("%v", r)
+			}
+		}
+	}()
+	build()
 	return nil
 }

@@ -85,12 +85,31 @@ func (s *Stepper) exec(depth int) (*context.Exec, error) {
 // Step trains on one batch with learning rate lr, without adapters in the
 // lowest depth layers (AdapterDrop.TrainDepth draws it).
 func (s *Stepper) Step(b Batch, y Labels, lr float64, depth int) (StepResult, error) {
+	p, err := s.StepLazy(b, y, lr, depth)
+	if err != nil {
+		return StepResult{}, err
+	}
+	return p.Result(), nil
+}
+
+// PendingStep is a step whose losses have not been read back: reading them
+// waits for the device, so a loop that reads them every few steps lets the
+// host queue the next steps while the device runs.
+type PendingStep struct{ loss, task *tensors.Tensor }
+
+// Result reads the step's losses (waiting for the step to finish).
+func (p PendingStep) Result() StepResult {
+	return StepResult{Loss: Scalar(p.loss), TaskLoss: Scalar(p.task)}
+}
+
+// StepLazy is Step without reading the losses back.
+func (s *Stepper) StepLazy(b Batch, y Labels, lr float64, depth int) (PendingStep, error) {
 	if n := s.t.Model.Config.NumLayers; depth < 0 || depth > n {
-		return StepResult{}, fmt.Errorf("AdapterDrop depth %d is outside 0..%d", depth, n)
+		return PendingStep{}, fmt.Errorf("AdapterDrop depth %d is outside 0..%d", depth, n)
 	}
 	ids, types, mask, err := b.tensors()
 	if err != nil {
-		return StepResult{}, err
+		return PendingStep{}, err
 	}
 	var labels *tensors.Tensor
 	switch {
@@ -99,7 +118,7 @@ func (s *Stepper) Step(b Batch, y Labels, lr float64, depth int) (StepResult, er
 	case !s.t.Head.Regression && len(y.Classes) == len(b.IDs):
 		labels = tensors.FromValue(y.Classes)
 	default:
-		return StepResult{}, fmt.Errorf("batch of %d examples has %d class labels and %d values", len(b.IDs), len(y.Classes), len(y.Values))
+		return PendingStep{}, fmt.Errorf("batch of %d examples has %d class labels and %d values", len(b.IDs), len(y.Classes), len(y.Values))
 	}
 	if s.lrVar == nil {
 		s.lrVar = optimizers.LearningRateVar(s.t.Ctx, dtypes.Float32, lr)
@@ -107,13 +126,13 @@ func (s *Stepper) Step(b Batch, y Labels, lr float64, depth int) (StepResult, er
 	s.lrVar.MustSetValue(tensors.FromValue(float32(lr)))
 	e, err := s.exec(depth)
 	if err != nil {
-		return StepResult{}, err
+		return PendingStep{}, err
 	}
 	out, err := e.Exec(ids, types, mask, labels)
 	if err != nil {
-		return StepResult{}, err
+		return PendingStep{}, err
 	}
-	return StepResult{Loss: Scalar(out[0]), TaskLoss: Scalar(out[1])}, nil
+	return PendingStep{loss: out[0], task: out[1]}, nil
 }
 
 // Scalar reads a float scalar tensor (a loss) as float64.

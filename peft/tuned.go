@@ -9,7 +9,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/gomlx/gomlx/pkg/ml/layers"
 
 	"github.com/gopeft/gopeft/peft/encoder"
@@ -48,10 +47,10 @@ func (h Head) forward(ctx *context.Context, hidden *graph.Node) *graph.Node {
 	x := graph.Squeeze(graph.Slice(hidden, graph.AxisRange(), graph.AxisElem(0)), 1) // [CLS]
 	x = layers.DropoutStatic(ctx, x, h.Dropout)
 	if h.Layers >= 2 {
-		x = graph.Tanh(encoder.LinearWith(ctx.In("dense"), x, x.Shape().Dim(-1), initializers.RandomNormalFn(ctx, encoder.InitStdDev)))
+		x = graph.Tanh(encoder.LinearNormal(ctx.In("dense"), x, x.Shape().Dim(-1), encoder.InitStdDev))
 		x = layers.DropoutStatic(ctx, x, h.Dropout)
 	}
-	return encoder.LinearWith(ctx.In("out_proj"), x, h.Outputs, initializers.RandomNormalFn(ctx, encoder.InitStdDev))
+	return encoder.LinearNormal(ctx.In("out_proj"), x, h.Outputs, encoder.InitStdDev)
 }
 
 // Tuned is a Model with a PEFT Setup and a task head: its own copy of the

@@ -445,3 +445,21 @@ func TestDeadlockFreeConfig(t *testing.T) {
 		}
 	}
 }
+
+// GoPEFT starts XLA with client options only when asked, and only for an
+// xla config; every other config goes to GoMLX's own constructor.
+func TestXLAClientOptionsOnlyWhenAsked(t *testing.T) {
+	t.Setenv(EnvXLAPreallocate, "")
+	for _, config := range []string{"xla:/no/such/plugin.so", "go", "blas"} {
+		if _, ok, _ := newXLAWithOptions(config); ok {
+			t.Errorf("%s without %s: client options used", config, EnvXLAPreallocate)
+		}
+	}
+	t.Setenv(EnvXLAPreallocate, "false")
+	if _, ok, _ := newXLAWithOptions("go"); ok {
+		t.Error("go config took XLA client options")
+	}
+	if _, ok, err := newXLAWithOptions("xla:/no/such/plugin.so"); !ok || err == nil {
+		t.Errorf("xla config with %s=false: ok %v, err %v; want the options path and a missing-plugin error", EnvXLAPreallocate, ok, err)
+	}
+}

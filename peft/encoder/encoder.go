@@ -149,7 +149,7 @@ func selfAttention(ctx, root *context.Context, cfg hf.Config, layer int, x, mask
 	q, k, v = splitHeads(q, seq), splitHeads(k, keys), splitHeads(v, keys)
 
 	// scores[b, h, q, k]
-	scores := Einsum("bqhd,bkhd->bhqk", q, k)
+	scores := mixed(ctx, func(q, k *Node) *Node { return Einsum("bqhd,bkhd->bhqk", q, k) }, q, k)
 	scores = MulScalar(scores, 1/math.Sqrt(float64(headDim)))
 	// Padding keys get a large negative bias, as Hugging Face does, so they
 	// receive (numerically) zero attention.
@@ -157,7 +157,7 @@ func selfAttention(ctx, root *context.Context, cfg hf.Config, layer int, x, mask
 	scores = Add(scores, Reshape(bias, batch, 1, 1, keys))
 	probs := Softmax(scores, -1)
 	probs = layers.DropoutStatic(ctx, probs, cfg.AttentionDropout)
-	out := Einsum("bhqk,bkhd->bqhd", probs, v)
+	out := mixed(ctx, func(p, v *Node) *Node { return Einsum("bhqk,bkhd->bqhd", p, v) }, probs, v)
 	return Reshape(out, batch, seq, cfg.HiddenSize)
 }
 
@@ -180,7 +180,7 @@ func linearSite(ctx, root *context.Context, hooks Hooks, layer int, site Site, x
 // Linear is y = x W^T + b with W stored [out, in] as in PyTorch, so Hugging
 // Face weights need no transposes. Variables "weight" and "bias" live in ctx.
 func Linear(ctx *context.Context, x *Node, out int) *Node {
-	return LinearWith(ctx, x, out, initializers.RandomNormalFn(ctx, InitStdDev))
+	return LinearNormal(ctx, x, out, InitStdDev)
 }
 
 // LinearWith is Linear with a chosen weight initialiser (the bias starts at
@@ -188,8 +188,17 @@ func Linear(ctx *context.Context, x *Node, out int) *Node {
 func LinearWith(ctx *context.Context, x *Node, out int, init initializers.VariableInitializer) *Node {
 	in := x.Shape().Dim(-1)
 	w := ctx.WithInitializer(init).VariableWithShape("weight", shapes.Make(x.DType(), out, in)).ValueGraph(x.Graph())
-	b := ctx.WithInitializer(initializers.Zero).VariableWithShape("bias", shapes.Make(x.DType(), out)).ValueGraph(x.Graph())
-	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+	b := HostVariable(ctx, "bias", shapes.Make(x.DType(), out), HostZeros).ValueGraph(x.Graph())
+	return linear(ctx, x, w, b)
+}
+
+// LinearNormal is Linear with N(0, std) weights made on the host.
+func LinearNormal(ctx *context.Context, x *Node, out int, std float64) *Node {
+	return LinearHost(ctx, x, out, HostNormal(std))
+}
+
+func linear(ctx *context.Context, x, w, b *Node) *Node {
+	y := mixed(ctx, func(x, w *Node) *Node { return DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil) }, x, w)
 	return Add(y, ExpandLeftToRank(b, y.Rank()))
 }
 
@@ -198,8 +207,8 @@ func LinearWith(ctx *context.Context, x *Node, out int, init initializers.Variab
 func LayerNorm(ctx *context.Context, x *Node, eps float64) *Node {
 	g := x.Graph()
 	dim := x.Shape().Dim(-1)
-	gain := ctx.WithInitializer(initializers.One).VariableWithShape("weight", shapes.Make(x.DType(), dim)).ValueGraph(g)
-	offset := ctx.WithInitializer(initializers.Zero).VariableWithShape("bias", shapes.Make(x.DType(), dim)).ValueGraph(g)
+	gain := HostVariable(ctx, "weight", shapes.Make(x.DType(), dim), HostOnes).ValueGraph(g)
+	offset := HostVariable(ctx, "bias", shapes.Make(x.DType(), dim), HostZeros).ValueGraph(g)
 	mean := ReduceAndKeep(x, ReduceMean, -1)
 	centred := Sub(x, mean)
 	variance := ReduceAndKeep(Square(centred), ReduceMean, -1)
@@ -243,9 +252,7 @@ func ActivationFn(name string) (func(*Node) *Node, error) {
 
 // weight returns an [rows, cols] variable initialised N(0, std).
 func weight(g *Graph, ctx *context.Context, name string, std float64, rows, cols int) *Node {
-	v := ctx.WithInitializer(initializers.RandomNormalFn(ctx, std)).
-		VariableWithShape(name, shapes.Make(dtypes.Float32, rows, cols))
-	return v.ValueGraph(g)
+	return HostVariable(ctx, name, shapes.Make(dtypes.Float32, rows, cols), HostNormal(std)).ValueGraph(g)
 }
 
 // matchBatch replicates mask along the batch axis when a hook has grown x's

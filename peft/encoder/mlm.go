@@ -20,7 +20,7 @@ func MLMLogits(ctx *context.Context, cfg hf.Config, hidden *Node) *Node {
 	h = Activation(cfg.HiddenAct, h)
 	h = LayerNorm(t.In("LayerNorm"), h, cfg.LayerNormEps)
 	words := weight(g, ctx.In("embeddings").In("word_embeddings"), "weight", InitStdDev, cfg.VocabSize, cfg.HiddenSize)
-	logits := DotGeneral(h, []int{h.Rank() - 1}, nil, words, []int{1}, nil)
-	bias := head.WithInitializer(zeroInit).VariableWithShape("bias", shapeF32(cfg.VocabSize)).ValueGraph(g)
+	logits := mixed(ctx, func(h, w *Node) *Node { return DotGeneral(h, []int{h.Rank() - 1}, nil, w, []int{1}, nil) }, h, words)
+	bias := HostVariable(head, "bias", shapeF32(cfg.VocabSize), HostZeros).ValueGraph(g)
 	return Add(logits, ExpandLeftToRank(bias, logits.Rank()))
 }

@@ -144,6 +144,9 @@ type OptionsRecord struct {
 	// its weights, T, alpha) and Options.Prune; empty when unused (distill.go).
 	Distill string `json:"distill,omitempty"`
 	Prune   string `json:"prune,omitempty"`
+	// MixedPrecision changes results by rounding; omitted when off, so
+	// float32 runs keep their hashes.
+	MixedPrecision bool `json:"mixed_precision,omitempty"`
 }
 
 // NewConfig identifies a run of setup s on m and task with resolved options
@@ -175,6 +178,7 @@ func NewConfig(m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options)
 		Options: OptionsRecord{
 			Steps: opt.Steps, BatchSize: opt.BatchSize, LearningRate: opt.LearningRate,
 			WarmupFraction: opt.WarmupFraction, WeightDecay: opt.WeightDecay, MaxLen: opt.MaxLen, EvalEvery: opt.EvalEvery,
+			MixedPrecision: opt.Speed.MixedPrecision,
 		},
 		Seed:    opt.Seed,
 		Version: peft.Version,

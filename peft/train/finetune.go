@@ -47,6 +47,9 @@ func Finetune(m *peft.Model, task *data.Task, s *peft.Setup, opt Options) (*Run,
 	if s == nil {
 		s = &peft.Setup{}
 	}
+	if err := peft.MixedPrecisionSupported(); opt.Speed.MixedPrecision && err != nil && opt.Log != nil {
+		opt.Log(err.Error() + "; training in float32")
+	}
 	opt = opt.Resolved(m, task)
 	t, err := peft.NewTuned(m, s, *opt.Head, opt.Seed)
 	if err != nil {
@@ -56,6 +59,9 @@ func Finetune(m *peft.Model, task *data.Task, s *peft.Setup, opt Options) (*Run,
 		if t, _, err = t.LoadAdapter(dir); err != nil {
 			return nil, fmt.Errorf("Options.Adapters: %w", err)
 		}
+	}
+	if err := t.SetMixedPrecision(opt.Speed.MixedPrecision); err != nil {
+		return nil, err
 	}
 	r := &Run{Tuned: t, Task: task, Options: opt, Baseline: Baseline(task)}
 	if err := r.train(); err != nil {

@@ -62,6 +62,8 @@ type Options struct {
 
 	Distill *Distill // knowledge distillation from a teacher run (distill.go)
 	Prune   *Pruning // gradual magnitude pruning (prune.go)
+	// Speed: mixed precision (see Speed).
+	Speed Speed
 }
 
 // Progress is one report of the training loop: after each step, and once
@@ -90,6 +92,7 @@ const (
 // Resolved fills in the defaults for a model and task: what Finetune runs
 // with, and what the run store's configuration hash covers.
 func (o Options) Resolved(m *peft.Model, task *data.Task) Options {
+	o.Speed = o.Speed.resolved()
 	if o.Steps <= 0 {
 		o.Steps = DefaultSteps
 	}
