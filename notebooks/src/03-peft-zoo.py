@@ -21,8 +21,8 @@ weights changes no prediction, and ends with accuracy against the share of train
 claim against what this run measured.
 
 **Time.** About 3 minutes top to bottom on 2 CPU cores (`blas` backend): thirteen trainings of 240 steps, 7-16 s each,
-at most three per cell (5½ minutes, no cell over 70 s, measured on 2 cores shared with several other jobs); on an H200
-most of the time is XLA compilation. `GOPEFT_QUICK=1` trains a
+at most three per cell (measured: 4 minutes, no cell over 55 s, on 2 cores shared with other jobs at a load average
+of 10); on an H200 most of the time is XLA compilation. `GOPEFT_QUICK=1` trains a
 quarter as long (CI). Finished runs are kept, so a re-run loads them in seconds.
 """),
 ("go", r"""
