@@ -119,6 +119,16 @@ def number(pattern, text):
 
 # Each teaching notebook, and the checks that a broken implementation would fail. They read what the notebook
 # prints, so the prose a reader sees is what is tested.
+def check_03(test, out, nb):
+    base = number(r"majority class (\d+\.\d+)\.", out)
+    for r in (1, 8):
+        test.assertGreaterEqual(number(r"LoRA r=%d\s+\d+ trained parameters\s+test accuracy (\d+\.\d+)" % r, out), base + MARGIN, "LoRA r=%d" % r)
+    # Merging LoRA into the weights must not change what the model predicts.
+    test.assertLess(number(r"largest \|unmerged - merged\| = ([0-9.e+-]+)", out), 1e-4)
+    test.assertEqual(number(r"predictions on all \d+ test emails: (\d+) differ", out), 0)
+    test.assertNotIn("Full fine-tuning was skipped", out, "the full fine-tuning preset must exist")
+
+
 def check_04(test, out, nb):
     for layer in re.findall(r"layer \d+: attention sums to (\d+\.\d+)", out):
         test.assertAlmostEqual(float(layer), 1.0, places=3, msg="fusion attention rows must sum to 1")
@@ -156,6 +166,14 @@ def check_08(test, out, nb):
     test.assertEqual(len(re.findall(r"heads removed by (?:weight norm|gradient importance): test accuracy \d+\.\d+ \(removed (?:\[\[\d \d\] ?|\[\d \d\] ?)+", out)), 2)
 
 
+def check_09(test, out, nb):
+    base = number(r"majority class (\d+\.\d+)\)", out)
+    test.assertGreaterEqual(number(r"LoRA r=8 on query and value trained [\d,]+ parameters \([0-9.]+% of the model, head included\) to test accuracy (\d+\.\d+)", out), base + MARGIN / 2)
+    # The Hugging Face peft directory reloads to the same model.
+    test.assertEqual(number(r"reloaded into a fresh model: (\d+) of \d+ test predictions differ", out), 0)
+    test.assertIn("adapter_config.json", out)
+
+
 def check_10(test, out, nb):
     test.assertIn("configured: playground-houlsby-16-drop0", out, "the train cell reads the controls' defaults")
     html = "".join(str(o.get("data", {}).get("text/html", "")) for c in nb.cells for o in c.get("outputs", []))
@@ -166,10 +184,12 @@ def check_10(test, out, nb):
 
 
 TEACHING = {
+    "03-peft-zoo.ipynb": check_03,
     "04-adapterfusion.ipynb": check_04,
     "05-adapterdrop.ipynb": check_05,
     "06-mam-and-masks.ipynb": check_06,
     "08-distillation-and-pruning.ipynb": check_08,
+    "09-bring-your-own-model.ipynb": check_09,
     "10-playground.ipynb": check_10,
 }
 
