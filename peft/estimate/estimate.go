@@ -83,15 +83,17 @@ func Memory(cfg hf.Config, s *peft.Setup, batch, seqLen int, dtypeBytes int) Mem
 		for _, l := range peft.Leaves(a.Method) {
 			if bt, ok := l.(peft.BaseTrainer); ok {
 				for name, shape := range hf.ExpectedShapes(cfg) {
-					if bt.TrainsBase(name) {
+					if bt.TrainsBase(cfg, name) {
 						n := int64(1)
 						for _, d := range shape {
 							n *= int64(d)
 						}
 						trainable += n
+						if l, ok := peft.BaseLayer(name); ok {
+							lowest = min(lowest, max(l, 0)) // the gradient reaches the lowest trained weight
+						}
 					}
 				}
-				lowest = 0 // base weights from the embeddings up
 			}
 		}
 		if !names[a.Name] {
