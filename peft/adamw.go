@@ -182,7 +182,10 @@ func (o *adamW) syncMultipliers(ctx *context.Context) error {
 			continue // no graph has used v yet: building one creates it at its value
 		}
 		if have, ok := o.applied[mv]; ok && have == want {
-			continue
+			continue // a variable from another stepper (a cloned context) is set anew
+		}
+		if o.applied == nil {
+			o.applied = map[*context.Variable]float64{}
 		}
 		if err := mv.SetValue(tensors.FromAnyValue(shapes.CastAsDType(want, mv.Shape().DType))); err != nil {
 			return err

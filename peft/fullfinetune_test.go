@@ -94,3 +94,31 @@ func TestFullFinetuneWithAdapter(t *testing.T) {
 		t.Errorf("JSON round trip gave %T", back.Adapter("full").Method)
 	}
 }
+
+// SaveTuned keeps the trained base weights, so LoadTuned gives back the
+// fine-tuned model, not the pretrained one (BitFit's biases likewise).
+func TestFullFinetuneSaveLoad(t *testing.T) {
+	m := tinyModel(t)
+	for _, method := range []Method{&FullFinetune{}, DefaultBitFit()} {
+		s := NewSetup(method.Kind(), method)
+		tu, err := NewTuned(m, s, ClassificationHead(2), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trainFew(t, tu, 2)
+		dir := t.TempDir()
+		if err := SaveTuned(tu, dir, nil); err != nil {
+			t.Fatal(err)
+		}
+		back, err := LoadTuned(m, s, ClassificationHead(2), 1, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, got := snapshot(t, tu), snapshot(t, back)
+		for name, w := range want {
+			if isParam(name) && !bytes.Equal(w, got[name]) {
+				t.Errorf("%s: %s differs after LoadTuned", method.Kind(), name)
+			}
+		}
+	}
+}

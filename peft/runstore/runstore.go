@@ -136,6 +136,9 @@ type OptionsRecord struct {
 	WeightDecay    float64 `json:"weight_decay"`
 	MaxLen         int     `json:"max_len"`
 	EvalEvery      int     `json:"eval_every"`
+	// Recipe is left out of the JSON (and the hash) when it is the zero
+	// value, so runs from before it existed keep their hashes.
+	Recipe train.Recipe `json:"recipe,omitzero"`
 }
 
 // NewConfig identifies a run of setup s on m and task with resolved options
@@ -167,6 +170,7 @@ func NewConfig(m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options)
 		Options: OptionsRecord{
 			Steps: opt.Steps, BatchSize: opt.BatchSize, LearningRate: opt.LearningRate,
 			WarmupFraction: opt.WarmupFraction, WeightDecay: opt.WeightDecay, MaxLen: opt.MaxLen, EvalEvery: opt.EvalEvery,
+			Recipe: opt.Recipe,
 		},
 		Seed:    opt.Seed,
 		Version: peft.Version,
@@ -321,6 +325,11 @@ func load(dir string, m *peft.Model, task *data.Task, s *peft.Setup, opt train.O
 	t, err := peft.LoadTuned(m, s, *opt.Head, opt.Seed, dir)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", dir, err)
+	}
+	if k := opt.Recipe.FreezeLayers; k > 0 { // what trained, for the counts
+		if t, err = t.FreezeBelow(k); err != nil {
+			return nil, fmt.Errorf("run %s: %w", dir, err)
+		}
 	}
 	tr := &train.Run{
 		Tuned: t, Task: task, Curve: rf.Curve, Metrics: nanMap(rf.Metrics), TrainSeconds: rf.TrainSeconds,
