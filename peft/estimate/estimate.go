@@ -99,10 +99,13 @@ func Memory(cfg hf.Config, s *peft.Setup, batch, seqLen int, dtypeBytes int) Mem
 		if !names[a.Name] {
 			continue
 		}
-		if !s.Drop.Robust { // static drops ignore the rng; robust ones are planned at depth 0 below
-			lowest = min(lowest, s.Drop.TrainDepth(cfg, nil))
-		}
 		for _, l := range peft.Leaves(a.Method) {
+			if !peft.HasHooks(l) {
+				continue // base weights (counted above) or nothing: no module in the layers
+			}
+			if !s.Drop.Robust { // static drops ignore the rng; robust ones are planned at depth 0 below
+				lowest = min(lowest, s.Drop.TrainDepth(cfg, nil))
+			}
 			if as, ok := l.(peft.ActivationSizer); ok {
 				floats, p := as.Activations(cfg, B*S)
 				perLayerExtra += floats

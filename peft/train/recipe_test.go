@@ -212,3 +212,33 @@ func TestFinetuneRecipeDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// HeadFrom starts from a saved head instead of a fresh one.
+func TestRecipeHeadFrom(t *testing.T) {
+	m := trainingtest.SentimentModel(t)
+	probe, err := Finetune(m, trainingtest.SentimentTask(32, 2), peft.NewSetup("head", &peft.HeadOnly{}), Options{Steps: 2, BatchSize: 4, EvalEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trained := probe.Tuned
+	dir := t.TempDir()
+	if err := peft.SaveHead(trained, dir, []string{"negative", "positive"}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := peft.NewTuned(m, peft.NewSetup("full", &peft.FullFinetune{}), peft.ClassificationHead(2), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, _, err := Recipe{HeadFrom: dir}.prepare(fresh, Options{LearningRate: 1e-3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := "/head/out_proj/weight"
+	got, want, was := weightBytes(t, started.Ctx)[w], weightBytes(t, trained.Ctx)[w], weightBytes(t, fresh.Ctx)[w]
+	if len(got) == 0 || !bytes.Equal(got, want) || bytes.Equal(got, was) {
+		t.Error("the head is not the saved one")
+	}
+	if _, _, err := (Recipe{HeadFrom: t.TempDir()}).prepare(fresh, Options{}); err == nil || !strings.Contains(err.Error(), "head_from") {
+		t.Errorf("a directory with no head: %v", err)
+	}
+}
