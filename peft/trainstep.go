@@ -21,9 +21,11 @@ type Labels struct {
 }
 
 // Stepper runs optimisation steps on a Tuned with AdamW (decoupled weight
-// decay, Loshchilov & Hutter): what train.Finetune drives, and custom loops
-// and `gopeft bench adapterdrop` use. It compiles one graph per AdapterDrop
-// depth, so dropped layers cost nothing in the forward or backward pass.
+// decay, Loshchilov & Hutter; GoPEFT's own, adamw.go, for per-variable
+// rates and gradient clipping): what train.Finetune drives, and custom
+// loops and `gopeft bench adapterdrop` use. It compiles one graph per
+// AdapterDrop depth, so dropped layers cost nothing in the forward or
+// backward pass.
 //
 // GoMLX's train.Trainer could hold the same per-depth graphs (its spec),
 // but its step reports one loss, and the curve keeps both the task loss and
@@ -70,7 +72,9 @@ func (t *Tuned) NewStepperWith(o StepperOptions) *Stepper {
 // is scaled too). Changing multipliers recompiles nothing: they are
 // variables the graph reads. nil sets every multiplier back to 1.
 func (s *Stepper) SetLRMultipliers(mult func(v *context.Variable) float64) {
-	s.adamW.mult = mult
+	if s.adamW != nil { // nil only for tests that step with GoMLX's Adam
+		s.adamW.mult = mult
+	}
 }
 
 // LearningRates reads back what the optimizer applied at the last step:
