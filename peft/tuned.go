@@ -55,7 +55,8 @@ func (h Head) forward(ctx *context.Context, hidden *graph.Node) *graph.Node {
 }
 
 // Tuned is a Model with a PEFT Setup and a task head: its own copy of the
-// base weights (never trained), the adapters and the head. train.Finetune trains
+// base weights (trained only where a BaseTrainer method claims them:
+// BitFit, full and partial fine-tuning), the adapters and the head. train.Finetune trains
 // one; the run store and hfpeft.LoadLoRA restore one.
 //
 // A trained Tuned does not change. Every change after training (MergeLoRA,

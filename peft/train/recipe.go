@@ -184,6 +184,22 @@ func (r Recipe) UnfreezeStep(layer, numLayers int) int {
 	return (numLayers - layer) * r.UnfreezeEvery
 }
 
+// Rates is each trainable variable's learning rate at step (0-based) of
+// a run of t under the recipe with peak rate lr, by ScopeAndName, before
+// the schedule's warmup and decay (multiply by Options.LR(step)/lr for
+// those): what Finetune's optimizer applies, for tables and plots of
+// layer-wise rates.
+func (r Recipe) Rates(t *peft.Tuned, lr float64, step int) map[string]float64 {
+	rr := &recipeRun{r: r, layers: t.Model.Config.NumLayers, baseLR: lr, step: step}
+	out := map[string]float64{}
+	for v := range t.Ctx.IterVariables() {
+		if v.Trainable {
+			out[v.ScopeAndName()] = lr * rr.multiplier(v)
+		}
+	}
+	return out
+}
+
 // beforeStep sets the optimizer's multipliers for step (0-based).
 func (rr *recipeRun) beforeStep(step int, st *peft.Stepper) {
 	rr.step = step

@@ -68,6 +68,10 @@ func TestLayerDecayRatesReadBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		planned := r.Rates(tu, 1e-3, 0)
+		if len(planned) != len(rates) {
+			t.Errorf("Rates lists %d variables, the optimizer %d", len(planned), len(rates))
+		}
 		seen := map[string]bool{}
 		for v := range tu.Ctx.IterVariables() {
 			if !v.Trainable {
@@ -86,6 +90,9 @@ func TestLayerDecayRatesReadBack(t *testing.T) {
 			}
 			if got := rates[v.ScopeAndName()]; math.Abs(got-want) > 1e-6*want { // float32 in the graph
 				t.Errorf("factor %v: %s rate %v, want %v", factor, v.ScopeAndName(), got, want)
+			}
+			if got := planned[v.ScopeAndName()]; math.Abs(got-want) > 1e-12 {
+				t.Errorf("factor %v: Rates gives %s %v, want %v", factor, v.ScopeAndName(), got, want)
 			}
 		}
 		if !seen["embeddings"] || !seen["layer"] {
