@@ -52,6 +52,12 @@ func TestPartialFinetuneLeavesLowerLayersEqual(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	top := baseSize(tinyConfig(), func(n string) bool { return strings.HasPrefix(n, "encoder.layer.1.") })
+	for _, r := range Summary(tu) {
+		if r.Name == "top1" && (r.Params != top || !r.Train) {
+			t.Errorf("summary row %+v, want %d trained base weights", r, top)
+		}
+	}
 	before := snapshot(t, tu)
 	trainFew(t, tu, 3)
 	after := snapshot(t, tu)
