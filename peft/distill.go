@@ -5,13 +5,11 @@ import (
 	"math"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train"
 	"github.com/gomlx/gomlx/pkg/ml/train/losses"
-	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
 	"github.com/gopeft/gopeft/peft/encoder"
 )
@@ -89,10 +87,9 @@ func (s *Stepper) StepDistill(b Batch, y Labels, teacher [][]float32, d Distilla
 	if err != nil {
 		return StepResult{}, err
 	}
-	if s.lrVar == nil {
-		s.lrVar = optimizers.LearningRateVar(s.t.Ctx, dtypes.Float32, lr)
+	if err := s.setRate(lr); err != nil {
+		return StepResult{}, err
 	}
-	s.lrVar.MustSetValue(tensors.FromValue(float32(lr)))
 	e, err := s.distillExec(distillKey{depth, d})
 	if err != nil {
 		return StepResult{}, err

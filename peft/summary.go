@@ -3,6 +3,8 @@ package peft
 import (
 	"fmt"
 	"strings"
+
+	"github.com/gopeft/gopeft/peft/encoder"
 )
 
 // SummaryRow is one line of Summary, like a row of AdapterHub's
@@ -11,10 +13,12 @@ import (
 type SummaryRow struct {
 	Name         string
 	Architecture string // the method's Kind (bottleneck, lora, ...), "head", or "" for the full model
-	Params       int
-	Percent      float64
-	Active       bool
-	Train        bool
+	// Params: the adapter's own parameters, plus the base weights its
+	// method trains (BitFit, full and partial fine-tuning).
+	Params  int
+	Percent float64
+	Active  bool
+	Train   bool
 }
 
 // Summary lists every adapter in setup order, then the task head, then a
@@ -36,6 +40,7 @@ func Summary(t *Tuned) []SummaryRow {
 			// inactive one reports its closed-form size.
 			n = a.Method.NumParams(t.Model.Config)
 		}
+		n += t.baseTrainedBy(a)
 		rows = append(rows, SummaryRow{
 			Name: a.Name, Architecture: a.Method.Kind(), Params: n, Percent: 100 * float64(n) / base,
 			Active: active[a.Name], Train: t.Setup.Trains(a.Name),
@@ -55,6 +60,25 @@ func Summary(t *Tuned) []SummaryRow {
 	}
 	rows = append(rows, SummaryRow{Name: "Full model", Params: c.Base, Percent: 100, Active: true, Train: baseTrains})
 	return rows
+}
+
+// baseTrainedBy counts the base weights that a's methods train (BitFit,
+// full and partial fine-tuning), as they train in t.
+func (t *Tuned) baseTrainedBy(a Adapter) int {
+	n := 0
+	for v := range t.Ctx.IterVariables() {
+		if !v.Trainable || !encoder.IsBase(v) {
+			continue
+		}
+		name := encoder.CanonicalName(v)
+		for _, l := range leavesOf(a.Method) {
+			if bt, ok := l.method.(BaseTrainer); ok && bt.TrainsBase(t.Model.Config, name) {
+				n += v.Shape().Size()
+				break
+			}
+		}
+	}
+	return n
 }
 
 func (t *Tuned) isBaseParam(scope string) bool {

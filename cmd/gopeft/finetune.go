@@ -58,18 +58,23 @@ func buildSetup(method, configFile string) (*peft.Setup, error) {
 	if method == "" {
 		return nil, fmt.Errorf("give --method NAME (%s) or --config FILE.json", knownMethods())
 	}
-	m, err := peft.Preset(method)
-	if err != nil {
-		return nil, fmt.Errorf("unknown method %q: known methods are %s", method, knownMethods())
+	// "houlsby+top2": several presets in one setup, each named by its preset.
+	s := &peft.Setup{}
+	for _, name := range strings.Split(method, "+") {
+		m, err := peft.Preset(name)
+		if err != nil {
+			return nil, fmt.Errorf("unknown method %q: known methods are %s (join several with +, e.g. houlsby+top2)", name, knownMethods())
+		}
+		s.Add(name, m)
 	}
-	return peft.NewSetup(method, m), nil
+	return s, nil
 }
 
 func runFinetune(args []string) int {
-	fs := newFlags("finetune", "--model DIR --task NAME --method NAME [--config FILE.json] [--steps N] [--seed S] [--save DIR] [--json]")
+	fs := newFlags("finetune", "--model DIR --task NAME --method NAME[+NAME...] [--config FILE.json] [--steps N] [--seed S] [--save DIR] [--json] [recipe flags: --freeze-layers K --layer-decay F --unfreeze-every N --clip-norm F --schedule cosine --aug-mask R ...]")
 	modelDir := fs.String("model", "", "model directory (config.json, model.safetensors, tokenizer)")
 	taskName := fs.String("task", "", "built-in task (see `gopeft data list`) or a CSV/JSONL file")
-	method := fs.String("method", "", "PEFT method: "+knownMethods())
+	method := fs.String("method", "", "PEFT method: "+knownMethods()+"; join several with +, e.g. houlsby+top2")
 	configFile := fs.String("config", "", "method JSON (MarshalMethod) or setup JSON (MarshalSetup)")
 	steps := fs.Int("steps", train.DefaultSteps, "training steps")
 	batch := fs.Int("batch", train.DefaultBatchSize, "batch size")
@@ -80,6 +85,7 @@ func runFinetune(args []string) int {
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	kd := distillFlags(fs)
 	pr := pruneFlags(fs)
+	recipe := recipeFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -104,6 +110,11 @@ func runFinetune(args []string) int {
 		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 1
 	}
+	rec, err := recipe(m.Config.NumLayers)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
+		return 2
+	}
 	var task *data.Task
 	if _, statErr := os.Stat(*taskName); statErr == nil {
 		task, err = data.LoadFile(*taskName, data.Options{Seed: *seed})
@@ -114,7 +125,7 @@ func runFinetune(args []string) int {
 		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 1
 	}
-	opt := train.Options{Steps: *steps, BatchSize: *batch, LearningRate: *lr, MaxLen: *maxLen, Seed: *seed}
+	opt := train.Options{Steps: *steps, BatchSize: *batch, LearningRate: *lr, MaxLen: *maxLen, Seed: *seed, Recipe: rec}
 	if opt.Prune, err = pr.options(*steps); err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 2
@@ -144,6 +155,7 @@ func runFinetune(args []string) int {
 			"loaded": run.Loaded, "config_hash": run.Config.Hash, "task": task.Name,
 			"adapters": s.ActiveNames(), "seed": *seed, "steps": run.Options.Steps,
 			"backend": peft.BackendChoice().Display(), "version": peft.Version,
+			"recipe": run.Options.Recipe,
 		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")

@@ -147,6 +147,9 @@ type OptionsRecord struct {
 	// MixedPrecision changes results by rounding; omitted when off, so
 	// float32 runs keep their hashes.
 	MixedPrecision bool `json:"mixed_precision,omitempty"`
+	// Recipe is left out of the JSON (and the hash) when it is the zero
+	// value, so runs from before it existed keep their hashes.
+	Recipe train.Recipe `json:"recipe,omitzero"`
 }
 
 // NewConfig identifies a run of setup s on m and task with resolved options
@@ -179,6 +182,7 @@ func NewConfig(m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options)
 			Steps: opt.Steps, BatchSize: opt.BatchSize, LearningRate: opt.LearningRate,
 			WarmupFraction: opt.WarmupFraction, WeightDecay: opt.WeightDecay, MaxLen: opt.MaxLen, EvalEvery: opt.EvalEvery,
 			MixedPrecision: opt.Speed.MixedPrecision,
+			Recipe: opt.Recipe,
 		},
 		Seed:    opt.Seed,
 		Version: peft.Version,
@@ -362,6 +366,11 @@ func load(dir string, m *peft.Model, task *data.Task, s *peft.Setup, opt train.O
 	t, err := peft.LoadTuned(m, s, *opt.Head, opt.Seed, dir)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", dir, err)
+	}
+	if k := opt.Recipe.FreezeLayers; k > 0 { // what trained, for the counts
+		if t, err = t.FreezeBelow(k); err != nil {
+			return nil, fmt.Errorf("run %s: %w", dir, err)
+		}
 	}
 	tr := &train.Run{
 		Tuned: t, Task: task, Curve: rf.Curve, Metrics: nanMap(rf.Metrics), TrainSeconds: rf.TrainSeconds,

@@ -39,3 +39,26 @@ func ExampleLinearSchedule() {
 	}
 	// Output: 0.50 1.00 0.75 0.12
 }
+
+// The recipe of transfer learning on full fine-tuning: the embeddings and
+// layer 0 frozen, the others thawing top down every 10 steps, lower layers
+// at smaller rates, a faster head, clipping and token masking.
+func ExampleRecipe() {
+	model, err := trainingtest.NewSentimentModel()
+	if err != nil {
+		panic(err)
+	}
+	recipe := train.Recipe{
+		FreezeLayers: 1, UnfreezeEvery: 10, LayerDecay: 0.8, HeadLR: 5e-3,
+		Schedule: train.ScheduleCosine, ClipNorm: 1, Augment: train.Augment{Mask: 0.1},
+	}
+	run, err := train.Finetune(model, trainingtest.SentimentTask(200, 1), peft.NewSetup("full", &peft.FullFinetune{}),
+		train.Options{Steps: 40, BatchSize: 16, LearningRate: 1e-3, Seed: 1, Recipe: recipe})
+	if err != nil {
+		panic(err)
+	}
+	rates := recipe.Rates(run.Tuned, 1e-3, 39)
+	fmt.Printf("layer 1 %.1e, head %.1e, layer 0 trains: %v\n", rates["/encoder/layer/1/output/dense/weight"],
+		rates["/head/out_proj/weight"], rates["/encoder/layer/0/output/dense/weight"] > 0)
+	// Output: layer 1 1.0e-03, head 5.0e-03, layer 0 trains: false
+}

@@ -60,11 +60,15 @@ func Finetune(m *peft.Model, task *data.Task, s *peft.Setup, opt Options) (*Run,
 			return nil, fmt.Errorf("Options.Adapters: %w", err)
 		}
 	}
+	t, rr, err := opt.Recipe.prepare(t, opt)
+	if err != nil {
+		return nil, err
+	}
 	if err := t.SetMixedPrecision(opt.Speed.MixedPrecision); err != nil {
 		return nil, err
 	}
 	r := &Run{Tuned: t, Task: task, Options: opt, Baseline: Baseline(task)}
-	if err := r.train(); err != nil {
+	if err := r.train(rr); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -140,7 +144,7 @@ func (r *Run) labels(es []encoded) peft.Labels {
 	return y
 }
 
-func (r *Run) train() error {
+func (r *Run) train(rr *recipeRun) error {
 	opt, t := r.Options, r.Tuned
 	if err := t.Ctx.SetRNGStateFromSeed(opt.Seed); err != nil {
 		return err
@@ -152,7 +156,7 @@ func (r *Run) train() error {
 	}
 	dev := r.encode(devSet)
 	draw := newSampler(len(train), opt.Seed)
-	st := t.NewStepper(opt.WeightDecay)
+	st := t.NewStepperWith(rr.stepperOptions(opt.WeightDecay))
 	prune, err := r.startPruning() // before the first step: its graph applies the masks
 	if err != nil {
 		return err
@@ -171,6 +175,8 @@ func (r *Run) train() error {
 		for i, k := range idx {
 			batch[i] = train[k]
 		}
+		rr.augment(batch)
+		rr.beforeStep(step, st)
 		depth := t.Setup.Drop.TrainDepth(t.Model.Config, draw.rng)
 		var res peft.StepResult
 		if teacher == nil {
