@@ -182,7 +182,7 @@ func NewConfig(m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options)
 			Steps: opt.Steps, BatchSize: opt.BatchSize, LearningRate: opt.LearningRate,
 			WarmupFraction: opt.WarmupFraction, WeightDecay: opt.WeightDecay, MaxLen: opt.MaxLen, EvalEvery: opt.EvalEvery,
 			MixedPrecision: opt.Speed.MixedPrecision,
-			Recipe: opt.Recipe,
+			Recipe:         opt.Recipe,
 		},
 		Seed:    opt.Seed,
 		Version: peft.Version,
