@@ -129,7 +129,7 @@ if [ -f kernel/tests/run.sh ]; then
 else
   py_suite kernel kernel/tests
 fi
-suite fuzz sh kernel/tests/fuzz_smoke.sh
+suite fuzz sh scripts/test/fuzz_smoke.sh
 py_suite notebooks notebooks/test_notebooks.py notebooks/tests
 py_suite browser notebooks/test_browser.py
 if [ "$(id -u)" -eq 0 ] && command -v debootstrap > /dev/null; then

@@ -216,20 +216,25 @@ func SaveAdapter(t *Tuned, name, dir string) error {
 
 // ReadAdapterConfig reads dir/adapter_config.json and its method.
 func ReadAdapterConfig(dir string) (AdapterFileConfig, Method, error) {
-	var fc AdapterFileConfig
 	raw, err := os.ReadFile(filepath.Join(dir, AdapterConfigFile))
 	if err != nil {
-		return fc, nil, fmt.Errorf("reading adapter: %w (an adapter directory holds %s and %s, as SaveAdapter writes them)", err, AdapterConfigFile, AdapterWeightsFile)
+		return AdapterFileConfig{}, nil, fmt.Errorf("reading adapter: %w (an adapter directory holds %s and %s, as SaveAdapter writes them)", err, AdapterConfigFile, AdapterWeightsFile)
 	}
+	return parseAdapterConfig(raw, filepath.Join(dir, AdapterConfigFile))
+}
+
+// parseAdapterConfig decodes adapter_config.json bytes read from path.
+func parseAdapterConfig(raw []byte, path string) (AdapterFileConfig, Method, error) {
+	var fc AdapterFileConfig
 	if err := json.Unmarshal(raw, &fc); err != nil {
-		return fc, nil, fmt.Errorf("%s: %w", filepath.Join(dir, AdapterConfigFile), err)
+		return fc, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if fc.Name == "" || len(fc.Config) == 0 {
-		return fc, nil, fmt.Errorf("%s: missing \"name\" or \"config\"", filepath.Join(dir, AdapterConfigFile))
+		return fc, nil, fmt.Errorf("%s: missing \"name\" or \"config\"", path)
 	}
 	m, err := UnmarshalMethod(fc.Config)
 	if err != nil {
-		return fc, nil, fmt.Errorf("%s: %w", filepath.Join(dir, AdapterConfigFile), err)
+		return fc, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return fc, m, nil
 }
@@ -253,7 +258,11 @@ func (t *Tuned) LoadAdapter(dir string) (*Tuned, string, error) {
 		return nil, "", fmt.Errorf("adapter %q in %s: %w", fc.Name, dir, err)
 	}
 	name := fc.Name
-	if t.Setup.Adapter(name) != nil {
+	if a := t.Setup.Adapter(name); a != nil {
+		if a.Method.Kind() != method.Kind() {
+			return nil, "", fmt.Errorf("adapter %q in %s is a %s adapter, but this Tuned's %q is %s: load it under another name (a fresh Tuned), or remove %q from the setup first",
+				name, dir, method.Kind(), name, a.Method.Kind(), name)
+		}
 		// Overwrite: the file must fit the existing variables exactly.
 		if err := compareAdapterFile(t, name, dir); err != nil {
 			return nil, "", err
