@@ -175,7 +175,9 @@ func loadScope(t *Tuned, scope, file string, create bool) error {
 }
 
 // SaveAdapter writes one adapter's config and weights to dir (created if
-// needed): adapter_config.json and adapter.safetensors, each atomically.
+// needed): adapter_config.json and adapter.safetensors. A dir that is new
+// or holds only those files is replaced as a whole, atomically; otherwise
+// each file is.
 func SaveAdapter(t *Tuned, name, dir string) error {
 	a := t.Setup.Adapter(name)
 	if a == nil {
@@ -205,13 +207,34 @@ func SaveAdapter(t *Tuned, name, dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	write := func(dir string) error {
+		if err := atomicfile.WriteFile(filepath.Join(dir, AdapterWeightsFile), b, 0o644); err != nil {
+			return err
+		}
+		return atomicfile.WriteFile(filepath.Join(dir, AdapterConfigFile), append(js, '\n'), 0o644)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, AdapterWeightsFile), b, 0o644); err != nil {
-		return err
+	// A directory of the adapter's own files is replaced whole, so that a
+	// crash never pairs one save's config with another's weights; a
+	// directory holding anything else only has the two files replaced.
+	if onlyAdapterFiles(dir) {
+		return atomicfile.ReplaceDir(dir, write)
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, AdapterConfigFile), append(js, '\n'), 0o644)
+	return write(dir)
+}
+
+// onlyAdapterFiles reports whether dir is missing or holds nothing but an
+// adapter's two files.
+func onlyAdapterFiles(dir string) bool {
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return os.IsNotExist(err)
+	}
+	for _, e := range es {
+		if n := e.Name(); n != AdapterConfigFile && n != AdapterWeightsFile {
+			return false
+		}
+	}
+	return true
 }
 
 // ReadAdapterConfig reads dir/adapter_config.json and its method.
