@@ -53,6 +53,8 @@ type Options struct {
 	// Log, if set, receives messages for the user (the run store says
 	// whether it loaded or retrains a run through it).
 	Log func(string)
+	// Store: what peft/runstore does with a stored run (not hashed).
+	Store StoreOptions
 }
 
 // Progress is one report of the training loop: after each step, and once
