@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 )
 
 // explain adds the fix to the errors a full or read-only disk gives, which
@@ -88,6 +89,7 @@ func ReplaceDir(dir string, fill func(tmp string) error) error {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return explain(err)
 	}
+	sweepStale(parent, "."+filepath.Base(dir)+".tmp-")
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
 	if err != nil {
 		return explain(err)
@@ -121,6 +123,21 @@ func ReplaceDir(dir string, fill func(tmp string) error) error {
 		return fmt.Errorf("replacing %s: %w", dir, err)
 	}
 	return SyncDir(parent)
+}
+
+// StaleAfter is how old a temporary sibling must be before ReplaceDir takes
+// it for the leftover of a killed writer and removes it; a live writer
+// renames its own within seconds of filling it.
+const StaleAfter = time.Hour
+
+// sweepStale removes prefix* entries in dir older than StaleAfter.
+func sweepStale(dir, prefix string) {
+	matches, _ := filepath.Glob(filepath.Join(dir, prefix) + "*")
+	for _, m := range matches {
+		if fi, err := os.Lstat(m); err == nil && time.Since(fi.ModTime()) > StaleAfter {
+			os.RemoveAll(m)
+		}
+	}
 }
 
 // SyncDir fsyncs a directory, which persists the names created, renamed or

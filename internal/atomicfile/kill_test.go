@@ -151,3 +151,30 @@ func TestKilledWriterLeavesPreviousVersion(t *testing.T) {
 	}
 	t.Logf("%d rounds, %d wrote a newer version (file v%d, dir v%d); %d temporary entries left by killed writers", rounds, advanced, lastFile, lastDir, len(left))
 }
+
+// TestReplaceDirSweepsStaleTemps: what killed writers left beside a
+// directory is removed by the next ReplaceDir once it is old; a fresh one
+// (perhaps a live writer's) is kept.
+func TestReplaceDirSweepsStaleTemps(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "run")
+	stale, fresh := filepath.Join(root, ".run.tmp-111"), filepath.Join(root, ".run.tmp-222")
+	for _, d := range []string{stale, fresh} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * StaleAfter)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := ReplaceDir(dir, func(string) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temp dir kept: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh temp dir removed: %v", err)
+	}
+}
