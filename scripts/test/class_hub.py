@@ -6,8 +6,9 @@
 Needs root and Debian's jupyterhub package (apt-get install jupyterhub: the
 hub, configurable-http-proxy, jupyterhub-singleuser). It
 
-  1. builds gopeft from this checkout and installs its kernelspec once for
-     every user: `gopeft kernel install --prefix WORK/prefix`, shown to every
+  1. builds gopeft from this checkout, copies its source to WORK/src (what
+     cells build against) and installs the kernelspec once for every user:
+     `gopeft kernel install --prefix WORK/prefix`, shown to every
      single-user server through JUPYTER_PATH (the machine's own
      /usr/local kernelspec is left alone); Go modules come from one
      read-only module cache (GOMODCACHE) that every user reads;
@@ -68,8 +69,17 @@ def prepare(work):
     gopeft = os.path.join(work, "bin", "gopeft")
     os.makedirs(os.path.dirname(gopeft), exist_ok=True)
     sh("go", "build", "-o", gopeft, "./cmd/gopeft", cwd=REPO)
+    # The cells build against a snapshot of the source, as against an
+    # installed copy: edits to the checkout during a run change nothing.
+    src = os.path.join(work, "src")
+    shutil.rmtree(src, ignore_errors=True)
+    files = sh("git", "ls-files", "-co", "--exclude-standard", cwd=REPO).split("\n")
+    for f in filter(None, files):
+        if os.path.isfile(os.path.join(REPO, f)):
+            os.makedirs(os.path.dirname(os.path.join(src, f)), exist_ok=True)
+            shutil.copy2(os.path.join(REPO, f), os.path.join(src, f))
     prefix = os.path.join(work, "prefix")
-    sh(gopeft, "kernel", "install", "--prefix", prefix, "--root", REPO)
+    sh(gopeft, "kernel", "install", "--prefix", prefix, "--root", src)
     modcache = os.path.join(work, "gomodcache")
     if not os.path.exists(os.path.join(modcache, ".complete")):
         # The module cache's download dir serves as a proxy: no network.
