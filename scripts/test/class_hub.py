@@ -373,6 +373,9 @@ def main():
         problems = isolation([alone] + students)
         report["isolation_problems"] = problems
         ok = ok and not problems
+        # The copied build caches are 200+ MB each; the next run copies again.
+        for u in students:
+            shutil.rmtree(os.path.join(pwd.getpwnam(u).pw_dir, ".cache", "go-build"), ignore_errors=True)
     except Exception as e:
         ok = False
         report["error"] = f"{type(e).__name__}: {e}"
