@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# GoPEFT tests: ./test.sh [SUITE...]
+# GoPEFT tests: ./test.sh [--full] [SUITE...]
 #
 # Runs each suite whose files exist, prints "N passed, N failed, N skipped"
 # and exits non-zero if any failed. With arguments, runs only the suites whose
-# names are given (vet gofmt race unit unit-go kernel fuzz notebooks
-# browser browser-widgets install).
+# names are given (vet gofmt race unit unit-go kernel fuzz class notebooks
+# browser browser-widgets install; with --full also fuzz-long and class10,
+# the long ones: every fuzz target 5 minutes, a class of 10 users).
 #
 # The install suite is a newcomer's first run: ./install.sh in a fresh
 # debootstrap root with only Go (scripts/test/bare_install.sh; about 15
@@ -26,7 +27,13 @@ passed=0
 failed=0
 skipped=0
 failures=()
-only=("$@")
+# --full adds the long suites (marked with full_suite below); other
+# arguments name suites to run.
+full=0
+only=()
+for a in "$@"; do
+  if [ "$a" = --full ]; then full=1; else only+=("$a"); fi
+done
 
 wanted() {
   [ "${#only[@]}" -eq 0 ] && return 0
@@ -49,6 +56,16 @@ suite() {
     failed=$((failed + 1))
     failures+=("$name")
     printf -- '--- %s FAILED (%ds)\n' "$name" $((SECONDS - start))
+  fi
+}
+
+# full_suite NAME CMD...: a suite that runs only with --full.
+full_suite() {
+  wanted "$1" || return 0
+  if [ "$full" -eq 1 ]; then
+    suite "$@"
+  else
+    skip "$1" "long; runs with ./test.sh --full"
   fi
 }
 
@@ -129,7 +146,17 @@ if [ -f kernel/tests/run.sh ]; then
 else
   py_suite kernel kernel/tests
 fi
-suite fuzz sh kernel/tests/fuzz_smoke.sh
+suite fuzz sh scripts/test/fuzz_smoke.sh
+full_suite fuzz-long env FUZZTIME=5m FUZZPAR=1 sh scripts/test/fuzz_smoke.sh
+# A class on one JupyterHub: local users run the quickstart at once
+# (needs root and Debian's jupyterhub package).
+if [ "$(id -u)" -eq 0 ] && command -v jupyterhub > /dev/null && command -v configurable-http-proxy > /dev/null; then
+  suite class "$PY" scripts/test/class_hub.py --users 3
+  full_suite class10 "$PY" scripts/test/class_hub.py --users 10
+else
+  skip class "needs root and jupyterhub (apt-get install jupyterhub)"
+  skip class10 "needs root and jupyterhub (apt-get install jupyterhub)"
+fi
 py_suite notebooks notebooks/test_notebooks.py notebooks/tests
 py_suite browser notebooks/test_browser.py
 # Interactive controls (issue 14): a slider moved in Chromium, at / and under a base URL.

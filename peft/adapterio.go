@@ -175,7 +175,9 @@ func loadScope(t *Tuned, scope, file string, create bool) error {
 }
 
 // SaveAdapter writes one adapter's config and weights to dir (created if
-// needed): adapter_config.json and adapter.safetensors, each atomically.
+// needed): adapter_config.json and adapter.safetensors. A dir that is new
+// or holds only those files is replaced as a whole, atomically; otherwise
+// each file is.
 func SaveAdapter(t *Tuned, name, dir string) error {
 	a := t.Setup.Adapter(name)
 	if a == nil {
@@ -205,31 +207,57 @@ func SaveAdapter(t *Tuned, name, dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	write := func(dir string) error {
+		if err := atomicfile.WriteFile(filepath.Join(dir, AdapterWeightsFile), b, 0o644); err != nil {
+			return err
+		}
+		return atomicfile.WriteFile(filepath.Join(dir, AdapterConfigFile), append(js, '\n'), 0o644)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, AdapterWeightsFile), b, 0o644); err != nil {
-		return err
+	// A directory of the adapter's own files is replaced whole, so that a
+	// crash never pairs one save's config with another's weights; a
+	// directory holding anything else only has the two files replaced.
+	if onlyAdapterFiles(dir) {
+		return atomicfile.ReplaceDir(dir, write)
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, AdapterConfigFile), append(js, '\n'), 0o644)
+	return write(dir)
+}
+
+// onlyAdapterFiles reports whether dir is missing or holds nothing but an
+// adapter's two files.
+func onlyAdapterFiles(dir string) bool {
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return os.IsNotExist(err)
+	}
+	for _, e := range es {
+		if n := e.Name(); n != AdapterConfigFile && n != AdapterWeightsFile {
+			return false
+		}
+	}
+	return true
 }
 
 // ReadAdapterConfig reads dir/adapter_config.json and its method.
 func ReadAdapterConfig(dir string) (AdapterFileConfig, Method, error) {
-	var fc AdapterFileConfig
 	raw, err := os.ReadFile(filepath.Join(dir, AdapterConfigFile))
 	if err != nil {
-		return fc, nil, fmt.Errorf("reading adapter: %w (an adapter directory holds %s and %s, as SaveAdapter writes them)", err, AdapterConfigFile, AdapterWeightsFile)
+		return AdapterFileConfig{}, nil, fmt.Errorf("reading adapter: %w (an adapter directory holds %s and %s, as SaveAdapter writes them)", err, AdapterConfigFile, AdapterWeightsFile)
 	}
+	return parseAdapterConfig(raw, filepath.Join(dir, AdapterConfigFile))
+}
+
+// parseAdapterConfig decodes adapter_config.json bytes read from path.
+func parseAdapterConfig(raw []byte, path string) (AdapterFileConfig, Method, error) {
+	var fc AdapterFileConfig
 	if err := json.Unmarshal(raw, &fc); err != nil {
-		return fc, nil, fmt.Errorf("%s: %w", filepath.Join(dir, AdapterConfigFile), err)
+		return fc, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if fc.Name == "" || len(fc.Config) == 0 {
-		return fc, nil, fmt.Errorf("%s: missing \"name\" or \"config\"", filepath.Join(dir, AdapterConfigFile))
+		return fc, nil, fmt.Errorf("%s: missing \"name\" or \"config\"", path)
 	}
 	m, err := UnmarshalMethod(fc.Config)
 	if err != nil {
-		return fc, nil, fmt.Errorf("%s: %w", filepath.Join(dir, AdapterConfigFile), err)
+		return fc, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return fc, m, nil
 }
@@ -253,7 +281,11 @@ func (t *Tuned) LoadAdapter(dir string) (*Tuned, string, error) {
 		return nil, "", fmt.Errorf("adapter %q in %s: %w", fc.Name, dir, err)
 	}
 	name := fc.Name
-	if t.Setup.Adapter(name) != nil {
+	if a := t.Setup.Adapter(name); a != nil {
+		if a.Method.Kind() != method.Kind() {
+			return nil, "", fmt.Errorf("adapter %q in %s is a %s adapter, but this Tuned's %q is %s: load it under another name (a fresh Tuned), or remove %q from the setup first",
+				name, dir, method.Kind(), name, a.Method.Kind(), name)
+		}
 		// Overwrite: the file must fit the existing variables exactly.
 		if err := compareAdapterFile(t, name, dir); err != nil {
 			return nil, "", err

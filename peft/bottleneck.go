@@ -105,6 +105,12 @@ func (b *Bottleneck) Validate(cfg hf.Config) error {
 		if b.reduction(layer) <= 0 {
 			return fmt.Errorf("reduction factor for layer %d is %v: it must be > 0 (hidden %d / factor = bottleneck size)", layer, b.reduction(layer), cfg.HiddenSize)
 		}
+		// A factor below 1 widens instead of compressing: more parameters
+		// than the layer it adapts, which is never the intent.
+		if b.reduction(layer) < 1 {
+			return fmt.Errorf("reduction factor for layer %d is %v: the bottleneck (%d units) would be larger than the hidden size %d; use a factor >= 1 (16 gives %d units)",
+				layer, b.reduction(layer), b.BottleneckSize(cfg, layer), cfg.HiddenSize, max(1, cfg.HiddenSize/16))
+		}
 	}
 	for layer := range b.PerLayerReduction {
 		if layer < 0 || layer >= cfg.NumLayers {

@@ -115,6 +115,10 @@ func dataShow(args []string) int {
 		fs.Usage()
 		return 2
 	}
+	if *n < 0 || *k < 0 {
+		fmt.Fprintf(os.Stderr, "gopeft data show: -n %d, -k %d: must not be negative (-k 0 keeps every example)\n", *n, *k)
+		return 2
+	}
 	opts := data.Options{Seed: *seed, KPerClass: *k, Dir: *dir}
 	var t *data.Task
 	var err error

@@ -30,6 +30,14 @@ func runEstimate(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *dtypeBytes != 2 && *dtypeBytes != 4 {
+		fmt.Fprintf(os.Stderr, "gopeft estimate: --dtype-bytes %d: use 4 (float32) or 2 (bfloat16)\n", *dtypeBytes)
+		return 2
+	}
+	if err := positiveFlags(map[string]float64{"--seq-len": float64(*seqLen)}); err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft estimate:", err)
+		return 2
+	}
 	if *modelDir == "" {
 		fmt.Fprintln(os.Stderr, "gopeft estimate: --model is required")
 		fs.Usage()

@@ -34,6 +34,15 @@ func runPretrain(args []string) int {
 	if fs.Parse(args) != nil {
 		return 2
 	}
+	if err := positiveFlags(map[string]float64{"--vocab": float64(*vocab), "--steps": float64(*steps),
+		"--batch": float64(*batch), "--lr": *lr}); err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft pretrain:", err)
+		return 2
+	}
+	if *seqLen < train.MinPackLen {
+		fmt.Fprintf(os.Stderr, "gopeft pretrain: --seq-len %d: must be at least %d (a sequence holds [CLS], a piece of text and [SEP])\n", *seqLen, train.MinPackLen)
+		return 2
+	}
 	tok, seqs, err := pretrainCorpus(*corpus, *vocab, *seqLen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft pretrain:", err)

@@ -195,6 +195,8 @@ func fixHint(c Choice) string {
 		return fmt.Sprintf("%s, or set %s=go for the pure-Go backend", blas.InstallHelp, EnvGoMLX)
 	case c.Plugin != "":
 		return fmt.Sprintf("check that %s is a PJRT plugin for this machine (for CUDA: pip install -U \"jax[cuda13]\" and ./install.sh --gpu), or unset %s/%s to use the pure-Go backend", c.Plugin, EnvGoMLX, EnvPlugin)
+	case c.IsGPU():
+		return fmt.Sprintf("no CUDA plugin is installed: %s; or unset %s to run on the CPU", GPUInstallHelp, EnvGoMLX)
 	default:
 		return fmt.Sprintf("fix or unset %s (use %s=go for the pure-Go backend)", EnvGoMLX, EnvGoMLX)
 	}

@@ -96,7 +96,7 @@ func Fetch(opts FetchOptions) (*FetchResult, error) {
 	}
 	work, err := os.MkdirTemp(dir, ".fetch-")
 	if err != nil {
-		return nil, fmt.Errorf("data fetch: cannot create a temp dir in %s: %w", dir, err)
+		return nil, fmt.Errorf("data fetch: cannot create a temp dir in %s: %w (set GOPEFT_DATA to a writable directory)", dir, err)
 	}
 	defer os.RemoveAll(work)
 

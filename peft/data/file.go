@@ -44,7 +44,7 @@ func LoadFile(path string, opts Options) (*Task, error) {
 		return nil, fmt.Errorf("data: %s: %w", path, err)
 	}
 	if len(texts) == 0 {
-		return nil, fmt.Errorf("data: %s has no examples", path)
+		return nil, fmt.Errorf("data: %s has no examples: add one line per example (CSV: a text,label header, then rows; JSONL: {\"text\": ..., \"label\": ...})", path)
 	}
 	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	t := &Task{Name: name, Description: "examples from " + path}

@@ -72,7 +72,7 @@ func family(modelType string) (string, error) {
 	case DistilBERT:
 		return DistilBERT, nil
 	}
-	return "", fmt.Errorf("unsupported model_type %q: GoPEFT loads bert, roberta (also xlm-roberta, camembert) and distilbert", modelType)
+	return "", fmt.Errorf("unsupported model_type %q: GoPEFT loads bert, roberta (also xlm-roberta, camembert) and distilbert; pick a checkpoint of one of those", modelType)
 }
 
 // Family returns "bert", "roberta" or "distilbert" for the config's model type.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,6 +39,9 @@ type ModelDir struct {
 // error lists each missing or mismatched tensor.
 func LoadDir(dir string) (*ModelDir, error) {
 	cfg, err := ReadConfig(filepath.Join(dir, "config.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s has no config.json: a model directory holds config.json and model.safetensors, as save_pretrained writes them", dir)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +115,8 @@ func CheckWeights(cfg Config, weights map[string]safetensors.Tensor) error {
 			problems = append(problems, fmt.Sprintf("missing %s (expected shape %v)", name, want[name]))
 		case !slices.Equal(t.Shape, want[name]):
 			problems = append(problems, fmt.Sprintf("%s has shape %v, expected %v", name, t.Shape, want[name]))
+		case !isFloat(t.DType):
+			problems = append(problems, fmt.Sprintf("%s has dtype %s, but encoder weights are floating point (F32, F16, BF16 or F64)", name, t.DType))
 		default:
 			if err := t.Validate(); err != nil {
 				problems = append(problems, fmt.Sprintf("%s: %v", name, err))
@@ -123,7 +129,7 @@ func CheckWeights(cfg Config, weights map[string]safetensors.Tensor) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("weights do not match config.json (%d problems):\n  %s", len(problems), strings.Join(problems, "\n  "))
+		return fmt.Errorf("weights do not match config.json (%d problems; use the config.json saved with these weights, or save the model again):\n  %s", len(problems), strings.Join(problems, "\n  "))
 	}
 	return nil
 }
@@ -179,7 +185,7 @@ func readWeights(dir string) (map[string]safetensors.Tensor, error) {
 				"AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)", dir, other)
 		}
 	}
-	return nil, fmt.Errorf("%s: no model.safetensors or model.safetensors.index.json", dir)
+	return nil, fmt.Errorf("%s: no model.safetensors or model.safetensors.index.json: point at a directory written by save_pretrained (or gopeft pretrain)", dir)
 }
 
 // WriteOptions adds optional content to WriteDir.

@@ -180,26 +180,44 @@ func ReadLoRA(dir string, cfg hf.Config) (*peft.LoRA, map[string]*tensors.Tensor
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading a HF peft adapter: %w", err)
 	}
-	var hc hfLoRAConfig
-	if err := json.Unmarshal(raw, &hc); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", AdapterConfigFile, err)
-	}
-	switch {
-	case hc.PeftType != "LORA":
-		return nil, nil, fmt.Errorf("%s: peft_type is %q: only LORA adapters load here", dir, hc.PeftType)
-	case hc.UseDoRA:
-		return nil, nil, fmt.Errorf("%s: use_dora is set: DoRA adapters are not supported", dir)
-	case hc.FanInFanOut:
-		return nil, nil, fmt.Errorf("%s: fan_in_fan_out is set (GPT-2 Conv1D layout): BERT-family adapters store [r, in] and [out, r]", dir)
-	case len(hc.RankPattern) > 0 || len(hc.AlphaPattern) > 0:
-		return nil, nil, fmt.Errorf("%s: rank_pattern/alpha_pattern are not supported: GoPEFT's LoRA has one r and alpha", dir)
-	case hc.Bias != "" && hc.Bias != "none":
-		return nil, nil, fmt.Errorf("%s: bias is %q: only bias \"none\" adapters load", dir, hc.Bias)
+	hc, err := parseLoRAConfig(raw, dir)
+	if err != nil {
+		return nil, nil, err
 	}
 	f, err := safetensors.Read(filepath.Join(dir, AdapterWeightsFile))
 	if err != nil {
 		return nil, nil, err
 	}
+	return loraFromFile(hc, f, dir, cfg)
+}
+
+// parseLoRAConfig decodes a HF peft adapter_config.json and refuses the
+// options GoPEFT's LoRA does not have.
+func parseLoRAConfig(raw []byte, dir string) (hfLoRAConfig, error) {
+	var hc hfLoRAConfig
+	if err := json.Unmarshal(raw, &hc); err != nil {
+		return hc, fmt.Errorf("%s: %w", filepath.Join(dir, AdapterConfigFile), err)
+	}
+	switch {
+	case hc.PeftType != "LORA":
+		return hc, fmt.Errorf("%s: peft_type is %q: only LORA adapters load here", dir, hc.PeftType)
+	case hc.UseDoRA:
+		return hc, fmt.Errorf("%s: use_dora is set: DoRA adapters are not supported", dir)
+	case hc.FanInFanOut:
+		return hc, fmt.Errorf("%s: fan_in_fan_out is set (GPT-2 Conv1D layout): BERT-family adapters store [r, in] and [out, r]", dir)
+	case len(hc.RankPattern) > 0 || len(hc.AlphaPattern) > 0:
+		return hc, fmt.Errorf("%s: rank_pattern/alpha_pattern are not supported: GoPEFT's LoRA has one r and alpha", dir)
+	case hc.Bias != "" && hc.Bias != "none":
+		return hc, fmt.Errorf("%s: bias is %q: only bias \"none\" adapters load", dir, hc.Bias)
+	case hc.R <= 0:
+		return hc, fmt.Errorf("%s: r is %d: a LoRA rank must be positive", dir, hc.R)
+	}
+	return hc, nil
+}
+
+// loraFromFile maps the LoRA matrices of an adapter_model.safetensors onto
+// GoPEFT's LoRA for a model with config cfg.
+func loraFromFile(hc hfLoRAConfig, f *safetensors.File, dir string, cfg hf.Config) (*peft.LoRA, map[string]*tensors.Tensor, error) {
 	weights := map[string]*tensors.Tensor{}
 	layerSet, siteSet := map[int]bool{}, map[encoder.Site]bool{}
 	for name, x := range f.Tensors {
@@ -228,6 +246,7 @@ func ReadLoRA(dir string, cfg hf.Config) (*peft.LoRA, map[string]*tensors.Tensor
 			return nil, nil, fmt.Errorf("%s: tensor %s has shape %v, want %v (r=%d)", dir, name, x.Shape, want, hc.R)
 		}
 		if x.DType != "F32" {
+			var err error
 			if x, err = x.Convert("F32"); err != nil {
 				return nil, nil, fmt.Errorf("%s: tensor %s: %w", dir, name, err)
 			}

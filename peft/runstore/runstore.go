@@ -47,6 +47,19 @@ type Run struct {
 	Dir    string // the run directory
 	Loaded bool   // loaded from Dir rather than trained
 	Config Config
+	// Backend is the name of the backend the run was trained on ("blas",
+	// "go", "xla:cuda"; empty for runs saved before it was recorded).
+	Backend string
+}
+
+// backendName is this process's backend, as a run records it.
+func backendName() string { return peft.BackendChoice().Name }
+
+// recordedBackend is the name in run.json's "backend" (Choice.Display: the
+// name, then the plugin path in parentheses).
+func recordedBackend(display string) string {
+	name, _, _ := strings.Cut(display, " (")
+	return name
 }
 
 // Finetune returns the finished run in dir when it was trained with the
@@ -75,17 +88,28 @@ func Finetune(dir string, m *peft.Model, task *data.Task, s *peft.Setup, opt tra
 	}
 	r, err := load(dir, m, task, s, opt, rc)
 	switch {
+	case err == nil && r.Backend != "" && r.Backend != backendName():
+		if opt.Store.RetrainOnOtherBackend {
+			say("gopeft: the run in %s was trained on backend %s (GoPEFT %s); training again on %s (Store.RetrainOnOtherBackend)", dir, r.Backend, r.Config.Version, backendName())
+			break
+		}
+		say("gopeft: loaded the finished run in %s, trained on backend %s (GoPEFT %s), not this %s: its weights and metrics are %s's; set Options.Store.RetrainOnOtherBackend (or delete the directory) to train again here", dir, r.Backend, r.Config.Version, backendName(), r.Backend)
+		return r, nil
 	case err == nil:
 		say("gopeft: loaded the finished run in %s (config %s); delete the directory to train again", dir, rc.Hash[:12])
 		return r, nil
 	case !os.IsNotExist(err):
 		say("gopeft: training anew: %v", err)
 	}
+	// Fail now, not after training, where the run cannot be kept.
+	if err := atomicfile.CheckWritable(dir); err != nil {
+		return nil, fmt.Errorf("cannot keep a run in %s: %w (pick another run directory)", dir, err)
+	}
 	tr, err := train.Finetune(m, task, s, opt)
 	if err != nil {
 		return nil, err
 	}
-	r = &Run{Run: tr, Dir: filepath.Clean(dir), Config: rc}
+	r = &Run{Run: tr, Dir: filepath.Clean(dir), Config: rc, Backend: backendName()}
 	if err := atomicfile.ReplaceDir(dir, r.writeTo); err != nil {
 		return nil, fmt.Errorf("training finished but saving the run failed: %w", err)
 	}
@@ -376,7 +400,7 @@ func load(dir string, m *peft.Model, task *data.Task, s *peft.Setup, opt train.O
 		Tuned: t, Task: task, Curve: rf.Curve, Metrics: nanMap(rf.Metrics), TrainSeconds: rf.TrainSeconds,
 		Baseline: train.NaNIfNull(rf.Baseline), Options: opt,
 	}
-	return &Run{Run: tr, Dir: filepath.Clean(dir), Loaded: true, Config: rf.Config}, nil
+	return &Run{Run: tr, Dir: filepath.Clean(dir), Loaded: true, Config: rf.Config, Backend: recordedBackend(rf.Backend)}, nil
 }
 
 // describeDiff names the parts of two configs that differ.

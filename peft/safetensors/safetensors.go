@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -52,9 +53,26 @@ var dtypeInfo = map[string]struct{ size, rank int }{
 func DTypeSize(dtype string) (int, error) {
 	d, ok := dtypeInfo[dtype]
 	if !ok {
-		return 0, fmt.Errorf("safetensors: unsupported dtype %q (supported: %s)", dtype, supportedDTypes())
+		return 0, dtypeError(dtype)
 	}
 	return d.size, nil
+}
+
+// dtypeError is a dtype this package cannot read; a file holding one is
+// not damaged, so readers suggest converting it rather than re-downloading.
+type dtypeError string
+
+func (e dtypeError) Error() string {
+	return fmt.Sprintf("safetensors: unsupported dtype %q (supported: %s)", string(e), supportedDTypes())
+}
+
+// readError names the file and the fix for a file that does not parse.
+func readError(path string, err error) error {
+	var de dtypeError
+	if errors.As(err, &de) {
+		return fmt.Errorf("safetensors: %s: %w: save the tensor in one of those dtypes (PyTorch: .float())", path, err)
+	}
+	return fmt.Errorf("safetensors: %s: %w; the file is damaged or not safetensors: download or save it again", path, err)
 }
 
 func supportedDTypes() string {
@@ -169,7 +187,7 @@ func parseHeader(raw []byte, dataLen int64) (*Header, error) {
 		}
 		size, err := DTypeSize(ji.DType)
 		if err != nil {
-			return nil, fmt.Errorf("tensor %q: %v", name, err)
+			return nil, fmt.Errorf("tensor %q: %w", name, err)
 		}
 		if len(ji.DataOffsets) != 2 {
 			return nil, fmt.Errorf("tensor %q: data_offsets must have 2 entries, has %d", name, len(ji.DataOffsets))
@@ -260,7 +278,7 @@ func Read(path string) (*File, error) {
 	}
 	f, err := Parse(buf)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
+		return nil, readError(path, err)
 	}
 	return f, nil
 }
@@ -277,7 +295,7 @@ func ReadHeader(path string) (*Header, error) {
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
-	wrap := func(err error) error { return fmt.Errorf("safetensors: %s: %w", path, err) }
+	wrap := func(err error) error { return readError(path, err) }
 	var prefix [8]byte
 	if _, err := io.ReadFull(fh, prefix[:]); err != nil && st.Size() >= 8 {
 		return nil, wrap(err)

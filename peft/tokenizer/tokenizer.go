@@ -84,7 +84,14 @@ func Load(path string) (*Tokenizer, error) {
 	return LoadVocab(path, true)
 }
 
-func loadJSON(path string) (*Tokenizer, error) {
+func loadJSON(path string) (tok *Tokenizer, err error) {
+	// sugarme's reader type-asserts the JSON without checking and panics
+	// on a malformed file (found by FuzzLoadJSON): make that an error.
+	defer func() {
+		if p := recover(); p != nil {
+			tok, err = nil, fmt.Errorf("tokenizer: %s is not a tokenizer.json GoPEFT can read (%v): save the tokenizer again (tokenizer.save_pretrained) or use its vocab.txt", path, p)
+		}
+	}()
 	tk, err := pretrained.FromFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: reading %s: %w", path, err)

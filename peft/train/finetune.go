@@ -39,10 +39,13 @@ func Finetune(m *peft.Model, task *data.Task, s *peft.Setup, opt Options) (*Run,
 		return nil, fmt.Errorf("model has no tokenizer: load one (LoadModel reads tokenizer.json/vocab.txt) or set m.Tokenizer")
 	}
 	if len(task.Train) == 0 {
-		return nil, fmt.Errorf("task %q has no training examples", task.Name)
+		return nil, fmt.Errorf("task %q has no training examples: give Train at least one example (data.LoadFile reads a CSV or JSONL file)", task.Name)
 	}
 	if !task.Regression && len(task.Labels) < 2 {
 		return nil, fmt.Errorf("task %q has %d labels: classification needs at least 2 (set Regression for numeric targets)", task.Name, len(task.Labels))
+	}
+	if err := checkLabels(task); err != nil {
+		return nil, err
 	}
 	if s == nil {
 		s = &peft.Setup{}
@@ -72,6 +75,26 @@ func Finetune(m *peft.Model, task *data.Task, s *peft.Setup, opt Options) (*Run,
 		return nil, err
 	}
 	return r, nil
+}
+
+// checkLabels refuses a classification example whose label is not an index
+// into task.Labels: the loss would gather outside the logits.
+func checkLabels(task *data.Task) error {
+	if task.Regression {
+		return nil
+	}
+	for _, split := range []struct {
+		name string
+		es   []data.Example
+	}{{"training", task.Train}, {"dev", task.Dev}, {"test", task.Test}} {
+		for i, e := range split.es {
+			if e.Label < 0 || e.Label >= len(task.Labels) {
+				return fmt.Errorf("task %q: %s example %d has label %d, outside 0..%d (its %d labels %v): labels are indices into Task.Labels; list every class there",
+					task.Name, split.name, i, e.Label, len(task.Labels)-1, len(task.Labels), task.Labels)
+			}
+		}
+	}
+	return nil
 }
 
 // Baseline is the majority-class test accuracy, or for regression the
@@ -187,7 +210,7 @@ func (r *Run) train(rr *recipeRun) error {
 				res, err = st.StepDistill(r.batchOf(batch, len(batch)), r.labels(batch), soft, opt.Distill.Loss(), lr, depth)
 			}
 		}
-		if err != nil || math.IsNaN(res.Loss) {
+		if err != nil || math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
 			return res.Loss, err
 		}
 		p := Point{Step: step + 1, Loss: res.Loss, TaskLoss: res.TaskLoss, LR: lr, DevAcc: math.NaN(), DevMSE: math.NaN()}

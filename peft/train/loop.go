@@ -51,7 +51,7 @@ func (s *sampler) take(n int) []int {
 
 // loop is the training loop Finetune and Pretrain share: for each step
 // (0-based) it takes the scheduled rate, runs step, and stops at an error
-// or a NaN loss.
+// or a NaN or infinite loss.
 func loop(steps int, rate func(step int) float64, step func(i int, lr float64) (loss float64, err error)) error {
 	for i := range steps {
 		lr := rate(i)
@@ -59,8 +59,8 @@ func loop(steps int, rate func(step int) float64, step func(i int, lr float64) (
 		if err != nil {
 			return fmt.Errorf("step %d: %w", i+1, err)
 		}
-		if math.IsNaN(loss) {
-			return fmt.Errorf("step %d: the loss is NaN: lower the learning rate (now %g)", i+1, lr)
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return fmt.Errorf("step %d of %d: the loss is %v, training stopped: lower the learning rate (now %g)", i+1, steps, loss, lr)
 		}
 	}
 	return nil

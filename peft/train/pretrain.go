@@ -17,11 +17,22 @@ import (
 	"github.com/gopeft/gopeft/peft/tokenizer"
 )
 
+// MinPackLen is the shortest sequence PackSequences fills: [CLS], a piece
+// of at least minPiece tokens, [SEP].
+const (
+	minPiece   = 8
+	MinPackLen = minPiece + 2
+)
+
 // PackSequences tokenizes passages and packs them greedily into sequences of
 // at most seqLen tokens, [CLS] p1 [SEP] p2 [SEP] ..., as BERT's pretraining
-// data does; a passage longer than a sequence is split.
+// data does; a passage longer than a sequence is split. A seqLen below
+// MinPackLen leaves no room for a piece and packs nothing.
 func PackSequences(tok *tokenizer.Tokenizer, passages []string, seqLen int) [][]int32 {
 	var seqs [][]int32
+	if seqLen < MinPackLen {
+		return nil
+	}
 	cur := []int32{tok.ClsID}
 	flush := func() {
 		if len(cur) > 1 {
@@ -34,7 +45,7 @@ func PackSequences(tok *tokenizer.Tokenizer, passages []string, seqLen int) [][]
 		body := ids[1 : len(ids)-1] // without [CLS] and [SEP]
 		for len(body) > 0 {
 			room := seqLen - len(cur) - 1
-			if room < 8 { // too little room for a useful piece
+			if room < minPiece { // too little room for a useful piece
 				flush()
 				continue
 			}

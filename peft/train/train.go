@@ -68,6 +68,8 @@ type Options struct {
 	// from, layer-wise and per-group rates, the schedule, clipping and
 	// augmentation (recipe.go); the zero value changes nothing.
 	Recipe Recipe
+	// Store: what peft/runstore does with a stored run (not hashed).
+	Store StoreOptions
 }
 
 // Progress is one report of the training loop: after each step, and once
