@@ -71,7 +71,8 @@ step "2/7 System packages (Jupyter stack, reference PyTorch, browser-test tools)
 APT_PACKAGES=(jupyter-notebook jupyter-client python3-nbclient jupyter-nbconvert
   python3-jupyter-kernel-test python3-ipywidgets python3-torch python3-sklearn
   chromium chromium-driver python3-selenium jupyter-console python3-pexpect tmux
-  libopenblas-dev debootstrap ca-certificates)
+  libopenblas-dev debootstrap ca-certificates jupyterhub)
+# (jupyterhub: test.sh's class suite, a class of students on one hub.)
 # Also needed: a C compiler (the XLA backend is cgo) and npm (gopeft data fetch).
 have gcc || APT_PACKAGES+=(gcc)
 have npm || APT_PACKAGES+=(npm)
