@@ -22,6 +22,7 @@ type Run struct {
 	TrainSeconds float64
 	Baseline     float64 // majority-class test accuracy (regression: mean-prediction test MSE)
 	Options      Options // resolved: what the run was trained with
+	Control      ControlReport
 }
 
 // LearningCurve is the run's curve (notebook.Curves draws it).
@@ -46,6 +47,9 @@ func Finetune(m *peft.Model, task *data.Task, s *peft.Setup, opt Options) (*Run,
 		s = &peft.Setup{}
 	}
 	opt = opt.Resolved(m, task)
+	if err := opt.Control.validate(opt, task.Regression); err != nil {
+		return nil, err
+	}
 	t, err := peft.NewTuned(m, s, *opt.Head, opt.Seed)
 	if err != nil {
 		return nil, err
@@ -139,9 +143,17 @@ func (r *Run) train() error {
 	}
 	dev := r.encode(devSet)
 	draw := newSampler(len(train), opt.Seed)
+	ctl := newControl(r, draw)
+	if err := ctl.resume(); err != nil {
+		return err
+	}
 	st := t.NewStepper(opt.WeightDecay)
 	start := time.Now()
-	err := loop(opt.Steps, opt.LR, func(step int, lr float64) (float64, error) {
+	from := ctl.from
+	if ctl.stopped {
+		from = opt.Steps
+	}
+	err := loopFrom(from, opt.Steps, opt.LR, func(step int, lr float64) (float64, error) {
 		batch := make([]encoded, opt.BatchSize)
 		for i, k := range draw.take(opt.BatchSize) {
 			batch[i] = train[k]
@@ -153,8 +165,9 @@ func (r *Run) train() error {
 		}
 		p := Point{Step: step + 1, Loss: res.Loss, TaskLoss: res.TaskLoss, LR: lr, DevAcc: math.NaN(), DevMSE: math.NaN()}
 		shown := map[string]float64{"loss": res.Loss}
-		if len(dev) > 0 && opt.EvalEvery > 0 && (step+1)%opt.EvalEvery == 0 && step+1 < opt.Steps {
-			ms, err := r.evaluateEncoded(dev)
+		var ms map[string]float64
+		if len(dev) > 0 && ctl.evaluates(step+1) {
+			ms, err = r.evaluateEncoded(dev)
 			if err != nil {
 				return 0, err
 			}
@@ -170,12 +183,15 @@ func (r *Run) train() error {
 		if opt.Progress != nil {
 			opt.Progress(Progress{Task: r.Task.Name, Step: step + 1, Steps: opt.Steps, Metrics: shown})
 		}
-		return res.Loss, nil
+		return res.Loss, ctl.after(step+1, ms, ctl.pastTrain+time.Since(start).Seconds())
 	})
 	if err != nil {
 		return err
 	}
-	r.TrainSeconds = time.Since(start).Seconds()
+	r.TrainSeconds = ctl.pastTrain + time.Since(start).Seconds()
+	if err := ctl.finish(r.TrainSeconds); err != nil {
+		return err
+	}
 	r.Metrics = map[string]float64{}
 	for _, split := range []struct {
 		name string
@@ -193,7 +209,8 @@ func (r *Run) train() error {
 		}
 	}
 	// The last curve point carries the final dev metric.
-	if last := &r.Curve[len(r.Curve)-1]; len(r.Task.Dev) > 0 {
+	// (Not when early stopping restored an earlier step's weights.)
+	if last := &r.Curve[len(r.Curve)-1]; len(r.Task.Dev) > 0 && (r.Control.BestStep == 0 || r.Control.BestStep == last.Step) {
 		last.DevAcc, last.DevMSE = r.metricOr("dev_accuracy"), r.metricOr("dev_mse")
 	}
 	if opt.Progress != nil {
@@ -203,7 +220,7 @@ func (r *Run) train() error {
 				shown[k] = v
 			}
 		}
-		opt.Progress(Progress{Task: r.Task.Name, Step: opt.Steps, Steps: opt.Steps, Metrics: shown, Done: true})
+		opt.Progress(Progress{Task: r.Task.Name, Step: len(r.Curve), Steps: opt.Steps, Metrics: shown, Done: true})
 	}
 	return nil
 }

@@ -53,6 +53,8 @@ type Options struct {
 	// Log, if set, receives messages for the user (the run store says
 	// whether it loaded or retrains a run through it).
 	Log func(string)
+	// Control: early stopping, checkpoints and resume (control.go).
+	Control Control
 }
 
 // Progress is one report of the training loop: after each step, and once
@@ -116,6 +118,7 @@ func (o Options) Resolved(m *peft.Model, task *data.Task) Options {
 		}
 		o.Head = &h
 	}
+	o.Control = o.Control.resolved(o, task.Regression)
 	return o
 }
 
