@@ -66,7 +66,7 @@ func buildSetup(method, configFile string) (*peft.Setup, error) {
 }
 
 func runFinetune(args []string) int {
-	fs := newFlags("finetune", "--model DIR --task NAME --method NAME [--config FILE.json] [--steps N] [--seed S] [--save DIR] [--json]")
+	fs := newFlags("finetune", "--model DIR --task NAME --method NAME [--config FILE.json] [--steps N] [--seed S] [--save DIR] [--patience N] [--json]")
 	modelDir := fs.String("model", "", "model directory (config.json, model.safetensors, tokenizer)")
 	taskName := fs.String("task", "", "built-in task (see `gopeft data list`) or a CSV/JSONL file")
 	method := fs.String("method", "", "PEFT method: "+knownMethods())
@@ -77,6 +77,9 @@ func runFinetune(args []string) int {
 	maxLen := fs.Int("max-len", train.DefaultMaxLen, "max tokens per example")
 	seed := fs.Int64("seed", 0, "seed for the split, initialisation and batches")
 	save := fs.String("save", "", "run directory: reused if it holds this exact run, else written there")
+	patience := fs.Int("patience", 0, "early stopping: stop after this many evaluations without a better dev metric, keep the best step (0: off)")
+	minDelta := fs.Float64("min-delta", 0, "early stopping: the smallest dev gain that counts as better")
+	checkpointEvery := fs.Int("checkpoint-every", 0, "with --save: checkpoint every N steps, and resume a killed run from there (0: each evaluation, -1: never)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -102,17 +105,13 @@ func runFinetune(args []string) int {
 		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 1
 	}
-	var task *data.Task
-	if _, statErr := os.Stat(*taskName); statErr == nil {
-		task, err = data.LoadFile(*taskName, data.Options{Seed: *seed})
-	} else {
-		task, err = data.Load(*taskName, data.Options{Seed: *seed})
-	}
+	task, err := loadTask(*taskName, *seed)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 1
 	}
-	opt := train.Options{Steps: *steps, BatchSize: *batch, LearningRate: *lr, MaxLen: *maxLen, Seed: *seed}
+	opt := train.Options{Steps: *steps, BatchSize: *batch, LearningRate: *lr, MaxLen: *maxLen, Seed: *seed,
+		Control: train.Control{Patience: *patience, MinDelta: *minDelta, CheckpointEvery: *checkpointEvery}}
 	if !*asJSON {
 		opt.Progress = notebook.Progress()
 		opt.Log = func(msg string) { fmt.Fprintln(os.Stderr, msg) }
