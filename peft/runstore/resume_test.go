@@ -2,12 +2,14 @@ package runstore
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -147,5 +149,36 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 	}
 	if !slices.EqualFunc(rerun.Curve, whole.Curve, samePoint) {
 		t.Error("the reloaded curve differs")
+	}
+}
+
+// Checkpoint settings do not change a run's result, so they stay out of the
+// config hash; early stopping does and enters it. Runs without Control keep
+// the hash they had before Control existed (the record is omitted).
+func TestConfigHashCoversEarlyStoppingOnly(t *testing.T) {
+	m := trainingtest.SentimentModel(t)
+	task := trainingtest.SentimentTask(40, 1)
+	s := peft.NewSetup("lora", peft.DefaultLoRA())
+	hash := func(c train.Control) (string, string) {
+		opt := train.Options{Steps: 10, Control: c}.Resolved(m, task)
+		rc, err := NewConfig(m, task, s, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, _ := json.Marshal(rc.Options)
+		return rc.Hash, string(js)
+	}
+	plain, plainJSON := hash(train.Control{})
+	if strings.Contains(plainJSON, "control") {
+		t.Errorf("options record without early stopping mentions control: %s", plainJSON)
+	}
+	if h, _ := hash(train.Control{CheckpointDir: "elsewhere", CheckpointEvery: 3, Key: "k"}); h != plain {
+		t.Error("checkpoint settings changed the config hash")
+	}
+	if h, _ := hash(train.Control{Patience: 2}); h == plain {
+		t.Error("early stopping did not change the config hash")
+	}
+	if h, _ := hash(train.Control{StopAt: 5}); h == plain {
+		t.Error("StopAt did not change the config hash")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -60,9 +61,14 @@ type ControlReport struct {
 	StepsTrained int     `json:"steps_trained"`          // steps this call trained (0: resumed a finished run)
 	ResumedFrom  int     `json:"resumed_from,omitempty"` // the checkpoint's step it continued from
 	StoppedAt    int     `json:"stopped_at,omitempty"`   // the step early stopping or StopAt ended at
-	BestStep     int     `json:"best_step,omitempty"`    // early stopping: the step whose weights the run holds
+	BestStep     int     `json:"best_step,omitempty"`    // early stopping: the best evaluated step
 	BestDev      float64 `json:"best_dev,omitempty"`     // and its dev metric (Control.Metric)
 	Metric       string  `json:"metric,omitempty"`
+	// RestoredBest: the run holds BestStep's weights, not its last step's.
+	RestoredBest bool `json:"restored_best,omitempty"`
+	// CheckpointSeconds is the time spent writing checkpoints, which
+	// Run.TrainSeconds leaves out.
+	CheckpointSeconds float64 `json:"checkpoint_seconds,omitempty"`
 }
 
 // Record is the part of c that changes a run's result (what the run
@@ -135,6 +141,7 @@ type control struct {
 	from       int // first step (0-based) this call trains
 	stopped    bool
 	pastTrain  float64 // training seconds before this process (resumed)
+	saving     float64 // seconds this call spent writing checkpoints
 	bestStep   int
 	bestValue  float64
 	sinceBest  int
@@ -247,21 +254,26 @@ func (k *control) finish(trainSeconds float64) error {
 		}
 	}
 	rep := &k.r.Control
-	rep.StepsTrained = steps - k.from
+	rep.StepsTrained, rep.CheckpointSeconds = steps-k.from, k.saving
 	if k.stopped {
 		rep.StoppedAt = steps
 	}
 	if k.c.Patience > 0 && k.bestStep > 0 {
 		rep.BestStep, rep.BestDev, rep.Metric = k.bestStep, k.bestValue, k.c.Metric
-		if k.c.KeepLast {
-			rep.BestStep = steps
-		} else if k.bestStep != steps {
+		if !k.c.KeepLast && k.bestStep != steps {
 			if err := setValues(k.r.Tuned.Ctx, k.bestValues); err != nil {
 				return fmt.Errorf("restoring the best step's weights: %w", err)
 			}
+			rep.RestoredBest = true
 		}
 	}
 	return nil
+}
+
+// elapsed is the training time so far: before this process plus since
+// start, less checkpoint writing.
+func (k *control) elapsed(start time.Time) float64 {
+	return k.pastTrain + time.Since(start).Seconds() - k.saving
 }
 
 // trainableValues copies the trainable variables' values.
@@ -324,6 +336,8 @@ func savedVariables(ctx *context.Context) []*context.Variable {
 
 // save writes the checkpoint after step (1-based) and removes older ones.
 func (k *control) save(step int, trainSeconds float64) error {
+	began := time.Now()
+	defer func() { k.saving += time.Since(began).Seconds() }()
 	dir := k.c.CheckpointDir
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)

@@ -34,7 +34,7 @@ func TestEarlyStoppingRestoresBestStep(t *testing.T) {
 	if len(es.Curve) != rep.StoppedAt || rep.StepsTrained != rep.StoppedAt {
 		t.Errorf("curve %d points, %d steps trained; want both %d", len(es.Curve), rep.StepsTrained, rep.StoppedAt)
 	}
-	if rep.BestStep <= 0 || rep.BestStep >= rep.StoppedAt || rep.BestStep%base.EvalEvery != 0 {
+	if rep.BestStep <= 0 || rep.BestStep >= rep.StoppedAt || rep.BestStep%base.EvalEvery != 0 || !rep.RestoredBest {
 		t.Fatalf("best step %d: want an evaluated step before %d", rep.BestStep, rep.StoppedAt)
 	}
 	if got := es.Curve[rep.BestStep-1].DevAcc; got != rep.BestDev {
@@ -67,6 +67,17 @@ func TestEarlyStoppingRestoresBestStep(t *testing.T) {
 		if es.Metrics[k] != halted.Metrics[k] {
 			t.Errorf("%s: early-stopped %v, halted %v", k, es.Metrics[k], halted.Metrics[k])
 		}
+	}
+
+	// KeepLast stops at the same step and keeps its weights.
+	opt = base
+	opt.Control = Control{Patience: 3, KeepLast: true}
+	last, err := Finetune(m, task, setup(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := last.Control; r.StoppedAt != rep.StoppedAt || r.BestStep != rep.BestStep || r.RestoredBest {
+		t.Errorf("KeepLast: %+v, want stopped at %d, best %d, not restored", r, rep.StoppedAt, rep.BestStep)
 	}
 }
 

@@ -183,15 +183,15 @@ func (r *Run) train() error {
 		if opt.Progress != nil {
 			opt.Progress(Progress{Task: r.Task.Name, Step: step + 1, Steps: opt.Steps, Metrics: shown})
 		}
-		return res.Loss, ctl.after(step+1, ms, ctl.pastTrain+time.Since(start).Seconds())
+		return res.Loss, ctl.after(step+1, ms, ctl.elapsed(start))
 	})
 	if err != nil {
 		return err
 	}
-	r.TrainSeconds = ctl.pastTrain + time.Since(start).Seconds()
-	if err := ctl.finish(r.TrainSeconds); err != nil {
+	if err := ctl.finish(ctl.elapsed(start)); err != nil {
 		return err
 	}
+	r.TrainSeconds = ctl.elapsed(start)
 	r.Metrics = map[string]float64{}
 	for _, split := range []struct {
 		name string
@@ -210,7 +210,7 @@ func (r *Run) train() error {
 	}
 	// The last curve point carries the final dev metric.
 	// (Not when early stopping restored an earlier step's weights.)
-	if last := &r.Curve[len(r.Curve)-1]; len(r.Task.Dev) > 0 && (r.Control.BestStep == 0 || r.Control.BestStep == last.Step) {
+	if last := &r.Curve[len(r.Curve)-1]; len(r.Task.Dev) > 0 && !r.Control.RestoredBest {
 		last.DevAcc, last.DevMSE = r.metricOr("dev_accuracy"), r.metricOr("dev_mse")
 	}
 	if opt.Progress != nil {
