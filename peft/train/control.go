@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -146,23 +147,38 @@ type control struct {
 	bestValue  float64
 	sinceBest  int
 	bestValues map[string]safetensors.Tensor // trainable variables at bestStep
+	// streams are other random sources whose state checkpoints keep, by
+	// name (keepStream); the sampler's is kept apart.
+	streams map[string]*rand.PCG
+}
+
+// keepStream makes checkpoints keep src's state, and a resumed run restore
+// it: every random source the loop draws from besides the sampler (an
+// augmentation's own stream, say) must be kept for a bitwise resume.
+// Register before resume.
+func (k *control) keepStream(name string, src *rand.PCG) {
+	if k.streams == nil {
+		k.streams = map[string]*rand.PCG{}
+	}
+	k.streams[name] = src
 }
 
 // checkpointState is a checkpoint's state.json; the variables are in
 // vars.safetensors, the best step's trainable ones in best.safetensors.
 type checkpointState struct {
-	Key          string       `json:"key"`
-	Step         int          `json:"step"` // steps done
-	Steps        int          `json:"steps"`
-	Seed         int64        `json:"seed"`
-	Stopped      bool         `json:"stopped,omitempty"` // early stopping or StopAt ended the run here
-	TrainSeconds float64      `json:"train_seconds"`
-	Sampler      samplerState `json:"sampler"`
-	Curve        []Point      `json:"curve"`
-	BestStep     int          `json:"best_step,omitempty"`
-	BestValue    *float64     `json:"best_value,omitempty"`
-	SinceBest    int          `json:"since_best,omitempty"`
-	Variables    []savedVar   `json:"variables"`
+	Key          string            `json:"key"`
+	Step         int               `json:"step"` // steps done
+	Steps        int               `json:"steps"`
+	Seed         int64             `json:"seed"`
+	Stopped      bool              `json:"stopped,omitempty"` // early stopping or StopAt ended the run here
+	TrainSeconds float64           `json:"train_seconds"`
+	Sampler      samplerState      `json:"sampler"`
+	Streams      map[string][]byte `json:"streams,omitempty"` // keepStream's, rand.PCG.MarshalBinary
+	Curve        []Point           `json:"curve"`
+	BestStep     int               `json:"best_step,omitempty"`
+	BestValue    *float64          `json:"best_value,omitempty"`
+	SinceBest    int               `json:"since_best,omitempty"`
+	Variables    []savedVar        `json:"variables"`
 }
 
 // savedVar names a variable in vars.safetensors (keyed scope + "/" + name).
@@ -351,6 +367,16 @@ func (k *control) save(step int, trainSeconds float64) error {
 		TrainSeconds: trainSeconds, Sampler: ss, Curve: k.r.Curve,
 		BestStep: k.bestStep, BestValue: NullIfNaN(k.bestValue), SinceBest: k.sinceBest,
 	}
+	for name, src := range k.streams {
+		b, err := src.MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("checkpoint: stream %s: %w", name, err)
+		}
+		if st.Streams == nil {
+			st.Streams = map[string][]byte{}
+		}
+		st.Streams[name] = b
+	}
 	vars := &safetensors.File{Tensors: map[string]safetensors.Tensor{}}
 	for _, v := range savedVariables(k.r.Tuned.Ctx) {
 		t, err := safetensors.FromGoMLX(v.MustValue())
@@ -487,6 +513,15 @@ func (k *control) restore(path string, st *checkpointState) error {
 	}
 	if err := k.draw.restore(st.Sampler); err != nil {
 		return err
+	}
+	for name, src := range k.streams {
+		b, ok := st.Streams[name]
+		if !ok {
+			return fmt.Errorf("the checkpoint lacks the state of random stream %q", name)
+		}
+		if err := src.UnmarshalBinary(b); err != nil {
+			return fmt.Errorf("random stream %q: %w", name, err)
+		}
 	}
 	if st.BestValue != nil && !k.c.KeepLast && k.c.Patience > 0 {
 		b, err := safetensors.Read(filepath.Join(path, bestFile))

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -184,5 +185,40 @@ func TestSamplerStateRoundTrip(t *testing.T) {
 	}
 	if err := newSampler(8, 1).restore(st); err == nil {
 		t.Error("restoring a 7-example state into an 8-example sampler did not fail")
+	}
+}
+
+// keepStream's sources resume where the checkpoint left them.
+func TestCheckpointKeepsStreams(t *testing.T) {
+	m := trainingtest.SentimentModel(t)
+	task := trainingtest.SentimentTask(40, 1)
+	dir := t.TempDir()
+	r := &Run{Task: task, Options: Options{Steps: 4, Seed: 1, Control: Control{CheckpointDir: dir}}.Resolved(m, task)}
+	tuned, err := peft.NewTuned(m, nil, *r.Options.Head, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Tuned = tuned
+	src := rand.NewPCG(1, 2)
+	k := newControl(r, newSampler(len(task.Train), 1))
+	k.keepStream("augment", src)
+	rand.New(src).Uint64()
+	r.Curve = make([]Point, 2)
+	for i := range r.Curve {
+		r.Curve[i].Step = i + 1
+	}
+	if err := k.save(2, 0); err != nil {
+		t.Fatal(err)
+	}
+	want := rand.New(src).Uint64()
+
+	again := rand.NewPCG(9, 9)
+	k2 := newControl(&Run{Task: task, Tuned: tuned, Options: r.Options}, newSampler(len(task.Train), 1))
+	k2.keepStream("augment", again)
+	if err := k2.resume(); err != nil || k2.from != 2 {
+		t.Fatalf("resume: from %d, %v", k2.from, err)
+	}
+	if got := rand.New(again).Uint64(); got != want {
+		t.Errorf("restored stream drew %d, want %d", got, want)
 	}
 }
