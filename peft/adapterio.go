@@ -415,15 +415,60 @@ func loadHead(t *Tuned, dir string) error {
 const (
 	AdaptersDir = "adapters"
 	ExtraFile   = "peft_extra.safetensors"
+	// BaseFile holds the trained base weights, by canonical name.
+	BaseFile = "base_trained.safetensors"
 )
 
-// SaveTuned writes t's adapters, head and shared PEFT state into dir.
-// labels (optional) are the head's class names.
+// hasVariables reports whether the named adapter owns variables.
+func (t *Tuned) hasVariables(name string) bool {
+	for v := range t.Ctx.IterVariables() {
+		if n, ok := adapterOf(v.Scope()); ok && n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// saveTrainedBase writes the base weights that train to file, keyed by
+// canonical name; with none it writes nothing.
+func saveTrainedBase(t *Tuned, file string) error {
+	ts := map[string]*tensors.Tensor{}
+	for v := range t.Ctx.IterVariables() {
+		if !v.Trainable || !encoder.IsBase(v) {
+			continue
+		}
+		val, err := v.Value()
+		if err != nil {
+			return fmt.Errorf("variable %s has no value: %w", v.ScopeAndName(), err)
+		}
+		ts[encoder.CanonicalName(v)] = val
+	}
+	if len(ts) == 0 {
+		return nil
+	}
+	b, err := marshalTensors(ts, map[string]string{"format": "gopeft", "scope": "/"})
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(file, b, 0o644)
+}
+
+// SaveTuned writes t's adapters, head and shared PEFT state into dir, and
+// the base weights that train (BitFit, full and partial fine-tuning) into
+// BaseFile. Adapters with no variables of their own (those methods, and
+// HeadOnly) have no adapter directory. labels (optional) are the head's
+// class names.
 func SaveTuned(t *Tuned, dir string, labels []string) error {
 	for _, a := range t.Setup.Adapters {
+		if !t.hasVariables(a.Name) {
+			continue
+		}
 		if err := SaveAdapter(t, a.Name, filepath.Join(dir, AdaptersDir, a.Name)); err != nil {
 			return err
 		}
+	}
+	if err := saveTrainedBase(t, filepath.Join(dir, BaseFile)); err != nil {
+		return err
 	}
 	if err := SaveHead(t, dir, labels); err != nil {
 		return err
@@ -455,12 +500,20 @@ func LoadTuned(m *Model, s *Setup, head Head, seed int64, dir string) (*Tuned, e
 		return nil, err
 	}
 	for _, a := range s.Adapters {
+		if !t.hasVariables(a.Name) {
+			continue
+		}
 		if err := loadAdapterWeights(t, a.Name, filepath.Join(dir, AdaptersDir, a.Name)); err != nil {
 			return nil, err
 		}
 	}
 	if err := loadHead(t, dir); err != nil {
 		return nil, err
+	}
+	if base := filepath.Join(dir, BaseFile); fileExists(base) {
+		if err := loadScope(t, "/", base, false); err != nil {
+			return nil, err
+		}
 	}
 	if extra := filepath.Join(dir, ExtraFile); fileExists(extra) {
 		if err := loadScope(t, peftRoot, extra, true); err != nil {

@@ -50,7 +50,7 @@ func inTunedEncoder(canonical string) bool {
 }
 
 // TrainsBase: the biases of the embeddings and encoder layers (or the subset).
-func (b *BitFit) TrainsBase(canonical string) bool {
+func (b *BitFit) TrainsBase(_ hf.Config, canonical string) bool {
 	if !inTunedEncoder(canonical) || !strings.HasSuffix(canonical, ".bias") {
 		return false
 	}
@@ -91,7 +91,7 @@ func (LNTuning) Validate(hf.Config) error { return nil }
 func (LNTuning) NumParams(hf.Config) int { return 0 }
 
 // TrainsBase: every LayerNorm gain and bias.
-func (LNTuning) TrainsBase(canonical string) bool {
+func (LNTuning) TrainsBase(_ hf.Config, canonical string) bool {
 	return inTunedEncoder(canonical) && strings.Contains(canonical, ".LayerNorm.")
 }
 

@@ -19,7 +19,10 @@
 // paper's defaults, in its own file with its forward pass and
 // initialisation: [Bottleneck] (Pfeiffer, Houlsby, ParallelAdapter), [LoRA],
 // [IA3], [BitFit], [LNTuning], [PrefixTuning], [PromptTuning], and unions of
-// methods ([ConfigUnion]; [MAM] is prefix tuning with a parallel adapter).
+// methods ([ConfigUnion]; [MAM] is prefix tuning with a parallel adapter);
+// the baselines they are judged against are methods too: [FullFinetune],
+// [PartialFinetune] (top layers, embeddings, LayerNorms, biases) and
+// [HeadOnly], combinable with adapters in one setup.
 // [Preset] gives them by name. A method takes part through the encoder's
 // hook points (peft/encoder) by implementing only the hooks it needs, and
 // answers optional questions by implementing capability interfaces

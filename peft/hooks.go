@@ -51,6 +51,18 @@ func ChangesEmbeddings(m Method) bool {
 	return ok
 }
 
+// HasHooks reports whether a method (a leaf, not a union) takes part in
+// the forward pass through any hook; methods that only unfreeze base
+// weights (BitFit, FullFinetune, PartialFinetune) or nothing (HeadOnly)
+// do not.
+func HasHooks(m Method) bool {
+	switch m.(type) {
+	case embeddingsHook, linearHook, prefixHook, intermediateHook, residualHook:
+		return true
+	}
+	return false
+}
+
 // memoFn returns the node cached under key, building it on first use.
 type memoFn func(key string, build func() *graph.Node) *graph.Node
 

@@ -25,6 +25,12 @@ type placer interface {
 	placements(layer int) []Placement
 }
 
+// depthPlacer is a placer that needs the model's depth (PartialFinetune's
+// top layers).
+type depthPlacer interface {
+	placementsAt(layer, numLayers int) []Placement
+}
+
 // Placements lists where every active adapter of s sits in a model of
 // numLayers layers, layer by layer, each union part on its own.
 func (s *Setup) Placements(numLayers int) []Placement {
@@ -36,11 +42,13 @@ func (s *Setup) Placements(numLayers int) []Placement {
 		}
 		for layer := range numLayers {
 			for _, l := range leavesOf(a.Method) {
-				p, ok := l.method.(placer)
-				if !ok {
-					continue
+				var pls []Placement
+				if dp, ok := l.method.(depthPlacer); ok {
+					pls = dp.placementsAt(layer, numLayers)
+				} else if p, ok := l.method.(placer); ok {
+					pls = p.placements(layer)
 				}
-				for _, pl := range p.placements(layer) {
+				for _, pl := range pls {
 					pl.Layer, pl.Dropped = layer, s.Drop.DroppedAt(layer)
 					out = append(out, pl)
 				}

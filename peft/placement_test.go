@@ -85,7 +85,8 @@ func TestPlacementsEveryMethod(t *testing.T) {
 func TestPlacementsCoverEveryKind(t *testing.T) {
 	for _, kind := range MethodKinds() {
 		m := methodRegistry[kind]()
-		if _, ok := m.(placer); !ok {
+		_, depth := m.(depthPlacer)
+		if _, ok := m.(placer); !ok && !depth {
 			if _, ok := m.(union); !ok {
 				t.Errorf("method %s has no placements", kind)
 			}
@@ -109,7 +110,7 @@ func TestPlacementsDropAndActive(t *testing.T) {
 }
 
 func TestPresets(t *testing.T) {
-	want := []string{"bitfit", "houlsby", "ia3", "ln", "lora", "mam", "mam-masks", "mam-paper", "parallel", "pfeiffer", "prefix", "prompt"}
+	want := []string{"bitfit", "full", "head", "houlsby", "ia3", "ln", "lora", "mam", "mam-masks", "mam-paper", "parallel", "pfeiffer", "prefix", "prompt", "top2"}
 	if got := PresetNames(); !slices.Equal(got, want) {
 		t.Errorf("presets %v, want %v", got, want)
 	}

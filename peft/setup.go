@@ -226,7 +226,9 @@ func registerPreset(name string, newFn func() Method) {
 
 // Preset returns a fresh method configuration by its preset name:
 // "houlsby", "pfeiffer", "parallel", "lora", "ia3", "prefix", "prompt",
-// "bitfit", "ln", "mam" (SmallMAMAdapter), "mam-paper", "mam-masks".
+// "bitfit", "ln", "mam" (SmallMAMAdapter), "mam-paper", "mam-masks", and
+// the fine-tuning baselines "full" (FullFinetune), "top2" (PartialFinetune
+// of the top 2 layers) and "head" (HeadOnly).
 func Preset(name string) (Method, error) {
 	newFn, ok := presets[name]
 	if !ok {

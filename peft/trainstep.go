@@ -2,6 +2,7 @@ package peft
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -20,9 +21,11 @@ type Labels struct {
 }
 
 // Stepper runs optimisation steps on a Tuned with AdamW (decoupled weight
-// decay, Loshchilov & Hutter): what train.Finetune drives, and custom loops
-// and `gopeft bench adapterdrop` use. It compiles one graph per AdapterDrop
-// depth, so dropped layers cost nothing in the forward or backward pass.
+// decay, Loshchilov & Hutter; GoPEFT's own, adamw.go, for per-variable
+// rates and gradient clipping): what train.Finetune drives, and custom
+// loops and `gopeft bench adapterdrop` use. It compiles one graph per
+// AdapterDrop depth, so dropped layers cost nothing in the forward or
+// backward pass.
 //
 // GoMLX's train.Trainer could hold the same per-depth graphs (its spec),
 // but its step reports one loss, and the curve keeps both the task loss and
@@ -31,8 +34,18 @@ type Labels struct {
 type Stepper struct {
 	t     *Tuned
 	opt   optimizers.Interface
+	adamW *adamW // opt, when it is GoPEFT's AdamW (always, outside tests)
 	execs map[int]*context.Exec
 	lrVar *context.Variable
+}
+
+// StepperOptions configure NewStepperWith's AdamW.
+type StepperOptions struct {
+	WeightDecay float64 // decoupled weight decay (0: none)
+	// ClipNorm > 0 clips the gradients of the variables that train to this
+	// global L2 norm before each update (PyTorch's clip_grad_norm_; 1.0 is
+	// the Hugging Face Trainer's default). 0: no clipping.
+	ClipNorm float64
 }
 
 // StepResult is one training step's losses.
@@ -43,8 +56,52 @@ type StepResult struct {
 
 // NewStepper starts an AdamW stepper with the given decoupled weight decay.
 func (t *Tuned) NewStepper(weightDecay float64) *Stepper {
-	opt := optimizers.Adam().WeightDecay(weightDecay).Epsilon(1e-8).Done()
-	return &Stepper{t: t, opt: opt, execs: map[int]*context.Exec{}}
+	return t.NewStepperWith(StepperOptions{WeightDecay: weightDecay})
+}
+
+// NewStepperWith starts an AdamW stepper (betas 0.9 and 0.999, epsilon
+// 1e-8) with every variable's learning-rate multiplier 1.
+func (t *Tuned) NewStepperWith(o StepperOptions) *Stepper {
+	opt := &adamW{weightDecay: max(0, o.WeightDecay), beta1: 0.9, beta2: 0.999, epsilon: 1e-8, clipNorm: max(0, o.ClipNorm)}
+	return &Stepper{t: t, opt: opt, adamW: opt, execs: map[int]*context.Exec{}}
+}
+
+// SetLRMultipliers sets each trainable variable's learning rate to the
+// step's rate times mult(v), from the next step on; mult must return a
+// finite number >= 0, and 0 holds the variable bitwise still (its decay
+// is scaled too). Changing multipliers recompiles nothing: they are
+// variables the graph reads. nil sets every multiplier back to 1.
+func (s *Stepper) SetLRMultipliers(mult func(v *context.Variable) float64) {
+	if s.adamW != nil { // nil only for tests that step with GoMLX's Adam
+		s.adamW.mult = mult
+	}
+}
+
+// LearningRates reads back what the optimizer applied at the last step:
+// each trained variable's rate (the step's rate times its multiplier), by
+// ScopeAndName. Before the first step there is nothing to read.
+func (s *Stepper) LearningRates() (map[string]float64, error) {
+	if s.lrVar == nil {
+		return nil, fmt.Errorf("no step has run: LearningRates reads the rates of the last step")
+	}
+	lr, err := s.lrVar.Value()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	prefix := context.ScopeSeparator + adamWScope + "/lr_multiplier"
+	for v := range s.t.Ctx.IterVariables() {
+		scope, ok := strings.CutPrefix(v.Scope(), prefix)
+		if !ok {
+			continue
+		}
+		m, err := v.Value()
+		if err != nil {
+			return nil, err
+		}
+		out[scope+context.ScopeSeparator+v.Name()] = Scalar(lr) * Scalar(m)
+	}
+	return out, nil
 }
 
 func (s *Stepper) exec(depth int) (*context.Exec, error) {
@@ -102,6 +159,11 @@ func (s *Stepper) Step(b Batch, y Labels, lr float64, depth int) (StepResult, er
 		s.lrVar = optimizers.LearningRateVar(s.t.Ctx, dtypes.Float32, lr)
 	}
 	s.lrVar.MustSetValue(tensors.FromValue(float32(lr)))
+	if s.adamW != nil {
+		if err := s.adamW.syncMultipliers(s.t.Ctx); err != nil {
+			return StepResult{}, err
+		}
+	}
 	e, err := s.exec(depth)
 	if err != nil {
 		return StepResult{}, err

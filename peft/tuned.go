@@ -74,6 +74,8 @@ type Tuned struct {
 	// hooks add nothing and their parameters do not train.
 	merged []string
 	infer  *inferCache
+	// frozenBelow is FreezeBelow's k: nothing below that layer trains.
+	frozenBelow int
 }
 
 // versions numbers Tuneds process-wide, so that no two share a version.
@@ -96,7 +98,7 @@ func (t *Tuned) derive(change func(n *Tuned) error) (*Tuned, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Tuned{Model: t.Model, Setup: s, Head: t.Head, Ctx: ctx, merged: slices.Clone(t.merged), version: versions.Add(1)}
+	n := &Tuned{Model: t.Model, Setup: s, Head: t.Head, Ctx: ctx, merged: slices.Clone(t.merged), frozenBelow: t.frozenBelow, version: versions.Add(1)}
 	if err := change(n); err != nil {
 		return nil, err
 	}
@@ -143,9 +145,10 @@ func (t *Tuned) forward(ctx *context.Context, in encoder.Inputs, dropBelow int) 
 }
 
 // BaseTrainer is implemented by methods that train base weights (BitFit,
-// LayerNorm tuning): TrainsBase says which, by canonical name.
+// LayerNorm tuning, full and partial fine-tuning): TrainsBase says which,
+// by canonical name, on a model of config cfg (top-k layers need its depth).
 type BaseTrainer interface {
-	TrainsBase(canonical string) bool
+	TrainsBase(cfg hf.Config, canonical string) bool
 }
 
 // ActivationSizer is implemented by methods that know what they keep for
@@ -165,13 +168,16 @@ func (t *Tuned) markTrainable() {
 }
 
 func (t *Tuned) isTrainable(v *context.Variable) bool {
+	if t.frozenByLayer(v) {
+		return false
+	}
 	scope := v.Scope()
 	switch {
 	case encoder.IsBase(v):
 		name := encoder.CanonicalName(v)
 		for _, a := range t.Setup.Adapters {
 			for _, l := range leavesOf(a.Method) {
-				if bt, ok := l.method.(BaseTrainer); ok && t.Setup.Trains(a.Name) && bt.TrainsBase(name) {
+				if bt, ok := l.method.(BaseTrainer); ok && t.Setup.Trains(a.Name) && bt.TrainsBase(t.Model.Config, name) {
 					return true
 				}
 			}

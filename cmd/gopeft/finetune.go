@@ -58,18 +58,23 @@ func buildSetup(method, configFile string) (*peft.Setup, error) {
 	if method == "" {
 		return nil, fmt.Errorf("give --method NAME (%s) or --config FILE.json", knownMethods())
 	}
-	m, err := peft.Preset(method)
-	if err != nil {
-		return nil, fmt.Errorf("unknown method %q: known methods are %s", method, knownMethods())
+	// "houlsby+top2": several presets in one setup, each named by its preset.
+	s := &peft.Setup{}
+	for _, name := range strings.Split(method, "+") {
+		m, err := peft.Preset(name)
+		if err != nil {
+			return nil, fmt.Errorf("unknown method %q: known methods are %s (join several with +, e.g. houlsby+top2)", name, knownMethods())
+		}
+		s.Add(name, m)
 	}
-	return peft.NewSetup(method, m), nil
+	return s, nil
 }
 
 func runFinetune(args []string) int {
-	fs := newFlags("finetune", "--model DIR --task NAME --method NAME [--config FILE.json] [--steps N] [--seed S] [--save DIR] [--patience N] [--json]")
+	fs := newFlags("finetune", "--model DIR --task NAME --method NAME[+NAME...] [--config FILE.json] [--steps N] [--seed S] [--save DIR] [--patience N] [--json] [recipe flags: --freeze-layers K --layer-decay F --unfreeze-every N --clip-norm F --schedule cosine --aug-mask R ...]")
 	modelDir := fs.String("model", "", "model directory (config.json, model.safetensors, tokenizer)")
 	taskName := fs.String("task", "", "built-in task (see `gopeft data list`) or a CSV/JSONL file")
-	method := fs.String("method", "", "PEFT method: "+knownMethods())
+	method := fs.String("method", "", "PEFT method: "+knownMethods()+"; join several with +, e.g. houlsby+top2")
 	configFile := fs.String("config", "", "method JSON (MarshalMethod) or setup JSON (MarshalSetup)")
 	steps := fs.Int("steps", train.DefaultSteps, "training steps")
 	batch := fs.Int("batch", train.DefaultBatchSize, "batch size")
@@ -81,6 +86,7 @@ func runFinetune(args []string) int {
 	minDelta := fs.Float64("min-delta", 0, "early stopping: the smallest dev gain that counts as better")
 	checkpointEvery := fs.Int("checkpoint-every", 0, "with --save: checkpoint every N steps, and resume a killed run from there (0: each evaluation, -1: never)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	recipe := recipeFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -105,12 +111,17 @@ func runFinetune(args []string) int {
 		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 1
 	}
+	rec, err := recipe(m.Config.NumLayers)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
+		return 2
+	}
 	task, err := loadTask(*taskName, *seed)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 1
 	}
-	opt := train.Options{Steps: *steps, BatchSize: *batch, LearningRate: *lr, MaxLen: *maxLen, Seed: *seed,
+	opt := train.Options{Steps: *steps, BatchSize: *batch, LearningRate: *lr, MaxLen: *maxLen, Seed: *seed, Recipe: rec,
 		Control: train.Control{Patience: *patience, MinDelta: *minDelta, CheckpointEvery: *checkpointEvery}}
 	if !*asJSON {
 		opt.Progress = notebook.Progress()
@@ -133,6 +144,7 @@ func runFinetune(args []string) int {
 			"loaded": run.Loaded, "config_hash": run.Config.Hash, "task": task.Name,
 			"adapters": s.ActiveNames(), "seed": *seed, "steps": run.Options.Steps,
 			"backend": peft.BackendChoice().Display(), "version": peft.Version,
+			"recipe": run.Options.Recipe,
 		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")

@@ -83,24 +83,29 @@ func Memory(cfg hf.Config, s *peft.Setup, batch, seqLen int, dtypeBytes int) Mem
 		for _, l := range peft.Leaves(a.Method) {
 			if bt, ok := l.(peft.BaseTrainer); ok {
 				for name, shape := range hf.ExpectedShapes(cfg) {
-					if bt.TrainsBase(name) {
+					if bt.TrainsBase(cfg, name) {
 						n := int64(1)
 						for _, d := range shape {
 							n *= int64(d)
 						}
 						trainable += n
+						if l, ok := peft.BaseLayer(name); ok {
+							lowest = min(lowest, max(l, 0)) // the gradient reaches the lowest trained weight
+						}
 					}
 				}
-				lowest = 0 // base weights from the embeddings up
 			}
 		}
 		if !names[a.Name] {
 			continue
 		}
-		if !s.Drop.Robust { // static drops ignore the rng; robust ones are planned at depth 0 below
-			lowest = min(lowest, s.Drop.TrainDepth(cfg, nil))
-		}
 		for _, l := range peft.Leaves(a.Method) {
+			if !peft.HasHooks(l) {
+				continue // base weights (counted above) or nothing: no module in the layers
+			}
+			if !s.Drop.Robust { // static drops ignore the rng; robust ones are planned at depth 0 below
+				lowest = min(lowest, s.Drop.TrainDepth(cfg, nil))
+			}
 			if as, ok := l.(peft.ActivationSizer); ok {
 				floats, p := as.Activations(cfg, B*S)
 				perLayerExtra += floats

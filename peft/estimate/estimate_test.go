@@ -99,3 +99,18 @@ func TestEstimateAgainstAllocation(t *testing.T) {
 		t.Errorf("estimated activations %d exceed ten times all bytes allocated in a step (%d)", e.Activations, alloc)
 	}
 }
+
+// Partial fine-tuning keeps activations only from its lowest trained layer
+// up; full fine-tuning and the head alone bound it.
+func TestEstimatePartialFinetuneLayers(t *testing.T) {
+	cfg := peftest.TinyConfig()
+	cfg.NumLayers = 4
+	for _, c := range []struct {
+		m    peft.Method
+		want int
+	}{{&peft.PartialFinetune{TopLayers: 1}, 1}, {&peft.PartialFinetune{TopLayers: 3}, 3}, {&peft.FullFinetune{}, 4}, {&peft.HeadOnly{}, 0}} {
+		if e := Memory(cfg, peft.NewSetup("a", c.m), 8, 16, 4); e.BackwardLayers != c.want {
+			t.Errorf("%s %+v: %d backward layers, want %d", c.m.Kind(), c.m, e.BackwardLayers, c.want)
+		}
+	}
+}

@@ -33,9 +33,12 @@ func resumeRun(dir string, progress func(train.Progress)) (*Run, error) {
 	task := trainingtest.SentimentTask(120, 3)
 	// Head dropout draws from the graph's RNG and the sampler shuffles each
 	// epoch (120 examples = 15 steps of 8); the early-stopping state (a
-	// patience that never runs out) is checkpointed too.
+	// patience that never runs out) is checkpointed too, and so are the
+	// recipe's augmentation stream and learning-rate multipliers (gradual
+	// unfreezing, layer-wise decay).
 	opt := train.Options{Steps: 40, BatchSize: 8, LearningRate: 3e-3, Seed: 7, EvalEvery: 10,
-		Control: train.Control{Patience: 50, CheckpointEvery: 5}, Progress: progress}
+		Control: train.Control{Patience: 50, CheckpointEvery: 5}, Progress: progress,
+		Recipe: train.Recipe{LayerDecay: 0.9, UnfreezeEvery: 4, ClipNorm: 1, Augment: train.Augment{Mask: 0.1, Swap: 0.1}}}
 	return Finetune(dir, m, task, peft.NewSetup("pfeiffer", trainingtest.Pfeiffer4()), opt)
 }
 

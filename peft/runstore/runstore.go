@@ -150,6 +150,9 @@ type OptionsRecord struct {
 	// Control is early stopping's part of Options.Control (absent when off,
 	// so runs without it keep their hashes).
 	Control train.ControlRecord `json:"control,omitzero"`
+	// Recipe is left out of the JSON (and the hash) when it is the zero
+	// value, so runs from before it existed keep their hashes.
+	Recipe train.Recipe `json:"recipe,omitzero"`
 }
 
 // NewConfig identifies a run of setup s on m and task with resolved options
@@ -182,6 +185,7 @@ func NewConfig(m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options)
 			Steps: opt.Steps, BatchSize: opt.BatchSize, LearningRate: opt.LearningRate,
 			WarmupFraction: opt.WarmupFraction, WeightDecay: opt.WeightDecay, MaxLen: opt.MaxLen, EvalEvery: opt.EvalEvery,
 			Control: opt.Control.Record(),
+			Recipe:  opt.Recipe,
 		},
 		Seed:    opt.Seed,
 		Version: peft.Version,
@@ -337,6 +341,11 @@ func load(dir string, m *peft.Model, task *data.Task, s *peft.Setup, opt train.O
 	t, err := peft.LoadTuned(m, s, *opt.Head, opt.Seed, dir)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", dir, err)
+	}
+	if k := opt.Recipe.FreezeLayers; k > 0 { // what trained, for the counts
+		if t, err = t.FreezeBelow(k); err != nil {
+			return nil, fmt.Errorf("run %s: %w", dir, err)
+		}
 	}
 	tr := &train.Run{
 		Tuned: t, Task: task, Curve: rf.Curve, Metrics: nanMap(rf.Metrics), TrainSeconds: rf.TrainSeconds,

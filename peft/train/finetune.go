@@ -54,8 +54,12 @@ func Finetune(m *peft.Model, task *data.Task, s *peft.Setup, opt Options) (*Run,
 	if err != nil {
 		return nil, err
 	}
+	t, rr, err := opt.Recipe.prepare(t, opt)
+	if err != nil {
+		return nil, err
+	}
 	r := &Run{Tuned: t, Task: task, Options: opt, Baseline: Baseline(task)}
-	if err := r.train(); err != nil {
+	if err := r.train(rr); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -131,7 +135,7 @@ func (r *Run) labels(es []encoded) peft.Labels {
 	return y
 }
 
-func (r *Run) train() error {
+func (r *Run) train(rr *recipeRun) error {
 	opt, t := r.Options, r.Tuned
 	if err := t.Ctx.SetRNGStateFromSeed(opt.Seed); err != nil {
 		return err
@@ -144,10 +148,11 @@ func (r *Run) train() error {
 	dev := r.encode(devSet)
 	draw := newSampler(len(train), opt.Seed)
 	ctl := newControl(r, draw)
+	ctl.keepStream("augment", rr.augSrc) // augmentation draws from its own stream
 	if err := ctl.resume(); err != nil {
 		return err
 	}
-	st := t.NewStepper(opt.WeightDecay)
+	st := t.NewStepperWith(rr.stepperOptions(opt.WeightDecay))
 	start := time.Now()
 	from := ctl.from
 	if ctl.stopped {
@@ -158,6 +163,8 @@ func (r *Run) train() error {
 		for i, k := range draw.take(opt.BatchSize) {
 			batch[i] = train[k]
 		}
+		rr.augment(batch)
+		rr.beforeStep(step, st)
 		depth := t.Setup.Drop.TrainDepth(t.Model.Config, draw.rng)
 		res, err := st.Step(r.batchOf(batch, len(batch)), r.labels(batch), lr, depth)
 		if err != nil || math.IsNaN(res.Loss) {

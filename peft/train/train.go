@@ -55,6 +55,10 @@ type Options struct {
 	Log func(string)
 	// Control: early stopping, checkpoints and resume (control.go).
 	Control Control
+	// Recipe: frozen and gradually unfrozen layers, a trained head to start
+	// from, layer-wise and per-group rates, the schedule, clipping and
+	// augmentation (recipe.go); the zero value changes nothing.
+	Recipe Recipe
 }
 
 // Progress is one report of the training loop: after each step, and once
@@ -122,7 +126,12 @@ func (o Options) Resolved(m *peft.Model, task *data.Task) Options {
 	return o
 }
 
-// LR is the learning rate at step (0-based) of the linear warmup/decay schedule.
+// LR is the learning rate at step (0-based) of the schedule: linear
+// warmup, then linear decay (or cosine, Recipe.Schedule).
 func (o Options) LR(step int) float64 {
-	return LinearSchedule(step, o.Steps, int(math.Round(o.WarmupFraction*float64(o.Steps))), o.LearningRate)
+	warmup := int(math.Round(o.WarmupFraction * float64(o.Steps)))
+	if o.Recipe.Schedule == ScheduleCosine {
+		return CosineSchedule(step, o.Steps, warmup, o.LearningRate)
+	}
+	return LinearSchedule(step, o.Steps, warmup, o.LearningRate)
 }
