@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -26,7 +27,7 @@ func runCompare(args []string) int {
 		compare.QuickSteps, compare.QuickBatchSize, compare.QuickMaxLen, compare.QuickTrainExamples, compare.QuickEvalExamples))
 	steps := fs.Int("steps", train.DefaultSteps, "training steps (full mode)")
 	batch := fs.Int("batch", train.DefaultBatchSize, "batch size (full mode)")
-	lr := fs.Float64("lr", train.DefaultLearningRate, "peak learning rate, every method")
+	lr := fs.Float64("lr", train.DefaultLearningRate, fmt.Sprintf("peak learning rate, every method (quick mode default: %g, base weights %g)", compare.QuickLR, compare.QuickBaseLR))
 	maxLen := fs.Int("max-len", train.DefaultMaxLen, "max tokens per example (full mode)")
 	evalExamples := fs.Int("eval-examples", 200, "dev examples per evaluation during training (0: all)")
 	seed := fs.Int64("seed", 0, "seed for the split, initialisation and batches")
@@ -74,6 +75,9 @@ func runCompare(args []string) int {
 		Quick: *quick, Dir: *runs,
 		Log: func(msg string) { fmt.Fprintln(os.Stderr, msg) },
 	}
+	if *quick && !flagSet(fs, "lr") {
+		opt.Train.LearningRate = 0 // quick mode's group rates
+	}
 	if !*asJSON {
 		opt.Progress = func(entry string, p train.Progress) {
 			if p.Done {
@@ -110,4 +114,11 @@ func loadTask(name string, seed int64) (*data.Task, error) {
 		return data.LoadFile(name, data.Options{Seed: seed})
 	}
 	return data.Load(name, data.Options{Seed: seed})
+}
+
+// flagSet reports whether the command line gave the flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
