@@ -145,6 +145,7 @@ func runFinetune(args []string) int {
 			"adapters": s.ActiveNames(), "seed": *seed, "steps": run.Options.Steps,
 			"backend": peft.BackendChoice().Display(), "version": peft.Version,
 			"recipe": run.Options.Recipe,
+			"control": run.Control, // steps trained, resumed from, early stopping
 		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
