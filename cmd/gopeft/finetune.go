@@ -144,7 +144,7 @@ func runFinetune(args []string) int {
 			"loaded": run.Loaded, "config_hash": run.Config.Hash, "task": task.Name,
 			"adapters": s.ActiveNames(), "seed": *seed, "steps": run.Options.Steps,
 			"backend": peft.BackendChoice().Display(), "version": peft.Version,
-			"recipe": run.Options.Recipe,
+			"recipe":  run.Options.Recipe,
 			"control": run.Control, // steps trained, resumed from, early stopping
 		}
 		enc := json.NewEncoder(os.Stdout)
