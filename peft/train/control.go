@@ -1,6 +1,8 @@
 package train
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/gopeft/gopeft/internal/atomicfile"
+	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/encoder"
 	"github.com/gopeft/gopeft/peft/safetensors"
 )
@@ -199,13 +202,20 @@ func newControl(r *Run, draw *sampler) *control {
 	return &control{c: r.Options.Control, r: r, draw: draw, lower: r.Options.Control.Metric == "mse", bestValue: math.NaN()}
 }
 
+// key is Control.Key, or without one a digest of what this package sees of
+// the configuration: model, task sizes, setup, head and options (the run
+// store's key also hashes the weights and examples).
 func (k *control) key() string {
 	if k.c.Key != "" {
 		return k.c.Key
 	}
-	o := k.r.Options
-	return fmt.Sprintf("task=%s steps=%d batch=%d lr=%g warmup=%g wd=%g maxlen=%d eval=%d/%d seed=%d %+v",
-		k.r.Task.Name, o.Steps, o.BatchSize, o.LearningRate, o.WarmupFraction, o.WeightDecay, o.MaxLen, o.EvalEvery, o.EvalExamples, o.Seed, k.c.Record())
+	o, t := k.r.Options, k.r.Tuned
+	setup, _ := peft.MarshalSetup(t.Setup)
+	desc := fmt.Sprintf("model=%s task=%s/%d/%d/%d setup=%s head=%+v steps=%d batch=%d lr=%g warmup=%g wd=%g maxlen=%d eval=%d/%d seed=%d %+v",
+		t.Model.Name(), k.r.Task.Name, len(k.r.Task.Train), len(k.r.Task.Dev), len(k.r.Task.Test), setup, t.Head,
+		o.Steps, o.BatchSize, o.LearningRate, o.WarmupFraction, o.WeightDecay, o.MaxLen, o.EvalEvery, o.EvalExamples, o.Seed, k.c.Record())
+	sum := sha256.Sum256([]byte(desc))
+	return hex.EncodeToString(sum[:])
 }
 
 func (k *control) log(format string, args ...any) {

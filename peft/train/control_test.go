@@ -127,7 +127,15 @@ func TestCheckpointRerunTrainsZeroSteps(t *testing.T) {
 		t.Errorf("no resume message in %q", logs)
 	}
 
-	// Another configuration ignores the checkpoint and says why.
+	// Another setup, or another seed, ignores the checkpoint and says why.
+	logs = nil
+	ia3, err := Finetune(m, task, peft.NewSetup("lora", peft.DefaultIA3()), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ia3.Control.ResumedFrom != 0 || !strings.Contains(strings.Join(logs, "\n"), "another configuration") {
+		t.Errorf("another setup under the same name resumed (%+v; %q)", ia3.Control, logs)
+	}
 	logs = nil
 	opt.Seed = 9
 	other, err := Finetune(m, task, setup(), opt)
