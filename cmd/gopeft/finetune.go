@@ -71,7 +71,7 @@ func buildSetup(method, configFile string) (*peft.Setup, error) {
 }
 
 func runFinetune(args []string) int {
-	fs := newFlags("finetune", "--model DIR --task NAME --method NAME[+NAME...] [--config FILE.json] [--steps N] [--seed S] [--save DIR] [--json] [recipe flags: --freeze-layers K --layer-decay F --unfreeze-every N --clip-norm F --schedule cosine --aug-mask R ...]")
+	fs := newFlags("finetune", "--model DIR --task NAME --method NAME[+NAME...] [--config FILE.json] [--steps N] [--seed S] [--save DIR] [--patience N] [--json] [recipe flags: --freeze-layers K --layer-decay F --unfreeze-every N --clip-norm F --schedule cosine --aug-mask R ...]")
 	modelDir := fs.String("model", "", "model directory (config.json, model.safetensors, tokenizer)")
 	taskName := fs.String("task", "", "built-in task (see `gopeft data list`) or a CSV/JSONL file")
 	method := fs.String("method", "", "PEFT method: "+knownMethods()+"; join several with +, e.g. houlsby+top2")
@@ -82,6 +82,9 @@ func runFinetune(args []string) int {
 	maxLen := fs.Int("max-len", train.DefaultMaxLen, "max tokens per example")
 	seed := fs.Int64("seed", 0, "seed for the split, initialisation and batches")
 	save := fs.String("save", "", "run directory: reused if it holds this exact run, else written there")
+	patience := fs.Int("patience", 0, "early stopping: stop after this many evaluations without a better dev metric, keep the best step (0: off)")
+	minDelta := fs.Float64("min-delta", 0, "early stopping: the smallest dev gain that counts as better")
+	checkpointEvery := fs.Int("checkpoint-every", 0, "with --save: checkpoint every N steps, and resume a killed run from there (0: each evaluation, -1: never)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	kd := distillFlags(fs)
 	pr := pruneFlags(fs)
@@ -115,17 +118,13 @@ func runFinetune(args []string) int {
 		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 2
 	}
-	var task *data.Task
-	if _, statErr := os.Stat(*taskName); statErr == nil {
-		task, err = data.LoadFile(*taskName, data.Options{Seed: *seed})
-	} else {
-		task, err = data.Load(*taskName, data.Options{Seed: *seed})
-	}
+	task, err := loadTask(*taskName, *seed)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 1
 	}
-	opt := train.Options{Steps: *steps, BatchSize: *batch, LearningRate: *lr, MaxLen: *maxLen, Seed: *seed, Recipe: rec}
+	opt := train.Options{Steps: *steps, BatchSize: *batch, LearningRate: *lr, MaxLen: *maxLen, Seed: *seed, Recipe: rec,
+		Control: train.Control{Patience: *patience, MinDelta: *minDelta, CheckpointEvery: *checkpointEvery}}
 	if opt.Prune, err = pr.options(*steps); err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 2
@@ -155,7 +154,8 @@ func runFinetune(args []string) int {
 			"loaded": run.Loaded, "config_hash": run.Config.Hash, "task": task.Name,
 			"adapters": s.ActiveNames(), "seed": *seed, "steps": run.Options.Steps,
 			"backend": peft.BackendChoice().Display(), "version": peft.Version,
-			"recipe": run.Options.Recipe,
+			"recipe":  run.Options.Recipe,
+			"control": run.Control, // steps trained, resumed from, early stopping
 		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")

@@ -37,9 +37,15 @@ import (
 // tuned model's own weights as peft.SaveTuned writes them (adapters/<name>/,
 // the head, peft_extra.safetensors). It is built in a temporary sibling
 // directory and renamed into place, so it is never half-written. Optimizer
-// state is not kept: a run directory is a finished model, not a checkpoint
-// to resume.
+// state is not kept: a run directory is a finished model. While a run
+// trains, its checkpoints (train.Control) are in CheckpointDir inside the
+// run directory; a run killed before it finished resumes from them (set
+// Options.Control.CheckpointEvery < 0 for none).
 const RunFile = "run.json"
+
+// CheckpointDir is where an unfinished run keeps its checkpoints, inside
+// the run directory.
+const CheckpointDir = "checkpoints"
 
 // Run is a finished run and where the store keeps it.
 type Run struct {
@@ -104,6 +110,11 @@ func Finetune(dir string, m *peft.Model, task *data.Task, s *peft.Setup, opt tra
 	// Fail now, not after training, where the run cannot be kept.
 	if err := atomicfile.CheckWritable(dir); err != nil {
 		return nil, fmt.Errorf("cannot keep a run in %s: %w (pick another run directory)", dir, err)
+	}
+	if opt.Control.CheckpointDir == "" && opt.Control.CheckpointEvery > 0 {
+		// Checkpoints live in the run directory until the finished run
+		// replaces it; a killed run resumes from them.
+		opt.Control.CheckpointDir, opt.Control.Key = filepath.Join(dir, CheckpointDir), rc.Hash
 	}
 	tr, err := train.Finetune(m, task, s, opt)
 	if err != nil {
@@ -171,6 +182,9 @@ type OptionsRecord struct {
 	// MixedPrecision changes results by rounding; omitted when off, so
 	// float32 runs keep their hashes.
 	MixedPrecision bool `json:"mixed_precision,omitempty"`
+	// Control is early stopping's part of Options.Control (absent when off,
+	// so runs without it keep their hashes).
+	Control train.ControlRecord `json:"control,omitzero"`
 	// Recipe is left out of the JSON (and the hash) when it is the zero
 	// value, so runs from before it existed keep their hashes.
 	Recipe train.Recipe `json:"recipe,omitzero"`
@@ -206,6 +220,7 @@ func NewConfig(m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options)
 			Steps: opt.Steps, BatchSize: opt.BatchSize, LearningRate: opt.LearningRate,
 			WarmupFraction: opt.WarmupFraction, WeightDecay: opt.WeightDecay, MaxLen: opt.MaxLen, EvalEvery: opt.EvalEvery,
 			MixedPrecision: opt.Speed.MixedPrecision,
+			Control:        opt.Control.Record(),
 			Recipe:         opt.Recipe,
 		},
 		Seed:    opt.Seed,
@@ -299,6 +314,7 @@ type runFile struct {
 	Baseline        *float64            `json:"baseline"`
 	Curve           []train.Point       `json:"curve"`
 	TrainSeconds    float64             `json:"train_seconds"`
+	Control         train.ControlReport `json:"control,omitzero"`
 	TrainableParams int                 `json:"trainable_params"`
 	TotalParams     int                 `json:"total_params"`
 	Adapters        []string            `json:"adapters"`
@@ -338,7 +354,7 @@ func (r *Run) writeTo(dir string) error {
 	}
 	rf := runFile{
 		Config: r.Config, Metrics: metrics, Baseline: train.NullIfNaN(r.Baseline), Curve: r.Curve,
-		TrainSeconds: r.TrainSeconds, TrainableParams: c.Trainable, TotalParams: c.Total, Adapters: adapters,
+		TrainSeconds: r.TrainSeconds, Control: r.Control, TrainableParams: c.Trainable, TotalParams: c.Total, Adapters: adapters,
 		Versions: Versions(), Backend: peft.BackendChoice().Display(), Finished: time.Now().UTC().Format(time.RFC3339),
 	}
 	js, err := json.MarshalIndent(rf, "", "  ")
@@ -398,8 +414,9 @@ func load(dir string, m *peft.Model, task *data.Task, s *peft.Setup, opt train.O
 	}
 	tr := &train.Run{
 		Tuned: t, Task: task, Curve: rf.Curve, Metrics: nanMap(rf.Metrics), TrainSeconds: rf.TrainSeconds,
-		Baseline: train.NaNIfNull(rf.Baseline), Options: opt,
+		Baseline: train.NaNIfNull(rf.Baseline), Options: opt, Control: rf.Control,
 	}
+	tr.Control.StepsTrained = 0 // loaded, not trained
 	return &Run{Run: tr, Dir: filepath.Clean(dir), Loaded: true, Config: rf.Config, Backend: recordedBackend(rf.Backend)}, nil
 }
 

@@ -22,6 +22,7 @@ type Run struct {
 	TrainSeconds float64
 	Baseline     float64 // majority-class test accuracy (regression: mean-prediction test MSE)
 	Options      Options // resolved: what the run was trained with
+	Control      ControlReport
 
 	PruneEvents []PruneEvent // mask updates of Options.Prune, in order (not kept by the run store)
 }
@@ -54,6 +55,13 @@ func Finetune(m *peft.Model, task *data.Task, s *peft.Setup, opt Options) (*Run,
 		opt.Log(err.Error() + "; training in float32")
 	}
 	opt = opt.Resolved(m, task)
+	if err := opt.Control.validate(opt, task.Regression); err != nil {
+		return nil, err
+	}
+	if opt.Prune != nil && opt.Control.CheckpointDir != "" {
+		// Pruning zeroes frozen base weights, which checkpoints leave out.
+		return nil, fmt.Errorf("a pruning run cannot resume from checkpoints yet (they leave out the frozen base weights that pruning zeroes): turn checkpoints off (CheckpointEvery < 0, no CheckpointDir) or train without Prune")
+	}
 	t, err := peft.NewTuned(m, s, *opt.Head, opt.Seed)
 	if err != nil {
 		return nil, err
@@ -179,6 +187,11 @@ func (r *Run) train(rr *recipeRun) error {
 	}
 	dev := r.encode(devSet)
 	draw := newSampler(len(train), opt.Seed)
+	ctl := newControl(r, draw)
+	ctl.keepStream("augment", rr.augSrc) // augmentation draws from its own stream
+	if err := ctl.resume(); err != nil {
+		return err
+	}
 	st := t.NewStepperWith(rr.stepperOptions(opt.WeightDecay))
 	prune, err := r.startPruning() // before the first step: its graph applies the masks
 	if err != nil {
@@ -189,7 +202,11 @@ func (r *Run) train(rr *recipeRun) error {
 		return err
 	}
 	start := time.Now()
-	err = loop(opt.Steps, opt.LR, func(step int, lr float64) (float64, error) {
+	from := ctl.from
+	if ctl.stopped {
+		from = opt.Steps
+	}
+	err = loopFrom(from, opt.Steps, opt.LR, func(step int, lr float64) (float64, error) {
 		if err := prune.after(step); err != nil {
 			return 0, err
 		}
@@ -215,8 +232,9 @@ func (r *Run) train(rr *recipeRun) error {
 		}
 		p := Point{Step: step + 1, Loss: res.Loss, TaskLoss: res.TaskLoss, LR: lr, DevAcc: math.NaN(), DevMSE: math.NaN()}
 		shown := map[string]float64{"loss": res.Loss}
-		if len(dev) > 0 && opt.EvalEvery > 0 && (step+1)%opt.EvalEvery == 0 && step+1 < opt.Steps {
-			ms, err := r.evaluateEncoded(dev)
+		var ms map[string]float64
+		if len(dev) > 0 && ctl.evaluates(step+1) {
+			ms, err = r.evaluateEncoded(dev)
 			if err != nil {
 				return 0, err
 			}
@@ -232,7 +250,7 @@ func (r *Run) train(rr *recipeRun) error {
 		if opt.Progress != nil {
 			opt.Progress(Progress{Task: r.Task.Name, Step: step + 1, Steps: opt.Steps, Metrics: shown})
 		}
-		return res.Loss, nil
+		return res.Loss, ctl.after(step+1, ms, ctl.elapsed(start))
 	})
 	if err != nil {
 		return err
@@ -240,7 +258,10 @@ func (r *Run) train(rr *recipeRun) error {
 	if err := prune.after(opt.Steps); err != nil {
 		return err
 	}
-	r.TrainSeconds = time.Since(start).Seconds()
+	if err := ctl.finish(ctl.elapsed(start)); err != nil {
+		return err
+	}
+	r.TrainSeconds = ctl.elapsed(start)
 	r.Metrics = map[string]float64{}
 	prune.record(r)
 	for _, split := range []struct {
@@ -259,7 +280,8 @@ func (r *Run) train(rr *recipeRun) error {
 		}
 	}
 	// The last curve point carries the final dev metric.
-	if last := &r.Curve[len(r.Curve)-1]; len(r.Task.Dev) > 0 {
+	// (Not when early stopping restored an earlier step's weights.)
+	if last := &r.Curve[len(r.Curve)-1]; len(r.Task.Dev) > 0 && !r.Control.RestoredBest {
 		last.DevAcc, last.DevMSE = r.metricOr("dev_accuracy"), r.metricOr("dev_mse")
 	}
 	if opt.Progress != nil {
@@ -269,7 +291,7 @@ func (r *Run) train(rr *recipeRun) error {
 				shown[k] = v
 			}
 		}
-		opt.Progress(Progress{Task: r.Task.Name, Step: opt.Steps, Steps: opt.Steps, Metrics: shown, Done: true})
+		opt.Progress(Progress{Task: r.Task.Name, Step: len(r.Curve), Steps: opt.Steps, Metrics: shown, Done: true})
 	}
 	return nil
 }

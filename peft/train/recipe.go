@@ -108,6 +108,7 @@ type recipeRun struct {
 	baseLR float64 // Options.LearningRate, what the schedule scales
 	step   int
 	aug    *rand.Rand // augmentation's own stream: batches stay those of a run without it
+	augSrc *rand.PCG  // aug's source, which checkpoints keep
 	maskID int32
 }
 
@@ -138,8 +139,9 @@ func (r Recipe) prepare(t *peft.Tuned, opt Options) (*peft.Tuned, *recipeRun, er
 	if !layered && (r.LayerDecay > 0 && r.LayerDecay != 1 || r.UnfreezeEvery > 0) {
 		return nil, nil, fmt.Errorf("recipe: layer_decay and unfreeze_every act on layers, and this setup trains nothing in a layer: add \"full\", \"top2\" or an adapter, or drop those options")
 	}
+	src := rand.NewPCG(uint64(opt.Seed), 0xa06e17)
 	rr := &recipeRun{r: r, layers: t.Model.Config.NumLayers, baseLR: opt.LearningRate,
-		aug: rand.New(rand.NewPCG(uint64(opt.Seed), 0xa06e17)), maskID: t.Model.Tokenizer.MaskID}
+		aug: rand.New(src), augSrc: src, maskID: t.Model.Tokenizer.MaskID}
 	return t, rr, nil
 }
 

@@ -64,6 +64,8 @@ type Options struct {
 	Prune   *Pruning // gradual magnitude pruning (prune.go)
 	// Speed: mixed precision (see Speed).
 	Speed Speed
+	// Control: early stopping, checkpoints and resume (control.go).
+	Control Control
 	// Recipe: frozen and gradually unfrozen layers, a trained head to start
 	// from, layer-wise and per-group rates, the schedule, clipping and
 	// augmentation (recipe.go); the zero value changes nothing.
@@ -134,6 +136,7 @@ func (o Options) Resolved(m *peft.Model, task *data.Task) Options {
 		}
 		o.Head = &h
 	}
+	o.Control = o.Control.resolved(o, task.Regression)
 	return o
 }
 
