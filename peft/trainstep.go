@@ -33,7 +33,13 @@ type Stepper struct {
 	opt   optimizers.Interface
 	execs map[int]*context.Exec
 	lrVar *context.Variable
+	last  *graph.Graph // the graph the last Step ran (Graph)
 }
+
+// Graph is the compiled graph of the last Step, nil before the first: for
+// tools that read its compiled statistics (estimate's device memory, via
+// fastgrad.CompiledDeviceBytes).
+func (s *Stepper) Graph() *graph.Graph { return s.last }
 
 // StepResult is one training step's losses.
 type StepResult struct {
@@ -106,7 +112,8 @@ func (s *Stepper) Step(b Batch, y Labels, lr float64, depth int) (StepResult, er
 	if err != nil {
 		return StepResult{}, err
 	}
-	out, err := e.Exec(ids, types, mask, labels)
+	out, g, err := e.ExecWithGraph(ids, types, mask, labels)
+	s.last = g
 	if err != nil {
 		return StepResult{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -431,4 +432,50 @@ func (s *Scores) UnmarshalJSON(b []byte) error {
 		s.LEEP = *aux.LEEP
 	}
 	return nil
+}
+
+// ProbeCurve is the linear probe's k-fold accuracy on frozen features of
+// growing samples of task's training split (sizes, seeded): a learning
+// curve over data size that costs forward passes only. Each point is
+// weighted by n/(v(1−v)), the inverse binomial variance of its accuracy.
+func ProbeCurve(m *peft.Model, task *data.Task, sizes []int, opt TransferOptions) ([]CurvePoint, error) {
+	if opt.Pooling == "" {
+		opt.Pooling = PoolMean
+	}
+	largest := 0
+	for _, n := range sizes {
+		largest = max(largest, n)
+	}
+	texts, labels := Sample(task, largest, opt.Seed)
+	f, err := Extract(m, texts, labels, FeatureOptions{MaxLen: opt.MaxLen})
+	if err != nil {
+		return nil, err
+	}
+	x, err := f.At(-1, opt.Pooling)
+	if err != nil {
+		return nil, err
+	}
+	// Nested samples: a seeded shuffle of the largest one, cut at each size.
+	perm := make([]int, len(labels))
+	for i := range perm {
+		perm[i] = i
+	}
+	rng := rand.New(rand.NewPCG(opt.Seed, 0xc0ffee))
+	rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+	var out []CurvePoint
+	for _, n := range sizes {
+		n = min(n, len(perm))
+		var xs [][]float64
+		var ys []int
+		for _, i := range perm[:n] {
+			xs, ys = append(xs, x[i]), append(ys, labels[i])
+		}
+		acc, err := ProbeAccuracy(xs, ys, ProbeOptions{Folds: opt.Folds, Seed: opt.Seed})
+		if err != nil {
+			return nil, fmt.Errorf("probe at n=%d: %w", n, err)
+		}
+		v := math.Min(math.Max(acc, 0.5/float64(n)), 1-0.5/float64(n))
+		out = append(out, CurvePoint{N: float64(n), Value: acc, Weight: float64(n) / (v * (1 - v))})
+	}
+	return out, nil
 }

@@ -206,3 +206,15 @@ func (cb CurveBand) String() string {
 	}
 	return s
 }
+
+// StepCurve turns a run's learning curve (train.Point's Step and DevAcc,
+// NaN where dev was not evaluated) into curve points over steps.
+func StepCurve(steps []int, devAcc []float64) []CurvePoint {
+	var out []CurvePoint
+	for i, s := range steps {
+		if !math.IsNaN(devAcc[i]) && s > 0 {
+			out = append(out, CurvePoint{N: float64(s), Value: devAcc[i]})
+		}
+	}
+	return out
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/gopeft/gopeft/peft"
+	"github.com/gopeft/gopeft/peft/encoder"
 	"github.com/gopeft/gopeft/peft/hf"
 )
 
@@ -101,6 +102,10 @@ func Memory(cfg hf.Config, s *peft.Setup, batch, seqLen int, dtypeBytes int) Mem
 			lowest = min(lowest, s.Drop.TrainDepth(cfg, nil))
 		}
 		for _, l := range peft.Leaves(a.Method) {
+			if bt, ok := l.(peft.BaseTrainer); ok {
+				perLayerExtra += B * S * baseInputFloats(cfg, bt)
+				continue
+			}
 			if as, ok := l.(peft.ActivationSizer); ok {
 				floats, p := as.Activations(cfg, B*S)
 				perLayerExtra += floats
@@ -144,4 +149,29 @@ func (e MemoryUse) String() string {
 	mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 	return fmt.Sprintf("total %s = weights %s + gradients %s + optimizer %s + activations %s (%d layers) + workspace %s",
 		mib(e.Total), mib(e.Weights), mib(e.Gradients), mib(e.Optimizer), mib(e.Activations), e.BackwardLayers, mib(e.Workspace))
+}
+
+// baseInputFloats is what trained base projections keep per token per
+// layer for their weight gradients (dW = dyᵀx needs x): the layer input
+// (shared by query, key and value), the attention context (attention
+// output), the first LayerNorm's output (FFN in) and the GELU output (FFN
+// out). Frozen projections keep none of it: dx = dy·W needs only W. Biases
+// and LayerNorm parameters need nothing beyond what the frozen pass keeps.
+func baseInputFloats(cfg hf.Config, bt peft.BaseTrainer) int64 {
+	H, I := int64(cfg.HiddenSize), int64(cfg.IntermediateSize)
+	trains := func(site encoder.Site) bool { return bt.TrainsBase(site.WeightName(0)) }
+	var n int64
+	if trains(encoder.Query) || trains(encoder.Key) || trains(encoder.Value) {
+		n += H
+	}
+	if trains(encoder.AttnOut) {
+		n += H
+	}
+	if trains(encoder.FFNIn) {
+		n += H
+	}
+	if trains(encoder.FFNOut) {
+		n += I
+	}
+	return n
 }

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+
+	"github.com/gopeft/gopeft/peft"
+	"github.com/gopeft/gopeft/peft/estimate"
+	"github.com/gopeft/gopeft/peft/hf"
+)
+
+func init() {
+	estimateCommands["measure"] = runEstimateMeasure
+	estimateCommands["sweep"] = runEstimateSweep
+}
+
+// sweepModel loads --model, or builds a randomly initialised model of a
+// named shape (--shape bert-base) for memory and speed, where the weights'
+// values do not matter.
+func sweepModel(modelDir, shape string) (*peft.Model, error) {
+	switch {
+	case modelDir != "":
+		return peft.LoadModel(modelDir)
+	case shape == "bert-base":
+		cfg, err := hf.DefaultConfig(hf.BERT)
+		if err != nil {
+			return nil, err
+		}
+		return peft.NewModel(cfg, nil, 1)
+	}
+	return nil, fmt.Errorf("give --model DIR or --shape bert-base")
+}
+
+// measureResult is one point of a sweep: the estimate beside the measurement.
+type measureResult struct {
+	Method    string                    `json:"method"`
+	Predicted estimate.MemoryPrediction `json:"predicted"`
+	Measured  estimate.StepMeasurement  `json:"measured"`
+}
+
+func runEstimateMeasure(args []string) int {
+	fs := newFlags("estimate measure", "(--model DIR | --shape bert-base) --method NAME --batch B --seq S [--steps 3] [--json]")
+	modelDir := fs.String("model", "", "model directory")
+	shape := fs.String("shape", "", "instead of --model: a random model of this shape (bert-base)")
+	method := fs.String("method", "", "PEFT method preset (full, lora, houlsby, ...)")
+	batch := fs.Int("batch", 8, "batch size")
+	seq := fs.Int("seq", 64, "tokens per example")
+	steps := fs.Int("steps", 3, "timed steps after the first (compiling) one")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	s, err := buildSetup(*method, "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft estimate measure:", err)
+		return 2
+	}
+	m, err := sweepModel(*modelDir, *shape)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft estimate measure:", err)
+		return 1
+	}
+	meas, err := estimate.MeasureSteps(m, s, *batch, *seq, *steps, 1)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft estimate measure:", err)
+		return 1
+	}
+	res := measureResult{Method: *method, Predicted: estimate.PredictMemory(m.Config, s, *batch, *seq, estimate.ActiveBackend()), Measured: meas}
+	if *asJSON {
+		return printJSON(res)
+	}
+	fmt.Printf("%s batch %d x %d on %s: predicted %s; measured peak RSS %.1f MiB, device %.1f MiB, step %.3f s (compile %.1f s)\n",
+		*method, *batch, *seq, meas.Backend, res.Predicted, float64(meas.PeakRSS)/(1<<20), float64(meas.DeviceBytes)/(1<<20), meas.MedianStep, meas.CompileSeconds)
+	return 0
+}
+
+func intList(flag, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%s %q: give positive integers, e.g. 8,16,32", flag, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// runEstimateSweep measures every (method, batch, seq) point in its own
+// child process (`gopeft estimate measure --json`), so each peak is its own,
+// and prints predicted against measured peak memory.
+func runEstimateSweep(args []string) int {
+	fs := newFlags("estimate sweep", "(--model DIR | --shape bert-base) [--methods full,lora,houlsby] [--batches 4,8,16,32] [--seqs 32,64,128] [--parallel 1] [--json]")
+	modelDir := fs.String("model", "", "model directory")
+	shape := fs.String("shape", "", "instead of --model: a random model of this shape (bert-base)")
+	methods := fs.String("methods", "full,lora,houlsby", "method presets")
+	batches := fs.String("batches", "4,8,16,32", "batch sizes")
+	seqs := fs.String("seqs", "32,64,128", "sequence lengths")
+	steps := fs.Int("steps", 3, "timed steps per point")
+	parallel := fs.Int("parallel", 1, "points measured at once (GPU: several compile in parallel; CPU: keep 1)")
+	from := fs.String("from", "", "re-analyse the points of an earlier sweep's --json output instead of measuring")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *from != "" {
+		raw, err := os.ReadFile(*from)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gopeft estimate sweep:", err)
+			return 1
+		}
+		var saved struct {
+			Points []*measureResult `json:"points"`
+		}
+		if err := json.Unmarshal(raw, &saved); err != nil {
+			fmt.Fprintf(os.Stderr, "gopeft estimate sweep: %s: %v (give a file written by gopeft estimate sweep --json)\n", *from, err)
+			return 1
+		}
+		fit, note := fitSweep(saved.Points)
+		if *asJSON {
+			return printJSON(map[string]any{"points": saved.Points, "fit": fit, "fit_note": note})
+		}
+		printSweep(saved.Points)
+		fmt.Println(note)
+		return 0
+	}
+	bs, err := intList("--batches", *batches)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft estimate sweep:", err)
+		return 2
+	}
+	ss, err := intList("--seqs", *seqs)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft estimate sweep:", err)
+		return 2
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft estimate sweep:", err)
+		return 1
+	}
+	type point struct {
+		method     string
+		batch, seq int
+	}
+	var points []point
+	for _, me := range strings.Split(*methods, ",") {
+		for _, s := range ss {
+			for _, b := range bs {
+				points = append(points, point{me, b, s})
+			}
+		}
+	}
+	results := make([]*measureResult, len(points))
+	errs := make([]error, len(points))
+	sem := make(chan struct{}, max(1, *parallel))
+	var wg sync.WaitGroup
+	for i, p := range points {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			a := []string{"estimate", "measure", "--method", p.method, "--batch", strconv.Itoa(p.batch), "--seq", strconv.Itoa(p.seq), "--steps", strconv.Itoa(*steps), "--json"}
+			if *modelDir != "" {
+				a = append(a, "--model", *modelDir)
+			} else {
+				a = append(a, "--shape", *shape)
+			}
+			cmd := exec.Command(self, a...)
+			var out, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &stderr
+			if err := cmd.Run(); err != nil {
+				errs[i] = fmt.Errorf("%s batch %d seq %d: %v: %s", p.method, p.batch, p.seq, err, lastLine(stderr.String()))
+				return
+			}
+			var r measureResult
+			if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+				errs[i] = fmt.Errorf("%s batch %d seq %d: %v", p.method, p.batch, p.seq, err)
+				return
+			}
+			results[i] = &r
+			fmt.Fprintf(os.Stderr, "measured %s batch %d seq %d\n", p.method, p.batch, p.seq)
+		}()
+	}
+	wg.Wait()
+	var ok []*measureResult
+	for i, r := range results {
+		if errs[i] != nil {
+			fmt.Fprintln(os.Stderr, "gopeft estimate sweep:", errs[i])
+			continue
+		}
+		ok = append(ok, r)
+	}
+	fit, fitNote := fitSweep(ok)
+	if *asJSON {
+		if code := printJSON(map[string]any{"points": ok, "fit": fit, "fit_note": fitNote}); code != 0 {
+			return code
+		}
+	} else {
+		printSweep(ok)
+		fmt.Println(fitNote)
+	}
+	if len(ok) < len(points) {
+		return 1
+	}
+	return 0
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// printSweep prints predicted against measured peak memory and step time.
+func printSweep(rs []*measureResult) {
+	if len(rs) == 0 {
+		return
+	}
+	gpu := rs[0].Measured.DeviceBytes > 0
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	what := "PEAK RSS"
+	if gpu {
+		what = "DEVICE"
+	}
+	fmt.Fprintf(tw, "METHOD\tBATCH\tSEQ\tPREDICTED MiB\t%s MiB\tERROR\tSTEP s\t\n", what)
+	worst := 0.0
+	for _, r := range rs {
+		measured := r.Measured.PeakRSS
+		if gpu {
+			measured = r.Measured.DeviceBytes
+		}
+		e := float64(r.Predicted.Peak)/float64(measured) - 1
+		worst = max(worst, abs(e))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%+.1f%%\t%.3f\t\n", r.Method, r.Measured.Batch, r.Measured.SeqLen,
+			float64(r.Predicted.Peak)/(1<<20), float64(measured)/(1<<20), 100*e, r.Measured.MedianStep)
+	}
+	tw.Flush()
+	fmt.Printf("%d points on %s; worst error %.1f%% (%s)\n", len(rs), rs[0].Measured.Backend, 100*worst, rs[0].Predicted.Basis)
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// measuredPeak is the point's measured peak: device bytes where the backend
+// reports them, else the process's peak RSS.
+func measuredPeak(r *measureResult) int64 {
+	if r.Measured.DeviceBytes > 0 {
+		return r.Measured.DeviceBytes
+	}
+	return r.Measured.PeakRSS
+}
+
+// fitSweep fits the backend's memory constants on the smallest and largest
+// batch of every (method, seq) and checks them on the batches between.
+func fitSweep(rs []*measureResult) (*estimate.BackendMemory, string) {
+	if len(rs) == 0 {
+		return nil, "no points"
+	}
+	lo, hi := rs[0].Measured.Batch, rs[0].Measured.Batch
+	for _, r := range rs {
+		lo, hi = min(lo, r.Measured.Batch), max(hi, r.Measured.Batch)
+	}
+	copies := 2.0 // CPU: the Model's weights and the Tuned's clone
+	if rs[0].Measured.DeviceBytes > 0 {
+		copies = 1 // XLA's statistics: the step's arguments
+	}
+	var fitOn []estimate.MemoryPoint
+	for _, r := range rs {
+		if r.Measured.Batch == lo || r.Measured.Batch == hi {
+			fitOn = append(fitOn, estimate.MemoryPoint{Use: r.Predicted.MemoryUse, Peak: measuredPeak(r)})
+		}
+	}
+	bm, err := estimate.FitBackendMemory(rs[0].Predicted.Backend.Name, copies, fitOn)
+	if err != nil {
+		return nil, "no fit: " + err.Error()
+	}
+	worstFit, worstHeld := 0.0, 0.0
+	for _, r := range rs {
+		p := bm.Overhead + int64(bm.WeightCopies*float64(r.Predicted.Weights)+bm.StateFactor*float64(r.Predicted.Gradients+r.Predicted.Optimizer)+
+			bm.ActivationFactor*float64(r.Predicted.Activations+r.Predicted.Workspace))
+		e := abs(float64(p)/float64(measuredPeak(r)) - 1)
+		if r.Measured.Batch == lo || r.Measured.Batch == hi {
+			worstFit = max(worstFit, e)
+		} else {
+			worstHeld = max(worstHeld, e)
+		}
+	}
+	return &bm, fmt.Sprintf("constants fitted on batches %d and %d (%d points): overhead %d bytes (%.1f MiB), weight copies %g, state factor %.3f, activation factor %.3f; worst error %.1f%% on those points, %.1f%% on the held-out batches between",
+		lo, hi, len(fitOn), bm.Overhead, float64(bm.Overhead)/(1<<20), bm.WeightCopies, bm.StateFactor, bm.ActivationFactor, 100*worstFit, 100*worstHeld)
+}
