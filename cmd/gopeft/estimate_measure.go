@@ -238,7 +238,7 @@ func printSweep(rs []*measureResult) {
 			measured = r.Measured.DeviceBytes
 		}
 		e := float64(r.Predicted.Peak)/float64(measured) - 1
-		worst = max(worst, abs(e))
+		worst = max(worst, absf(e))
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%+.1f%%\t%.3f\t\n", r.Method, r.Measured.Batch, r.Measured.SeqLen,
 			float64(r.Predicted.Peak)/(1<<20), float64(measured)/(1<<20), 100*e, r.Measured.MedianStep)
 	}
@@ -246,7 +246,7 @@ func printSweep(rs []*measureResult) {
 	fmt.Printf("%d points on %s; worst error %.1f%% (%s)\n", len(rs), rs[0].Measured.Backend, 100*worst, rs[0].Predicted.Basis)
 }
 
-func abs(x float64) float64 {
+func absf(x float64) float64 {
 	if x < 0 {
 		return -x
 	}
@@ -290,7 +290,7 @@ func fitSweep(rs []*measureResult) (*estimate.BackendMemory, string) {
 	for _, r := range rs {
 		p := bm.Overhead + int64(bm.WeightCopies*float64(r.Predicted.Weights)+bm.StateFactor*float64(r.Predicted.Gradients+r.Predicted.Optimizer)+
 			bm.ActivationFactor*float64(r.Predicted.Activations+r.Predicted.Workspace))
-		e := abs(float64(p)/float64(measuredPeak(r)) - 1)
+		e := absf(float64(p)/float64(measuredPeak(r)) - 1)
 		if r.Measured.Batch == lo || r.Measured.Batch == hi {
 			worstFit = max(worstFit, e)
 		} else {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gopeft/gopeft/peft"
@@ -23,6 +24,11 @@ type StepMeasurement struct {
 	CompileSeconds float64   `json:"compile_seconds"` // the first step, compilation included
 	StepSeconds    []float64 `json:"step_seconds"`    // each later step
 	MedianStep     float64   `json:"median_step_seconds"`
+	MeanStep       float64   `json:"mean_step_seconds"` // what a run's total time is made of
+	// MeanStepCPU is the process's CPU time (user + system) per timed step:
+	// unlike wall time, it hardly changes when other processes compete for
+	// the cores.
+	MeanStepCPU float64 `json:"mean_step_cpu_seconds"`
 	// BaselineRSS is the process's resident memory before the tuned model
 	// was built (the model loaded); PeakRSS its high-water mark (VmHWM)
 	// after the steps. Linux only; 0 elsewhere.
@@ -62,7 +68,11 @@ func MeasureSteps(m *peft.Model, s *peft.Setup, batch, seqLen, steps int, seed i
 	}
 	st := t.NewStepper(0.01)
 	depth := s.Drop.TrainDepth(m.Config, nil)
+	var cpuStart float64
 	for i := 0; i <= steps; i++ {
+		if i == 1 {
+			cpuStart = CPUSeconds()
+		}
 		start := time.Now()
 		if _, err := st.Step(b, y, 1e-4, depth); err != nil {
 			return r, err
@@ -73,9 +83,13 @@ func MeasureSteps(m *peft.Model, s *peft.Setup, batch, seqLen, steps int, seed i
 			r.StepSeconds = append(r.StepSeconds, time.Since(start).Seconds())
 		}
 	}
+	r.MeanStepCPU = (CPUSeconds() - cpuStart) / float64(steps)
 	sorted := append([]float64(nil), r.StepSeconds...)
 	sort.Float64s(sorted)
 	r.MedianStep = sorted[len(sorted)/2]
+	for _, t := range sorted {
+		r.MeanStep += t / float64(len(sorted))
+	}
 	r.PeakRSS, _ = procStatus("VmHWM")
 	if n, ok := fastgrad.CompiledDeviceBytes(st.Graph()); ok {
 		r.DeviceBytes = n
@@ -98,4 +112,14 @@ func procStatus(field string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s in /proc/self/status", field)
+}
+
+// CPUSeconds is this process's user + system CPU time so far (0 where
+// getrusage is unavailable).
+func CPUSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
