@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,9 +54,13 @@ func runEstimateMeasure(args []string) int {
 	batch := fs.Int("batch", 8, "batch size")
 	seq := fs.Int("seq", 64, "tokens per example")
 	steps := fs.Int("steps", 3, "timed steps after the first (compiling) one")
+	pointList := fs.String("points", "", "instead of --method/--batch/--seq: METHOD:BATCH:SEQ,... measured one after another on one model (prints a JSON list)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *pointList != "" {
+		return measurePoints(*modelDir, *shape, *pointList, *steps)
 	}
 	s, err := buildSetup(*method, "")
 	if err != nil {
@@ -81,6 +86,40 @@ func runEstimateMeasure(args []string) int {
 	return 0
 }
 
+// measurePoints measures several points on one model (XLA's compiled
+// statistics are per program, so they need no process of their own) and
+// prints them as a JSON list; a point that fails is reported and skipped.
+func measurePoints(modelDir, shape, list string, steps int) int {
+	m, err := sweepModel(modelDir, shape)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft estimate measure:", err)
+		return 1
+	}
+	var out []measureResult
+	for _, p := range strings.Split(list, ",") {
+		f := strings.Split(p, ":")
+		if len(f) != 3 {
+			fmt.Fprintf(os.Stderr, "gopeft estimate measure: point %q is not METHOD:BATCH:SEQ\n", p)
+			return 2
+		}
+		b, err1 := strconv.Atoi(f[1])
+		sq, err2 := strconv.Atoi(f[2])
+		s, err3 := buildSetup(f[0], "")
+		if err1 != nil || err2 != nil || err3 != nil {
+			fmt.Fprintf(os.Stderr, "gopeft estimate measure: point %q: %v %v %v\n", p, err1, err2, err3)
+			return 2
+		}
+		meas, err := estimate.MeasureSteps(m, s, b, sq, steps, 1)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gopeft estimate measure: point %s: %v\n", p, err)
+			continue
+		}
+		out = append(out, measureResult{Method: f[0], Predicted: estimate.PredictMemory(m.Config, s, b, sq, estimate.ActiveBackend()), Measured: meas})
+		fmt.Fprintf(os.Stderr, "measured %s\n", p)
+	}
+	return printJSON(out)
+}
+
 func intList(flag, s string) ([]int, error) {
 	var out []int
 	for _, f := range strings.Split(s, ",") {
@@ -104,7 +143,8 @@ func runEstimateSweep(args []string) int {
 	batches := fs.String("batches", "4,8,16,32", "batch sizes")
 	seqs := fs.String("seqs", "32,64,128", "sequence lengths")
 	steps := fs.Int("steps", 3, "timed steps per point")
-	parallel := fs.Int("parallel", 1, "points measured at once (GPU: several compile in parallel; CPU: keep 1)")
+	parallel := fs.Int("parallel", 1, "child processes at once (GPU: several compile in parallel; CPU: keep 1)")
+	perChild := fs.Int("points-per-child", 1, "points a child measures on one model (GPU: more, to build BERT-base once; CPU: 1, so each peak RSS is its own)")
 	from := fs.String("from", "", "re-analyse the points of an earlier sweep's --json output instead of measuring")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
@@ -158,17 +198,29 @@ func runEstimateSweep(args []string) int {
 			}
 		}
 	}
-	results := make([]*measureResult, len(points))
-	errs := make([]error, len(points))
+	// Deal the points round-robin to the children, so each child gets a mix.
+	k := max(1, *perChild)
+	nChildren := (len(points) + k - 1) / k
+	groups := make([][]point, nChildren)
+	for i, p := range points {
+		groups[i%nChildren] = append(groups[i%nChildren], p)
+	}
+	var mu sync.Mutex
+	var ok []*measureResult
+	failed := 0
 	sem := make(chan struct{}, max(1, *parallel))
 	var wg sync.WaitGroup
-	for i, p := range points {
+	for _, g := range groups {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			a := []string{"estimate", "measure", "--method", p.method, "--batch", strconv.Itoa(p.batch), "--seq", strconv.Itoa(p.seq), "--steps", strconv.Itoa(*steps), "--json"}
+			var list []string
+			for _, p := range g {
+				list = append(list, fmt.Sprintf("%s:%d:%d", p.method, p.batch, p.seq))
+			}
+			a := []string{"estimate", "measure", "--points", strings.Join(list, ","), "--steps", strconv.Itoa(*steps)}
 			if *modelDir != "" {
 				a = append(a, "--model", *modelDir)
 			} else {
@@ -177,28 +229,32 @@ func runEstimateSweep(args []string) int {
 			cmd := exec.Command(self, a...)
 			var out, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &stderr
-			if err := cmd.Run(); err != nil {
-				errs[i] = fmt.Errorf("%s batch %d seq %d: %v: %s", p.method, p.batch, p.seq, err, lastLine(stderr.String()))
-				return
+			err := cmd.Run()
+			var rs []*measureResult
+			if jerr := json.Unmarshal(out.Bytes(), &rs); jerr != nil && err == nil {
+				err = jerr
 			}
-			var r measureResult
-			if err := json.Unmarshal(out.Bytes(), &r); err != nil {
-				errs[i] = fmt.Errorf("%s batch %d seq %d: %v", p.method, p.batch, p.seq, err)
-				return
+			mu.Lock()
+			defer mu.Unlock()
+			ok = append(ok, rs...)
+			failed += len(g) - len(rs)
+			if err != nil || len(rs) < len(g) {
+				fmt.Fprintf(os.Stderr, "gopeft estimate sweep: child for %s: %v: %s\n", strings.Join(list, ","), err, lastLine(stderr.String()))
 			}
-			results[i] = &r
-			fmt.Fprintf(os.Stderr, "measured %s batch %d seq %d\n", p.method, p.batch, p.seq)
+			fmt.Fprintf(os.Stderr, "measured %d of %s\n", len(rs), strings.Join(list, ","))
 		}()
 	}
 	wg.Wait()
-	var ok []*measureResult
-	for i, r := range results {
-		if errs[i] != nil {
-			fmt.Fprintln(os.Stderr, "gopeft estimate sweep:", errs[i])
-			continue
-		}
-		ok = append(ok, r)
+	// The table in sweep order: method, seq, batch.
+	order := map[string]int{}
+	for i, p := range points {
+		order[fmt.Sprintf("%s:%d:%d", p.method, p.batch, p.seq)] = i
 	}
+	sort.Slice(ok, func(i, j int) bool {
+		ki := fmt.Sprintf("%s:%d:%d", ok[i].Method, ok[i].Measured.Batch, ok[i].Measured.SeqLen)
+		kj := fmt.Sprintf("%s:%d:%d", ok[j].Method, ok[j].Measured.Batch, ok[j].Measured.SeqLen)
+		return order[ki] < order[kj]
+	})
 	fit, fitNote := fitSweep(ok)
 	if *asJSON {
 		if code := printJSON(map[string]any{"points": ok, "fit": fit, "fit_note": fitNote}); code != 0 {
@@ -208,7 +264,7 @@ func runEstimateSweep(args []string) int {
 		printSweep(ok)
 		fmt.Println(fitNote)
 	}
-	if len(ok) < len(points) {
+	if failed > 0 {
 		return 1
 	}
 	return 0

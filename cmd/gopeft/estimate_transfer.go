@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -157,6 +158,8 @@ func runEstimateCalibrate(args []string) int {
 	steps := fs.Int("steps", 240, "fine-tuning steps per run")
 	maxLen := fs.Int("max-len", 32, "tokens per example, fine-tuning and features")
 	seed := fs.Int64("seed", 1, "seed")
+	noOffsets := fs.Bool("no-method-offsets", false, "leave out the per-method offsets: scores only")
+	ablation := fs.Bool("ablation", false, "also report leave-one-out tau for every feature layer and input set")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -196,7 +199,13 @@ func runEstimateCalibrate(args []string) int {
 		fmt.Fprintln(os.Stderr, "gopeft estimate calibrate:", err)
 		return 1
 	}
-	in := append(strings.Split(*inputs, ","), estimate.MethodInputs(obs)...)
+	withOffsets := func(in []string) []string {
+		if *noOffsets {
+			return in
+		}
+		return append(in, estimate.MethodInputs(obs)...)
+	}
+	in := withOffsets(strings.Split(*inputs, ","))
 	loo, err := estimate.LeaveOneOut(obs, in)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft estimate calibrate:", err)
@@ -207,8 +216,33 @@ func runEstimateCalibrate(args []string) int {
 		fmt.Fprintln(os.Stderr, "gopeft estimate calibrate:", err)
 		return 1
 	}
+	type ablationRow struct {
+		Layer   int                `json:"layer"`
+		Inputs  []string           `json:"inputs"`
+		Tau     float64            `json:"kendall_tau"`
+		MAE     float64            `json:"mae"`
+		PerTask map[string]float64 `json:"per_task_tau"`
+	}
+	var rows []ablationRow
+	if *ablation {
+		for l := 0; l < len(obs[0].Layers); l++ {
+			at, err := estimate.AtLayer(obs, l)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "gopeft estimate calibrate:", err)
+				return 1
+			}
+			for _, set := range [][]string{{"probe"}, {"logme"}, {"hscore"}, {"leep"}, {"probe", "logme"}, {"probe", "logme", "baseline"}} {
+				r, err := estimate.LeaveOneOut(at, withOffsets(set))
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "gopeft estimate calibrate: layer %d inputs %v: %v\n", l, set, err)
+					continue
+				}
+				rows = append(rows, ablationRow{Layer: l, Inputs: set, Tau: r.Tau, MAE: r.MAE, PerTask: r.PerTask})
+			}
+		}
+	}
 	if *asJSON {
-		return printJSON(map[string]any{"observations": obs, "leave_one_out": loo, "predictor": full})
+		return printJSON(map[string]any{"observations": obs, "leave_one_out": loo, "predictor": full, "ablation": rows})
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TASK\tMETHOD\tLOGME\tPROBE\tLEEP\tPREDICTED (LOO)\tACTUAL\t")
@@ -218,8 +252,23 @@ func runEstimateCalibrate(args []string) int {
 	}
 	tw.Flush()
 	fmt.Printf("Kendall tau (leave-one-out, %d configurations): %.3f; MAE %.3f; 90%% intervals cover %.0f%%\n", len(obs), loo.Tau, loo.MAE, 100*loo.Covered)
-	for t, v := range loo.PerTask {
-		fmt.Printf("  within %s: tau %.3f\n", t, v)
+	for _, t := range sortedKeys(loo.PerTask) {
+		fmt.Printf("  within %s: tau %.3f\n", t, loo.PerTask[t])
+	}
+	if len(rows) > 0 {
+		fmt.Println("\nablation (leave-one-out Kendall tau; method offsets included unless --no-method-offsets):")
+		for _, r := range rows {
+			fmt.Printf("  layer %d  %-24s tau %.3f  MAE %.3f\n", r.Layer, strings.Join(r.Inputs, "+"), r.Tau, r.MAE)
+		}
 	}
 	return 0
+}
+
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -181,6 +181,9 @@ func newWithConfig(config string) (b backends.Backend, err error) {
 			err = fmt.Errorf("%v", r)
 		}
 	}()
+	if b, ok, err := newXLAWithOptions(config); ok {
+		return b, err
+	}
 	return backends.NewWithConfig(config)
 }
 

@@ -105,10 +105,11 @@ func (c Config) Label() string {
 // and to check a predictor on.
 type Observation struct {
 	Config
-	Scores       Scores  `json:"scores"`
-	Actual       float64 `json:"actual"` // test accuracy after fine-tuning
-	RunDir       string  `json:"run_dir"`
-	TrainSeconds float64 `json:"train_seconds"`
+	Scores       Scores   `json:"scores"`
+	Layers       []Scores `json:"layers,omitempty"` // the task's scores at every layer (Scores is Layers[Layer])
+	Actual       float64  `json:"actual"`           // test accuracy after fine-tuning
+	RunDir       string   `json:"run_dir"`
+	TrainSeconds float64  `json:"train_seconds"`
 }
 
 // GroundTruth fine-tunes every configuration through the run store under
@@ -151,7 +152,7 @@ func GroundTruth(runsDir string, m *peft.Model, loadTask func(string) (*data.Tas
 		if layer < 0 || layer >= len(ts) {
 			return nil, fmt.Errorf("config %s %s: feature layer %d out of range 0..%d", c.Task, c.Label(), c.Layer, len(ts)-1)
 		}
-		out = append(out, Observation{Config: c, Scores: ts[layer], Actual: r.Metrics["test_accuracy"], RunDir: r.Dir, TrainSeconds: r.TrainSeconds})
+		out = append(out, Observation{Config: c, Scores: ts[layer], Layers: ts, Actual: r.Metrics["test_accuracy"], RunDir: r.Dir, TrainSeconds: r.TrainSeconds})
 	}
 	return out, nil
 }
@@ -476,6 +477,24 @@ func ProbeCurve(m *peft.Model, task *data.Task, sizes []int, opt TransferOptions
 		}
 		v := math.Min(math.Max(acc, 0.5/float64(n)), 1-0.5/float64(n))
 		out = append(out, CurvePoint{N: float64(n), Value: acc, Weight: float64(n) / (v * (1 - v))})
+	}
+	return out, nil
+}
+
+// AtLayer returns the observations with their scores taken at another
+// feature layer (negative counts from the top).
+func AtLayer(obs []Observation, layer int) ([]Observation, error) {
+	out := make([]Observation, len(obs))
+	for i, o := range obs {
+		l := layer
+		if l < 0 {
+			l += len(o.Layers)
+		}
+		if l < 0 || l >= len(o.Layers) {
+			return nil, fmt.Errorf("feature layer %d out of range 0..%d", layer, len(o.Layers)-1)
+		}
+		o.Scores, o.Config.Layer = o.Layers[l], l
+		out[i] = o
 	}
 	return out, nil
 }

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Predicted against measured peak device memory of GoPEFT training steps on
+# a BERT-base shape (random weights: memory does not depend on their values),
+# over 4 batch sizes x 3 sequence lengths x 3 methods (full fine-tuning,
+# LoRA, Houlsby), float32, AdamW.
+#
+# Build here (one command; the device has no Go):
+#   bash scripts/estimate/gpu_memory_sweep.sh build
+# Run on the GPU machine with carry ["bin/estimate"] (one command):
+#   bash scripts/estimate/gpu_memory_sweep.sh run
+#
+# "Measured" is XLA's compiled memory statistics of each training step
+# (arguments + outputs - aliases + temporaries + code: the buffers XLA
+# assigns for the step, weights and AdamW state included), read through
+# PJRT (fastgrad.CompiledDeviceBytes); PJRT's device-level peak counter
+# (PJRT_Device_MemoryStats) is not wrapped by go-xla v0.1.4. As a
+# cross-check the script also polls nvidia-smi every 50 ms; with
+# preallocate=false XLA's BFC allocator grows its pool on demand and keeps
+# it, so a process's nvidia-smi figure is its pool's high-water mark (plus
+# the CUDA context), an upper bound of the peak.
+#
+# Points are spread over $WORKERS processes of $PER points each, each
+# building BERT-base once (about 30 s) and compiling each point's step (about
+# 20-25 s on the H200); the defaults finish in about 5 minutes.
+set -uo pipefail
+BIN=bin/estimate/gopeft
+case "${1:-}" in
+build)
+	set -e
+	mkdir -p bin/estimate
+	CGO_ENABLED=1 go build -ldflags='-s -w' -o "$BIN" ./cmd/gopeft
+	ls -la "$BIN"
+	exit 0
+	;;
+run) ;;
+*) echo "usage: $0 build|run" >&2; exit 2 ;;
+esac
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+SP=$(python3 -c 'import jax_plugins,os;print(os.path.dirname(list(jax_plugins.__path__)[0]))')
+PLUGIN=$SP/jax_plugins/xla_cuda13/xla_cuda_plugin.so
+[ -f "$PLUGIN" ] || PLUGIN=$(ls "$SP"/jax_plugins/xla_cuda*/xla_cuda_plugin.so | head -1)
+export XLA_FLAGS=--xla_gpu_cuda_data_dir=$SP/nvidia GOPJRT_CUDA_CHECKS=0
+export GOMLX_BACKEND=xla:$PLUGIN GOPEFT_PJRT_PLUGIN=$PLUGIN
+# Several processes share the GPU: no up-front 75% preallocation each.
+export GOPEFT_PJRT_OPTIONS=${GOPEFT_PJRT_OPTIONS:-preallocate=false}
+WORKERS=${WORKERS:-6}
+PER=${PER:-6}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+nvidia-smi --query-gpu=timestamp,memory.used --format=csv,noheader -lms 50 > "$OUT/nvidia_smi_memory.csv" 2>/dev/null &
+SMI=$!
+echo "=== sweep ($(date +%T)): $WORKERS workers x $PER points, $GOMLX_BACKEND, $GOPEFT_PJRT_OPTIONS"
+timeout "${SWEEP_TIMEOUT:-560}" "$BIN" estimate sweep --shape bert-base --methods full,lora,houlsby \
+	--batches "${BATCHES:-8,16,32,64}" --seqs "${SEQS:-64,128,256}" --steps 2 \
+	--parallel "$WORKERS" --points-per-child "$PER" --json > "$OUT/gpu_memory_sweep.json"
+rc=$?
+kill "$SMI" 2>/dev/null
+echo "=== sweep rc=$rc ($(date +%T))"
+"$BIN" estimate sweep --from "$OUT/gpu_memory_sweep.json" | tee "$OUT/gpu_memory_sweep.txt"
+echo "peak GPU memory.used seen by nvidia-smi (all processes): $(awk -F', ' '{gsub(/ MiB/,"",$2); if ($2+0>m) m=$2+0} END {print m}' "$OUT/nvidia_smi_memory.csv") MiB"
+exit $rc
