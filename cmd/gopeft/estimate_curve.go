@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ func runEstimateCurve(args []string) int {
 	seed := fs.Int64("seed", 0, "seed (probe curve)")
 	target := fs.Float64("target", 0, "n (examples or steps) to predict at; default 4x the largest observed")
 	gain := fs.Float64("gain", 0.01, "a doubling of n 'stops paying' when it gains less than this")
+	maxValue := fs.Float64("max-value", 1, "the metric's ceiling, bounding the asymptote (1 for accuracy; 0: unbounded)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -72,7 +74,11 @@ func runEstimateCurve(args []string) int {
 		fmt.Fprintln(os.Stderr, "gopeft estimate curve:", err)
 		return 1
 	}
-	fit, err := estimate.FitCurve(pts)
+	ceiling := *maxValue
+	if ceiling <= 0 {
+		ceiling = math.Inf(1)
+	}
+	fit, err := estimate.FitCurveBounded(pts, ceiling)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft estimate curve:", err)
 		return 1

@@ -326,10 +326,14 @@ type PredictedPoint struct {
 // with Kendall's tau over all points and within each task (where the
 // pooled tau can hide failures).
 type PredictedVsActual struct {
-	Inputs  []string           `json:"inputs"`
-	Points  []PredictedPoint   `json:"points"`
-	Tau     float64            `json:"kendall_tau"`
-	PerTask map[string]float64 `json:"per_task_tau"` // NaN where a task has fewer than 2 points or all ties
+	Inputs []string         `json:"inputs"`
+	Points []PredictedPoint `json:"points"`
+	Tau    float64          `json:"kendall_tau"`
+	// PerTask is tau within each task; NaN where a task has fewer than 2
+	// points or its configurations have identical inputs (then the
+	// predictor cannot rank them, and leave-one-out's small refits would
+	// only order them against their actuals).
+	PerTask map[string]float64 `json:"per_task_tau"`
 	MAE     float64            `json:"mae"`
 	Covered float64            `json:"interval_coverage"` // share of actuals inside their 90% interval
 }
@@ -361,8 +365,19 @@ func LeaveOneOut(obs []Observation, inputs []string) (*PredictedVsActual, error)
 		}
 	}
 	res.Tau = KendallTau(pred, act)
+	rows := map[string]map[string]bool{}
+	for _, o := range obs {
+		x, _ := designRow(inputs, o)
+		if rows[o.Task] == nil {
+			rows[o.Task] = map[string]bool{}
+		}
+		rows[o.Task][fmt.Sprint(x)] = true
+	}
 	for task, pa := range byTask {
-		res.PerTask[task] = KendallTau(pa[0], pa[1])
+		res.PerTask[task] = math.NaN()
+		if len(rows[task]) > 1 {
+			res.PerTask[task] = KendallTau(pa[0], pa[1])
+		}
 	}
 	res.Covered = float64(covered) / float64(len(obs))
 	return res, nil
@@ -497,4 +512,25 @@ func AtLayer(obs []Observation, layer int) ([]Observation, error) {
 		out[i] = o
 	}
 	return out, nil
+}
+
+// MarshalJSON writes NaN taus (a task that cannot be ranked) as null.
+func (r PredictedVsActual) MarshalJSON() ([]byte, error) {
+	type plain PredictedVsActual
+	aux := struct {
+		plain
+		Tau     *float64            `json:"kendall_tau"`
+		PerTask map[string]*float64 `json:"per_task_tau"`
+	}{plain: plain(r), PerTask: map[string]*float64{}}
+	null := func(v float64) *float64 {
+		if math.IsNaN(v) {
+			return nil
+		}
+		return &v
+	}
+	aux.Tau = null(r.Tau)
+	for k, v := range r.PerTask {
+		aux.PerTask[k] = null(v)
+	}
+	return json.Marshal(aux)
 }

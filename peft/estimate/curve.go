@@ -53,10 +53,31 @@ func wlsAB(points []CurvePoint, c float64) (a, b, sse float64) {
 	return a, b, sse
 }
 
+// wlsB solves for B at fixed A and C (A − y = B·n^(−C), weighted).
+func wlsB(points []CurvePoint, a, c float64) (b, sse float64) {
+	var sxx, sxy float64
+	for _, p := range points {
+		w, x := p.weight(), math.Pow(p.N, -c)
+		sxx, sxy = sxx+w*x*x, sxy+w*x*(a-p.Value)
+	}
+	b = sxy / sxx
+	for _, p := range points {
+		r := a - b*math.Pow(p.N, -c) - p.Value
+		sse += p.weight() * r * r
+	}
+	return b, sse
+}
+
 // FitCurve fits A − B·n^(−C) to at least 4 points with distinct N > 0.
 // A and B are linear given C, so C is found by a log-spaced scan of
 // [0.01, 4] refined by golden-section search, and A, B in closed form.
-func FitCurve(points []CurvePoint) (*CurveFit, error) {
+func FitCurve(points []CurvePoint) (*CurveFit, error) { return FitCurveBounded(points, math.Inf(1)) }
+
+// FitCurveBounded is FitCurve with the asymptote A at most maxA (1 for an
+// accuracy): few noisy points otherwise fit a nearly flat power with an
+// asymptote far above anything reachable. When the free fit's A exceeds
+// maxA, A is fixed at maxA and B, C refitted.
+func FitCurveBounded(points []CurvePoint, maxA float64) (*CurveFit, error) {
 	distinct := map[float64]bool{}
 	for _, p := range points {
 		if p.N <= 0 || math.IsNaN(p.Value) || p.Weight < 0 {
@@ -67,7 +88,36 @@ func FitCurve(points []CurvePoint) (*CurveFit, error) {
 	if len(distinct) < 4 {
 		return nil, fmt.Errorf("%d distinct sizes: fitting a − b·n^(−c) with an uncertainty band needs at least 4", len(distinct))
 	}
-	sse := func(c float64) float64 { _, _, s := wlsAB(points, c); return s }
+	bounded := false
+	sse := func(c float64) float64 {
+		if bounded {
+			_, s := wlsB(points, maxA, c)
+			return s
+		}
+		_, _, s := wlsAB(points, c)
+		return s
+	}
+	c, err := minimiseC(sse)
+	if err != nil {
+		return nil, err
+	}
+	a, b, s := wlsAB(points, c)
+	if a > maxA {
+		bounded = true
+		if c, err = minimiseC(sse); err != nil {
+			return nil, err
+		}
+		a = maxA
+		b, s = wlsB(points, a, c)
+	}
+	f := &CurveFit{A: a, B: b, C: c, Points: len(points), ResidualSD: math.Sqrt(s / float64(len(points)-3))}
+	f.covariance(points)
+	return f, nil
+}
+
+// minimiseC scans C over [0.01, 4] log-spaced and refines the best by
+// golden-section search.
+func minimiseC(sse func(float64) float64) (float64, error) {
 	bestC, best := 0.0, math.Inf(1)
 	lo, hi := math.Log(0.01), math.Log(4.0)
 	const scan = 200
@@ -88,9 +138,15 @@ func FitCurve(points []CurvePoint) (*CurveFit, error) {
 			l = m1
 		}
 	}
-	c := math.Exp((l + r) / 2)
-	a, b, s := wlsAB(points, c)
-	f := &CurveFit{A: a, B: b, C: c, Points: len(points), ResidualSD: math.Sqrt(s / float64(len(points)-3))}
+	if math.IsInf(best, 1) {
+		return 0, fmt.Errorf("no power law fits these points")
+	}
+	return math.Exp((l + r) / 2), nil
+}
+
+// covariance sets the parameter covariance s²(JᵀWJ)⁻¹ from the Jacobian at
+// the optimum (a bounded A is treated as free: the band stays honest-sized).
+func (f *CurveFit) covariance(points []CurvePoint) {
 	// Parameter covariance s²(JᵀWJ)⁻¹ from the Jacobian at the optimum.
 	jtj := make([][]float64, 3)
 	for i := range jtj {
@@ -116,7 +172,6 @@ func FitCurve(points []CurvePoint) (*CurveFit, error) {
 			f.cov[i][i] = math.Inf(1) // B ≈ 0 leaves C unidentified: no band to give
 		}
 	}
-	return f, nil
 }
 
 // grad is ∂y/∂(A, B, C) at n.
@@ -201,7 +256,10 @@ func (f *CurveFit) Band(observed []CurvePoint, target float64, k int, gain float
 // String says what the fit predicts, in a sentence.
 func (cb CurveBand) String() string {
 	s := fmt.Sprintf("at n = %.0f: %.3f (90%% band %.3f-%.3f); asymptote %.3f", cb.Target, cb.Predicted, cb.PredLow, cb.PredHigh, cb.Asymptote)
-	if !math.IsInf(cb.StopsPaying, 1) {
+	switch {
+	case cb.StopsPaying > 1e9 || math.IsInf(cb.StopsPaying, 1):
+		s += fmt.Sprintf("; doubling keeps gaining %.3g or more past n = 1e9 (the fit sees no flattening)", cb.Gain)
+	default:
 		s += fmt.Sprintf("; more data stops paying (doubling gains < %.3g) at about n = %.0f", cb.Gain, cb.StopsPaying)
 	}
 	return s

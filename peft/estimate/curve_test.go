@@ -63,3 +63,19 @@ func TestFitCurveWeights(t *testing.T) {
 		t.Error("3 points accepted")
 	}
 }
+
+func TestFitCurveBoundedAsymptote(t *testing.T) {
+	// Noisy, nearly flat accuracies: the free fit's asymptote runs away; the
+	// bounded one stays at most 1 and still passes near the points.
+	pts := []CurvePoint{{N: 50, Value: 0.66}, {N: 100, Value: 0.82}, {N: 200, Value: 0.79}, {N: 400, Value: 0.853}}
+	f, err := FitCurveBounded(pts, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.A > 1 {
+		t.Errorf("asymptote %g above the bound", f.A)
+	}
+	if v, _, _ := f.At(400); math.Abs(v-0.853) > 0.05 {
+		t.Errorf("bounded fit at 400: %.3f, observed 0.853", v)
+	}
+}
