@@ -336,6 +336,9 @@ type PredictedVsActual struct {
 	PerTask map[string]float64 `json:"per_task_tau"`
 	MAE     float64            `json:"mae"`
 	Covered float64            `json:"interval_coverage"` // share of actuals inside their 90% interval
+	// Diagonal is the extent [low, high] of the line y = x to draw: the
+	// range of every prediction, interval and actual.
+	Diagonal [2]float64 `json:"diagonal"`
 }
 
 // LeaveOneOut predicts each observation from a predictor fitted on all the
@@ -380,6 +383,11 @@ func LeaveOneOut(obs []Observation, inputs []string) (*PredictedVsActual, error)
 		}
 	}
 	res.Covered = float64(covered) / float64(len(obs))
+	res.Diagonal = [2]float64{math.Inf(1), math.Inf(-1)}
+	for _, p := range res.Points {
+		res.Diagonal[0] = min(res.Diagonal[0], p.Actual, p.Prediction.Low)
+		res.Diagonal[1] = max(res.Diagonal[1], p.Actual, p.Prediction.High)
+	}
 	return res, nil
 }
 

@@ -1,6 +1,28 @@
-// Package estimate predicts what fine-tuning costs before it runs: the
-// training memory of a setup on a model, by batch and sequence length,
-// counted tensor by tensor from the encoder's forward pass.
+// Package estimate predicts what fine-tuning gives and costs before it runs,
+// and shows how good its predictions are.
+//
+// Accuracy: Extract takes a frozen encoder's features of sampled examples
+// (every layer, CLS or mean-pooled, and the MLM head's distributions);
+// LogME, HScore, LEEP and ProbeAccuracy score them (checked against the
+// NumPy reference in scripts/estimate/reference.py); Transfer does all of
+// it for a task. GroundTruth fine-tunes configurations through the run
+// store, Fit maps scores to fine-tuned accuracy by least squares (a
+// Prediction has a 90% interval and the number of runs behind it), and
+// LeaveOneOut returns PredictedVsActual with Kendall's tau, overall and
+// within each task.
+//
+// Data: FitCurve/FitCurveBounded fit a − b·n^(−c) by weighted least squares
+// (ProbeCurve and StepCurve give points); CurveBand is the curve with its
+// band, the prediction at a target n and where more data stops paying.
+//
+// Resources: Memory counts tensors (weights, gradients, AdamW, activations
+// a layer keeps for backward by method, workspace); PredictMemory turns the
+// count into a peak with a backend's measured constants (BackendMemory);
+// MaxBatch, MemoryCurve; MeasureSteps times real steps and reads peak RSS
+// or XLA's compiled device memory; Preflight puts it together:
+//
+//	p, _ := estimate.Preflight(model, task, setup, estimate.PreflightOptions{Train: opt})
+//	fmt.Println(p) // fits in 0.07 of 25.3 GB (largest batch that fits: ...); about 16 s per epoch (...) on blas
 //
 //	e := estimate.Memory(model.Config, peft.NewSetup("h", peft.Houlsby()), 16, 128, 4)
 //	fmt.Println(e) // total ... MiB = weights ... + gradients ... + optimizer ... + activations ... + workspace ...
