@@ -53,8 +53,17 @@ func (p PreflightReport) String() string {
 	if !p.Fits {
 		verb = "does NOT fit:"
 	}
-	return fmt.Sprintf("%s %.2f of %.1f GB (largest batch that fits: %d); about %.0f s per epoch (%d steps of %.3f s) on %s",
-		verb, float64(p.Memory.Peak)/1e9, float64(p.Limit)/1e9, p.MaxBatch, p.EpochSeconds, p.StepsPerEpoch, p.StepSeconds, p.Backend)
+	return fmt.Sprintf("%s %.2f of %.1f GB (largest batch that fits: %d); about %s s per epoch (%d steps of %.3g s) on %s",
+		verb, float64(p.Memory.Peak)/1e9, float64(p.Limit)/1e9, p.MaxBatch, seconds(p.EpochSeconds), p.StepsPerEpoch, p.StepSeconds, p.Backend)
+}
+
+// seconds prints a duration with two significant digits below 10 s and
+// whole seconds above.
+func seconds(s float64) string {
+	if s >= 10 {
+		return fmt.Sprintf("%.0f", s)
+	}
+	return fmt.Sprintf("%.2g", s)
 }
 
 // Preflight predicts whether training setup s on task fits in memory and
