@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 )
 
 func init() {
+	estimateCommands["backend"] = runEstimateBackend
 	estimateCommands["measure"] = runEstimateMeasure
 	estimateCommands["sweep"] = runEstimateSweep
 }
@@ -39,6 +42,17 @@ func sweepModel(modelDir, shape string) (*peft.Model, error) {
 	return nil, fmt.Errorf("give --model DIR or --shape bert-base")
 }
 
+// sweepConfig is the config of --model or --shape without building weights.
+func sweepConfig(modelDir, shape string) (hf.Config, error) {
+	if modelDir != "" {
+		return hf.ReadConfig(filepath.Join(modelDir, "config.json"))
+	}
+	if shape == "bert-base" {
+		return hf.DefaultConfig(hf.BERT)
+	}
+	return hf.Config{}, fmt.Errorf("give --model DIR or --shape bert-base")
+}
+
 // measureResult is one point of a sweep: the estimate beside the measurement.
 type measureResult struct {
 	Method    string                    `json:"method"`
@@ -54,7 +68,7 @@ func runEstimateMeasure(args []string) int {
 	batch := fs.Int("batch", 8, "batch size")
 	seq := fs.Int("seq", 64, "tokens per example")
 	steps := fs.Int("steps", 3, "timed steps after the first (compiling) one")
-	pointList := fs.String("points", "", "instead of --method/--batch/--seq: METHOD:BATCH:SEQ,... measured one after another on one model (prints a JSON list)")
+	pointList := fs.String("points", "", "instead of --method/--batch/--seq: METHOD:BATCH:SEQ,... measured one after another on one model (prints one JSON line each)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -88,14 +102,15 @@ func runEstimateMeasure(args []string) int {
 
 // measurePoints measures several points on one model (XLA's compiled
 // statistics are per program, so they need no process of their own) and
-// prints them as a JSON list; a point that fails is reported and skipped.
+// prints each as one JSON line as soon as it is measured; a point that
+// fails is reported and skipped.
 func measurePoints(modelDir, shape, list string, steps int) int {
 	m, err := sweepModel(modelDir, shape)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft estimate measure:", err)
 		return 1
 	}
-	var out []measureResult
+	enc := json.NewEncoder(os.Stdout)
 	for _, p := range strings.Split(list, ",") {
 		f := strings.Split(p, ":")
 		if len(f) != 3 {
@@ -114,10 +129,11 @@ func measurePoints(modelDir, shape, list string, steps int) int {
 			fmt.Fprintf(os.Stderr, "gopeft estimate measure: point %s: %v\n", p, err)
 			continue
 		}
-		out = append(out, measureResult{Method: f[0], Predicted: estimate.PredictMemory(m.Config, s, b, sq, estimate.ActiveBackend()), Measured: meas})
-		fmt.Fprintf(os.Stderr, "measured %s\n", p)
+		if err := enc.Encode(measureResult{Method: f[0], Predicted: estimate.PredictMemory(m.Config, s, b, sq, estimate.ActiveBackend()), Measured: meas}); err != nil {
+			return 1
+		}
 	}
-	return printJSON(out)
+	return 0
 }
 
 func intList(flag, s string) ([]int, error) {
@@ -145,7 +161,8 @@ func runEstimateSweep(args []string) int {
 	steps := fs.Int("steps", 3, "timed steps per point")
 	parallel := fs.Int("parallel", 1, "child processes at once (GPU: several compile in parallel; CPU: keep 1)")
 	perChild := fs.Int("points-per-child", 1, "points a child measures on one model (GPU: more, to build BERT-base once; CPU: 1, so each peak RSS is its own)")
-	from := fs.String("from", "", "re-analyse the points of an earlier sweep's --json output instead of measuring")
+	from := fs.String("from", "", "re-analyse the points of an earlier sweep (its --json output or --out-jsonl file) instead of measuring")
+	outJSONL := fs.String("out-jsonl", "", "append each point to this file as it is measured (kept if the sweep is killed)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -160,8 +177,18 @@ func runEstimateSweep(args []string) int {
 			Points []*measureResult `json:"points"`
 		}
 		if err := json.Unmarshal(raw, &saved); err != nil {
-			fmt.Fprintf(os.Stderr, "gopeft estimate sweep: %s: %v (give a file written by gopeft estimate sweep --json)\n", *from, err)
-			return 1
+			saved.Points = nil // not one object: JSON lines
+			for i, line := range strings.Split(string(raw), "\n") {
+				if strings.TrimSpace(line) == "" {
+					continue
+				}
+				var r measureResult
+				if err := json.Unmarshal([]byte(line), &r); err != nil {
+					fmt.Fprintf(os.Stderr, "gopeft estimate sweep: %s:%d: %v (give a file written by gopeft estimate sweep --json or --out-jsonl)\n", *from, i+1, err)
+					return 1
+				}
+				saved.Points = append(saved.Points, &r)
+			}
 		}
 		fit, note := fitSweep(saved.Points)
 		if *asJSON {
@@ -198,7 +225,19 @@ func runEstimateSweep(args []string) int {
 			}
 		}
 	}
-	// Deal the points round-robin to the children, so each child gets a mix.
+	// Deal the points, largest predicted first, round-robin to the
+	// children: each child then holds at most one of the largest, which
+	// bounds what children sharing a GPU need at once.
+	if cfg, err := sweepConfig(*modelDir, *shape); err == nil {
+		peak := func(p point) int64 {
+			s, err := buildSetup(p.method, "")
+			if err != nil {
+				return 0
+			}
+			return estimate.PredictMemory(cfg, s, p.batch, p.seq, estimate.XLAMemory).Peak
+		}
+		sort.SliceStable(points, func(i, j int) bool { return peak(points[i]) > peak(points[j]) })
+	}
 	k := max(1, *perChild)
 	nChildren := (len(points) + k - 1) / k
 	groups := make([][]point, nChildren)
@@ -208,6 +247,14 @@ func runEstimateSweep(args []string) int {
 	var mu sync.Mutex
 	var ok []*measureResult
 	failed := 0
+	var sink *os.File
+	if *outJSONL != "" {
+		if sink, err = os.OpenFile(*outJSONL, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "gopeft estimate sweep:", err)
+			return 1
+		}
+		defer sink.Close()
+	}
 	sem := make(chan struct{}, max(1, *parallel))
 	var wg sync.WaitGroup
 	for _, g := range groups {
@@ -227,12 +274,30 @@ func runEstimateSweep(args []string) int {
 				a = append(a, "--shape", *shape)
 			}
 			cmd := exec.Command(self, a...)
-			var out, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &stderr
-			err := cmd.Run()
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			stdout, err := cmd.StdoutPipe()
+			if err == nil {
+				err = cmd.Start()
+			}
 			var rs []*measureResult
-			if jerr := json.Unmarshal(out.Bytes(), &rs); jerr != nil && err == nil {
-				err = jerr
+			if err == nil {
+				sc := bufio.NewScanner(stdout)
+				sc.Buffer(make([]byte, 1<<20), 1<<24)
+				for sc.Scan() {
+					var r measureResult
+					if jerr := json.Unmarshal(sc.Bytes(), &r); jerr != nil {
+						continue
+					}
+					rs = append(rs, &r)
+					mu.Lock()
+					if sink != nil {
+						sink.Write(append(append([]byte(nil), sc.Bytes()...), '\n'))
+					}
+					mu.Unlock()
+					fmt.Fprintf(os.Stderr, "measured %s batch %d seq %d\n", r.Method, r.Measured.Batch, r.Measured.SeqLen)
+				}
+				err = cmd.Wait()
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -241,11 +306,20 @@ func runEstimateSweep(args []string) int {
 			if err != nil || len(rs) < len(g) {
 				fmt.Fprintf(os.Stderr, "gopeft estimate sweep: child for %s: %v: %s\n", strings.Join(list, ","), err, lastLine(stderr.String()))
 			}
-			fmt.Fprintf(os.Stderr, "measured %d of %s\n", len(rs), strings.Join(list, ","))
 		}()
 	}
 	wg.Wait()
 	// The table in sweep order: method, seq, batch.
+	sort.SliceStable(points, func(i, j int) bool {
+		mi, mj := strings.Index(*methods, points[i].method), strings.Index(*methods, points[j].method)
+		if mi != mj {
+			return mi < mj
+		}
+		if points[i].seq != points[j].seq {
+			return points[i].seq < points[j].seq
+		}
+		return points[i].batch < points[j].batch
+	})
 	order := map[string]int{}
 	for i, p := range points {
 		order[fmt.Sprintf("%s:%d:%d", p.method, p.batch, p.seq)] = i
@@ -355,4 +429,27 @@ func fitSweep(rs []*measureResult) (*estimate.BackendMemory, string) {
 	}
 	return &bm, fmt.Sprintf("constants fitted on batches %d and %d (%d points): overhead %d bytes (%.1f MiB), weight copies %g, state factor %.3f, activation factor %.3f; worst error %.1f%% on those points, %.1f%% on the held-out batches between",
 		lo, hi, len(fitOn), bm.Overhead, float64(bm.Overhead)/(1<<20), bm.WeightCopies, bm.StateFactor, bm.ActivationFactor, 100*worstFit, 100*worstHeld)
+}
+
+// runEstimateBackend creates the backend (so a bad GOPEFT_PJRT_OPTIONS fails
+// here, in seconds) and prints it with its memory constants and the
+// machine's memory.
+func runEstimateBackend(args []string) int {
+	fs := newFlags("estimate backend", "[--json]")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if _, err := peft.Backend(); err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft estimate backend:", err)
+		return 1
+	}
+	c := peft.BackendChoice()
+	limit, source := estimate.MachineMemory(c.IsGPU())
+	out := map[string]any{"backend": c.Display(), "memory_constants": estimate.ActiveBackend(), "memory": limit, "memory_source": source}
+	if *asJSON {
+		return printJSON(out)
+	}
+	fmt.Printf("%s; %.1f GB (%s); memory constants: %s\n", c.Display(), float64(limit)/1e9, source, estimate.ActiveBackend().Source)
+	return 0
 }

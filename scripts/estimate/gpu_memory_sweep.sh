@@ -19,9 +19,11 @@
 # it, so a process's nvidia-smi figure is its pool's high-water mark (plus
 # the CUDA context), an upper bound of the peak.
 #
-# Points are spread over $WORKERS processes of $PER points each, each
-# building BERT-base once (about 30 s) and compiling each point's step (about
-# 20-25 s on the H200); the defaults finish in about 5 minutes.
+# Points are spread over $WORKERS processes of $PER points each (largest
+# predicted first, dealt round-robin, so each process holds at most one of
+# the largest), each building BERT-base once (about 30 s) and compiling each
+# point's step (about 20-25 s on the H200); the defaults should finish in
+# about 5 minutes. One process alone would take about 15.
 set -uo pipefail
 BIN=bin/estimate/gopeft
 case "${1:-}" in
@@ -42,20 +44,36 @@ PLUGIN=$SP/jax_plugins/xla_cuda13/xla_cuda_plugin.so
 [ -f "$PLUGIN" ] || PLUGIN=$(ls "$SP"/jax_plugins/xla_cuda*/xla_cuda_plugin.so | head -1)
 export XLA_FLAGS=--xla_gpu_cuda_data_dir=$SP/nvidia GOPJRT_CUDA_CHECKS=0
 export GOMLX_BACKEND=xla:$PLUGIN GOPEFT_PJRT_PLUGIN=$PLUGIN
-# Several processes share the GPU: no up-front 75% preallocation each.
-export GOPEFT_PJRT_OPTIONS=${GOPEFT_PJRT_OPTIONS:-preallocate=false}
+# Several processes share the GPU: no up-front 75% preallocation each, and
+# the platform allocator (cudaMalloc/cudaFree) so a process gives memory
+# back between points. The measurement (XLA's compiled statistics) does not
+# depend on the allocator. If the plugin refuses the options, fall back to
+# fewer of them, and at last to one process (which needs none).
 WORKERS=${WORKERS:-6}
 PER=${PER:-6}
+for opts in "${GOPEFT_PJRT_OPTIONS:-preallocate=false,allocator=platform,memory_fraction=0.9}" "preallocate=false" ""; do
+	if GOPEFT_PJRT_OPTIONS=$opts "$BIN" estimate backend; then
+		break
+	fi
+	echo "PJRT options '$opts' refused; trying fewer" >&2
+done
+export GOPEFT_PJRT_OPTIONS=$opts
+if [ -z "$opts" ]; then
+	WORKERS=1 PER=36
+fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 nvidia-smi --query-gpu=timestamp,memory.used --format=csv,noheader -lms 50 > "$OUT/nvidia_smi_memory.csv" 2>/dev/null &
 SMI=$!
 echo "=== sweep ($(date +%T)): $WORKERS workers x $PER points, $GOMLX_BACKEND, $GOPEFT_PJRT_OPTIONS"
-timeout "${SWEEP_TIMEOUT:-560}" "$BIN" estimate sweep --shape bert-base --methods full,lora,houlsby \
+# Each point is appended to gpu_memory_sweep.jsonl as it is measured, so a
+# timeout keeps what was done.
+rm -f "$OUT/gpu_memory_sweep.jsonl"
+timeout "${SWEEP_TIMEOUT:-540}" "$BIN" estimate sweep --shape bert-base --methods full,lora,houlsby \
 	--batches "${BATCHES:-8,16,32,64}" --seqs "${SEQS:-64,128,256}" --steps 2 \
-	--parallel "$WORKERS" --points-per-child "$PER" --json > "$OUT/gpu_memory_sweep.json"
+	--parallel "$WORKERS" --points-per-child "$PER" --out-jsonl "$OUT/gpu_memory_sweep.jsonl" > /dev/null
 rc=$?
 kill "$SMI" 2>/dev/null
-echo "=== sweep rc=$rc ($(date +%T))"
-"$BIN" estimate sweep --from "$OUT/gpu_memory_sweep.json" | tee "$OUT/gpu_memory_sweep.txt"
+echo "=== sweep rc=$rc ($(date +%T)), $(wc -l < "$OUT/gpu_memory_sweep.jsonl") points"
+"$BIN" estimate sweep --from "$OUT/gpu_memory_sweep.jsonl" | tee "$OUT/gpu_memory_sweep.txt"
 echo "peak GPU memory.used seen by nvidia-smi (all processes): $(awk -F', ' '{gsub(/ MiB/,"",$2); if ($2+0>m) m=$2+0} END {print m}' "$OUT/nvidia_smi_memory.csv") MiB"
 exit $rc
