@@ -190,6 +190,7 @@ func runEstimateSweep(args []string) int {
 				saved.Points = append(saved.Points, &r)
 			}
 		}
+		sortResults(saved.Points)
 		fit, note := fitSweep(saved.Points)
 		if *asJSON {
 			return printJSON(map[string]any{"points": saved.Points, "fit": fit, "fit_note": note})
@@ -452,4 +453,25 @@ func runEstimateBackend(args []string) int {
 	}
 	fmt.Printf("%s; %.1f GB (%s); memory constants: %s\n", c.Display(), float64(limit)/1e9, source, estimate.ActiveBackend().Source)
 	return 0
+}
+
+// sortResults orders points by method (in order of first appearance), then
+// sequence length, then batch.
+func sortResults(rs []*measureResult) {
+	first := map[string]int{}
+	for i, r := range rs {
+		if _, ok := first[r.Method]; !ok {
+			first[r.Method] = i
+		}
+	}
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
+		if a.Method != b.Method {
+			return first[a.Method] < first[b.Method]
+		}
+		if a.Measured.SeqLen != b.Measured.SeqLen {
+			return a.Measured.SeqLen < b.Measured.SeqLen
+		}
+		return a.Measured.Batch < b.Measured.Batch
+	})
 }

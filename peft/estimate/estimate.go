@@ -50,6 +50,11 @@ type MemoryUse struct {
 	// BackwardLayers is how many encoder layers keep activations: those at
 	// or above the lowest trained layer.
 	BackwardLayers int `json:"backward_layers"`
+	// LayerActivations is what each encoder layer keeps for backward, layer
+	// 0 first: nothing below the lowest trained layer (AdapterDrop's dropped
+	// layers, frozen layers no gradient passes through); frozen layers above
+	// it keep what the backward pass through them needs.
+	LayerActivations []int64 `json:"layer_activations"`
 }
 
 // Activation constants, counted from encoder.Forward (floats per token per
@@ -161,6 +166,10 @@ func Memory(cfg hf.Config, s *peft.Setup, batch, seqLen int, dtypeBytes int) Mem
 		Activations:    layers * perLayer * bytes,
 		Workspace:      (2*B*A*S*keys + B*S*I) * bytes,
 		BackwardLayers: int(layers),
+	}
+	e.LayerActivations = make([]int64, cfg.NumLayers)
+	for l := cfg.NumLayers - int(layers); l < cfg.NumLayers; l++ {
+		e.LayerActivations[l] = perLayer * bytes
 	}
 	e.Total = e.Weights + e.Gradients + e.Optimizer + e.Activations + e.Workspace
 	return e
