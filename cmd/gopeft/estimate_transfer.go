@@ -155,6 +155,7 @@ func runEstimateCalibrate(args []string) int {
 	layer := fs.Int("layer", -1, "feature layer of the scores (-1: the encoder's output; 0: embeddings)")
 	inputs := fs.String("inputs", "probe,logme", "predictor inputs (logme, hscore, leep, probe, baseline), plus one offset per method")
 	n := fs.Int("n", 500, "examples sampled per task for the scores")
+	pooling := fs.String("pooling", "mean", "feature pooling: mean or cls")
 	steps := fs.Int("steps", 240, "fine-tuning steps per run")
 	maxLen := fs.Int("max-len", 32, "tokens per example, fine-tuning and features")
 	seed := fs.Int64("seed", 1, "seed")
@@ -194,7 +195,7 @@ func runEstimateCalibrate(args []string) int {
 	opt := train.Options{Steps: *steps, MaxLen: *maxLen, Seed: *seed, EvalEvery: -1,
 		Log: func(s string) { fmt.Fprintln(os.Stderr, s) }}
 	load := func(name string) (*data.Task, error) { return data.Load(name, data.Options{Seed: *seed}) }
-	obs, err := estimate.GroundTruth(*runsDir, m, load, configs, estimate.TransferOptions{N: *n, Seed: uint64(*seed), MaxLen: *maxLen}, opt)
+	obs, err := estimate.GroundTruth(*runsDir, m, load, configs, estimate.TransferOptions{N: *n, Seed: uint64(*seed), MaxLen: *maxLen, Pooling: estimate.Pooling(*pooling)}, opt)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft estimate calibrate:", err)
 		return 1
