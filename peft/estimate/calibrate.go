@@ -17,7 +17,7 @@ import (
 
 // TransferOptions control Transfer.
 type TransferOptions struct {
-	N       int     // examples sampled from the training split (default 500)
+	N       int     // examples sampled from the training split (default 500; LogME needs more than the hidden size)
 	Seed    uint64  // the sample and the probe's folds
 	MaxLen  int     // tokens per example (default 128)
 	Pooling Pooling // default mean
