@@ -27,7 +27,8 @@ func runEstimate(args []string) int {
 			args = args[1:]
 		}
 	}
-	fs := newFlags("estimate [memory]", "--model DIR --method NAME [--config FILE.json] --batch-sizes 8,16,32 [--seq-len N] [--json]")
+	fs := newFlags("estimate [memory]", "--model DIR --method NAME [--config FILE.json] --batch-sizes 8,16,32 [--seq-len N] [--json]\n"+
+		"       gopeft estimate transfer|logme|calibrate|curve|preflight|measure|sweep|backend -h  (the other estimators)")
 	modelDir := fs.String("model", "", "model directory (only its config.json is read)")
 	method := fs.String("method", "", "PEFT method: "+knownMethods())
 	configFile := fs.String("config", "", "method JSON (MarshalMethod) or setup JSON (MarshalSetup)")
