@@ -432,7 +432,7 @@ func fitSweep(rs []*measureResult) (*estimate.BackendMemory, string) {
 		lo, hi, len(fitOn), bm.Overhead, float64(bm.Overhead)/(1<<20), bm.WeightCopies, bm.StateFactor, bm.ActivationFactor, 100*worstFit, 100*worstHeld)
 }
 
-// runEstimateBackend creates the backend (so a bad GOPEFT_PJRT_OPTIONS fails
+// runEstimateBackend creates the backend (so a refused client option fails
 // here, in seconds) and prints it with its memory constants and the
 // machine's memory.
 func runEstimateBackend(args []string) int {

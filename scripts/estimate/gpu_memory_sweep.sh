@@ -14,10 +14,9 @@
 # assigns for the step, weights and AdamW state included), read through
 # PJRT (fastgrad.CompiledDeviceBytes); PJRT's device-level peak counter
 # (PJRT_Device_MemoryStats) is not wrapped by go-xla v0.1.4. As a
-# cross-check the script also polls nvidia-smi every 50 ms; with
-# preallocate=false XLA's BFC allocator grows its pool on demand and keeps
-# it, so a process's nvidia-smi figure is its pool's high-water mark (plus
-# the CUDA context), an upper bound of the peak.
+# cross-check the script also logs nvidia-smi's memory.used every 50 ms
+# (all processes together: pools that grow on demand and are kept, plus the
+# CUDA contexts) to nvidia_smi_memory.csv.
 #
 # Points are spread over $WORKERS processes of $PER points each (largest
 # predicted first, dealt round-robin, so each process holds at most one of
@@ -44,27 +43,25 @@ PLUGIN=$SP/jax_plugins/xla_cuda13/xla_cuda_plugin.so
 [ -f "$PLUGIN" ] || PLUGIN=$(ls "$SP"/jax_plugins/xla_cuda*/xla_cuda_plugin.so | head -1)
 export XLA_FLAGS=--xla_gpu_cuda_data_dir=$SP/nvidia GOPJRT_CUDA_CHECKS=0
 export GOMLX_BACKEND=xla:$PLUGIN GOPEFT_PJRT_PLUGIN=$PLUGIN
-# Several processes share the GPU: no up-front 75% preallocation each, and
-# the platform allocator (cudaMalloc/cudaFree) so a process gives memory
-# back between points. The measurement (XLA's compiled statistics) does not
-# depend on the allocator. If the plugin refuses the options, fall back to
-# fewer of them, and at last to one process (which needs none).
+# Several processes share the GPU: no up-front 75% preallocation each
+# (GOPEFT_XLA_PREALLOCATE=false, peft/backend). XLA's BFC allocator then
+# grows each process's pool as it needs and keeps it; points are dealt
+# largest first, so each process holds at most one of the largest. The
+# measurement (XLA's compiled statistics) does not depend on the allocator.
+# If the client refuses the option, one process measures everything.
 WORKERS=${WORKERS:-6}
 PER=${PER:-6}
-for opts in "${GOPEFT_PJRT_OPTIONS:-preallocate=false,allocator=platform,memory_fraction=0.9}" "preallocate=false" ""; do
-	if GOPEFT_PJRT_OPTIONS=$opts "$BIN" estimate backend; then
-		break
-	fi
-	echo "PJRT options '$opts' refused; trying fewer" >&2
-done
-export GOPEFT_PJRT_OPTIONS=$opts
-if [ -z "$opts" ]; then
+export GOPEFT_XLA_PREALLOCATE=false
+if ! "$BIN" estimate backend; then
+	echo "the XLA client refused preallocate=false: one process, preallocating" >&2
+	unset GOPEFT_XLA_PREALLOCATE
+	"$BIN" estimate backend || exit 1
 	WORKERS=1 PER=36
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 nvidia-smi --query-gpu=timestamp,memory.used --format=csv,noheader -lms 50 > "$OUT/nvidia_smi_memory.csv" 2>/dev/null &
 SMI=$!
-echo "=== sweep ($(date +%T)): $WORKERS workers x $PER points, $GOMLX_BACKEND, $GOPEFT_PJRT_OPTIONS"
+echo "=== sweep ($(date +%T)): $WORKERS workers x $PER points, $GOMLX_BACKEND, GOPEFT_XLA_PREALLOCATE=${GOPEFT_XLA_PREALLOCATE:-}"
 # Each point is appended to gpu_memory_sweep.jsonl as it is measured, so a
 # timeout keeps what was done.
 rm -f "$OUT/gpu_memory_sweep.jsonl"
