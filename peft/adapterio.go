@@ -189,8 +189,18 @@ func SaveAdapter(t *Tuned, name, dir string) error {
 	if err != nil {
 		return err
 	}
-	if len(ts) == 0 {
+	base, err := trainedBaseTensors(t, a.Method) // BitFit, LN tuning, full fine-tuning (baseio.go)
+	if err != nil {
+		return err
+	}
+	if len(ts) == 0 && len(base) == 0 {
 		return fmt.Errorf("adapter %q has no variables: was this Tuned built with NewTuned?", name)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := saveBaseWeights(base, a.Method, name, dir); err != nil {
+		return err
 	}
 	fc := AdapterFileConfig{
 		Config: cfgJSON, Name: name, ModelName: t.Model.Name(), ModelClass: "BertModel",
@@ -203,9 +213,6 @@ func SaveAdapter(t *Tuned, name, dir string) error {
 	}
 	b, err := marshalTensors(ts, map[string]string{"format": "gopeft", "adapter": name, "method": a.Method.Kind()})
 	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	if err := atomicfile.WriteFile(filepath.Join(dir, AdapterWeightsFile), b, 0o644); err != nil {
@@ -313,7 +320,10 @@ func loadAdapterWeights(t *Tuned, name, dir string) error {
 		slices.Sort(missing)
 		return fmt.Errorf("adapter %q: %s lacks tensors %v that its config implies: the file is incomplete or from another GoPEFT version", name, file, missing)
 	}
-	return loadScope(t, AdapterScope(name), file, false)
+	if err := loadScope(t, AdapterScope(name), file, false); err != nil {
+		return err
+	}
+	return loadBaseWeights(t, dir)
 }
 
 // compareAdapterFile reports every tensor whose name or shape differs
