@@ -63,5 +63,5 @@ func ExamplePreset() {
 		panic(err)
 	}
 	fmt.Println(m.Kind(), peft.PresetNames())
-	// Output: mam [bitfit houlsby ia3 ln lora mam mam-masks mam-paper parallel pfeiffer prefix prompt]
+	// Output: mam [bitfit full houlsby ia3 ln lora mam mam-masks mam-paper parallel pfeiffer prefix prompt]
 }

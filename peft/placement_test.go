@@ -109,7 +109,7 @@ func TestPlacementsDropAndActive(t *testing.T) {
 }
 
 func TestPresets(t *testing.T) {
-	want := []string{"bitfit", "houlsby", "ia3", "ln", "lora", "mam", "mam-masks", "mam-paper", "parallel", "pfeiffer", "prefix", "prompt"}
+	want := []string{"bitfit", "full", "houlsby", "ia3", "ln", "lora", "mam", "mam-masks", "mam-paper", "parallel", "pfeiffer", "prefix", "prompt"}
 	if got := PresetNames(); !slices.Equal(got, want) {
 		t.Errorf("presets %v, want %v", got, want)
 	}
