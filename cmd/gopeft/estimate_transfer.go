@@ -146,11 +146,11 @@ func runEstimateTransfer(args []string) int {
 // runEstimateCalibrate trains (or loads) the ground-truth runs, then reports
 // the leave-one-out predicted vs actual accuracy.
 func runEstimateCalibrate(args []string) int {
-	fs := newFlags("estimate calibrate", "--model DIR --runs DIR [--tasks a,b] [--methods houlsby,lora,ia3] [--drops 2] [--layers -1] [--inputs probe,logme] [--json]")
+	fs := newFlags("estimate calibrate", "--model DIR --runs DIR [--tasks a,b] [--methods houlsby,lora,ia3,bitfit] [--drops 2] [--layers -1] [--inputs probe,logme] [--json]")
 	modelDir := fs.String("model", "", "model directory")
 	runsDir := fs.String("runs", "", "run store directory for the ground-truth runs (reused across calls)")
 	tasks := fs.String("tasks", "spam,sotu-party,sotu-era,source,polarity,names", "built-in classification tasks")
-	methods := fs.String("methods", "houlsby,lora,ia3", "method presets, each fine-tuned on every task")
+	methods := fs.String("methods", "houlsby,lora,ia3,bitfit", "method presets, each fine-tuned on every task")
 	drops := fs.String("drops", "", "AdapterDrop depths: also fine-tune the first method with adapters only at or above each layer")
 	layer := fs.Int("layer", -1, "feature layer of the scores (-1: the encoder's output; 0: embeddings)")
 	inputs := fs.String("inputs", "probe,logme", "predictor inputs (logme, hscore, leep, probe, baseline), plus one offset per method")
