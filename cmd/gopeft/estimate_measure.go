@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,6 +126,7 @@ func measurePoints(modelDir, shape, list string, steps int) int {
 			return 2
 		}
 		meas, err := estimate.MeasureSteps(m, s, b, sq, steps, 1)
+		runtime.GC() // the point's Tuned is garbage now: let its buffers go before the next point
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "gopeft estimate measure: point %s: %v\n", p, err)
 			continue
