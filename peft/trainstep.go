@@ -37,6 +37,7 @@ type Stepper struct {
 	adamW *adamW // opt, when it is GoPEFT's AdamW (always, outside tests)
 	execs map[int]*context.Exec
 	lrVar *context.Variable
+	last  *graph.Graph // the graph the last Step ran (Graph)
 
 	distillExecs map[distillKey]*context.Exec // StepDistill's graphs (distill.go)
 }
@@ -49,6 +50,11 @@ type StepperOptions struct {
 	// the Hugging Face Trainer's default). 0: no clipping.
 	ClipNorm float64
 }
+
+// Graph is the compiled graph of the last Step, nil before the first: for
+// tools that read its compiled statistics (estimate's device memory, via
+// fastgrad.CompiledDeviceBytes).
+func (s *Stepper) Graph() *graph.Graph { return s.last }
 
 // StepResult is one training step's losses.
 type StepResult struct {
@@ -184,7 +190,8 @@ func (s *Stepper) StepLazy(b Batch, y Labels, lr float64, depth int) (PendingSte
 	if err != nil {
 		return PendingStep{}, err
 	}
-	out, err := e.Exec(ids, types, mask, labels)
+	out, g, err := e.ExecWithGraph(ids, types, mask, labels)
+	s.last = g
 	if err != nil {
 		return PendingStep{}, err
 	}

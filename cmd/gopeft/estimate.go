@@ -15,11 +15,20 @@ import (
 )
 
 func init() {
-	register("estimate", "estimate training memory of a PEFT method against batch size", runEstimate)
+	register("estimate", "estimate before training: memory (default), transfer, logme, calibrate, curve, preflight", runEstimate)
 }
 
 func runEstimate(args []string) int {
-	fs := newFlags("estimate", "--model DIR --method NAME [--config FILE.json] --batch-sizes 8,16,32 [--seq-len N] [--json]")
+	if len(args) > 0 {
+		if sub, ok := estimateCommands[args[0]]; ok {
+			return sub(args[1:])
+		}
+		if args[0] == "memory" { // the default, named
+			args = args[1:]
+		}
+	}
+	fs := newFlags("estimate [memory]", "--model DIR --method NAME [--config FILE.json] --batch-sizes 8,16,32 [--seq-len N] [--json]\n"+
+		"       gopeft estimate transfer|logme|calibrate|curve|preflight|measure|sweep|backend -h  (the other estimators)")
 	modelDir := fs.String("model", "", "model directory (only its config.json is read)")
 	method := fs.String("method", "", "PEFT method: "+knownMethods())
 	configFile := fs.String("config", "", "method JSON (MarshalMethod) or setup JSON (MarshalSetup)")

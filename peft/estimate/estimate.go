@@ -1,6 +1,28 @@
-// Package estimate predicts what fine-tuning costs before it runs: the
-// training memory of a setup on a model, by batch and sequence length,
-// counted tensor by tensor from the encoder's forward pass.
+// Package estimate predicts what fine-tuning gives and costs before it runs,
+// and shows how good its predictions are.
+//
+// Accuracy: Extract takes a frozen encoder's features of sampled examples
+// (every layer, CLS or mean-pooled, and the MLM head's distributions);
+// LogME, HScore, LEEP and ProbeAccuracy score them (checked against the
+// NumPy reference in scripts/estimate/reference.py); Transfer does all of
+// it for a task. GroundTruth fine-tunes configurations through the run
+// store, Fit maps scores to fine-tuned accuracy by least squares (a
+// Prediction has a 90% interval and the number of runs behind it), and
+// LeaveOneOut returns PredictedVsActual with Kendall's tau, overall and
+// within each task.
+//
+// Data: FitCurve/FitCurveBounded fit a − b·n^(−c) by weighted least squares
+// (ProbeCurve and StepCurve give points); CurveBand is the curve with its
+// band, the prediction at a target n and where more data stops paying.
+//
+// Resources: Memory counts tensors (weights, gradients, AdamW, activations
+// a layer keeps for backward by method, workspace); PredictMemory turns the
+// count into a peak with a backend's measured constants (BackendMemory);
+// MaxBatch, MemoryCurve; MeasureSteps times real steps and reads peak RSS
+// or XLA's compiled device memory; Preflight puts it together:
+//
+//	p, _ := estimate.Preflight(model, task, setup, estimate.PreflightOptions{Train: opt})
+//	fmt.Println(p) // fits in 0.07 of 25.3 GB (largest batch that fits: ...); about 16 s per epoch (...) on blas
 //
 //	e := estimate.Memory(model.Config, peft.NewSetup("h", peft.Houlsby()), 16, 128, 4)
 //	fmt.Println(e) // total ... MiB = weights ... + gradients ... + optimizer ... + activations ... + workspace ...
@@ -10,6 +32,7 @@ import (
 	"fmt"
 
 	"github.com/gopeft/gopeft/peft"
+	"github.com/gopeft/gopeft/peft/encoder"
 	"github.com/gopeft/gopeft/peft/hf"
 )
 
@@ -27,6 +50,11 @@ type MemoryUse struct {
 	// BackwardLayers is how many encoder layers keep activations: those at
 	// or above the lowest trained layer.
 	BackwardLayers int `json:"backward_layers"`
+	// LayerActivations is what each encoder layer keeps for backward, layer
+	// 0 first: nothing below the lowest trained layer (AdapterDrop's dropped
+	// layers, frozen layers no gradient passes through); frozen layers above
+	// it keep what the backward pass through them needs.
+	LayerActivations []int64 `json:"layer_activations"`
 }
 
 // Activation constants, counted from encoder.Forward (floats per token per
@@ -100,8 +128,12 @@ func Memory(cfg hf.Config, s *peft.Setup, batch, seqLen int, dtypeBytes int) Mem
 			continue
 		}
 		for _, l := range peft.Leaves(a.Method) {
+			if bt, ok := l.(peft.BaseTrainer); ok {
+				perLayerExtra += B * S * baseInputFloats(cfg, bt)
+				continue // its base weights are counted above; the lowest trained one sets lowest
+			}
 			if !peft.HasHooks(l) {
-				continue // base weights (counted above) or nothing: no module in the layers
+				continue // nothing in the layers (head only)
 			}
 			if !s.Drop.Robust { // static drops ignore the rng; robust ones are planned at depth 0 below
 				lowest = min(lowest, s.Drop.TrainDepth(cfg, nil))
@@ -140,6 +172,10 @@ func Memory(cfg hf.Config, s *peft.Setup, batch, seqLen int, dtypeBytes int) Mem
 		Workspace:      (2*B*A*S*keys + B*S*I) * bytes,
 		BackwardLayers: int(layers),
 	}
+	e.LayerActivations = make([]int64, cfg.NumLayers)
+	for l := cfg.NumLayers - int(layers); l < cfg.NumLayers; l++ {
+		e.LayerActivations[l] = perLayer * bytes
+	}
 	e.Total = e.Weights + e.Gradients + e.Optimizer + e.Activations + e.Workspace
 	return e
 }
@@ -149,4 +185,36 @@ func (e MemoryUse) String() string {
 	mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 	return fmt.Sprintf("total %s = weights %s + gradients %s + optimizer %s + activations %s (%d layers) + workspace %s",
 		mib(e.Total), mib(e.Weights), mib(e.Gradients), mib(e.Optimizer), mib(e.Activations), e.BackwardLayers, mib(e.Workspace))
+}
+
+// baseInputFloats is what trained base projections keep per token per
+// layer for their weight gradients (dW = dyᵀx needs x): the layer input
+// (shared by query, key and value), the attention context (attention
+// output), the first LayerNorm's output (FFN in) and the GELU output (FFN
+// out). Frozen projections keep none of it: dx = dy·W needs only W. Biases
+// and LayerNorm parameters need nothing beyond what the frozen pass keeps.
+func baseInputFloats(cfg hf.Config, bt peft.BaseTrainer) int64 {
+	H, I := int64(cfg.HiddenSize), int64(cfg.IntermediateSize)
+	trains := func(site encoder.Site) bool {
+		for l := range cfg.NumLayers {
+			if bt.TrainsBase(cfg, site.WeightName(l)) {
+				return true
+			}
+		}
+		return false
+	}
+	var n int64
+	if trains(encoder.Query) || trains(encoder.Key) || trains(encoder.Value) {
+		n += H
+	}
+	if trains(encoder.AttnOut) {
+		n += H
+	}
+	if trains(encoder.FFNIn) {
+		n += H
+	}
+	if trains(encoder.FFNOut) {
+		n += I
+	}
+	return n
 }

@@ -53,6 +53,8 @@ func TestEstimateMemoryMonotone(t *testing.T) {
 	dropped.Drop = peft.StaticDrop(1)
 	if e := Memory(cfg, dropped, 8, 16, 4); e.BackwardLayers != cfg.NumLayers-1 || e.Activations >= Memory(cfg, s, 8, 16, 4).Activations {
 		t.Errorf("AdapterDrop of 1 layer: %d backward layers, activations %d", e.BackwardLayers, e.Activations)
+	} else if e.LayerActivations[0] != 0 || e.LayerActivations[1] == 0 || e.LayerActivations[1]*int64(cfg.NumLayers-1) != e.Activations {
+		t.Errorf("AdapterDrop of 1 layer: per layer %v, total %d", e.LayerActivations, e.Activations)
 	}
 	robust := peft.NewSetup("h", peft.Houlsby())
 	robust.Drop = peft.RobustDrop()

@@ -141,19 +141,26 @@ func (s *FFNStep) Close() {
 	}
 }
 
-// CompiledDeviceBytes is the device memory XLA's compiler says the step needs
+// CompiledDeviceBytes is the device memory XLA's compiler says the step needs;
+// see the function CompiledDeviceBytes.
+func (s *FFNStep) CompiledDeviceBytes() (bytes int64, ok bool) { return CompiledDeviceBytes(s.g) }
+
+// CompiledDeviceBytes is the device memory XLA's compiler says graph g needs
 // (code + arguments + outputs - aliases + temporaries), from PJRT's compiled
 // memory stats. ok is false on backends that do not report it (SimpleGo).
 // GoMLX does not export these stats, so this reads them by reflection along
 // Graph.executable -> xla Executable.exec -> pjrt LoadedExecutable; any change
 // in that path yields ok=false, never a wrong number.
-func (s *FFNStep) CompiledDeviceBytes() (bytes int64, ok bool) {
+func CompiledDeviceBytes(g *graph.Graph) (bytes int64, ok bool) {
+	if g == nil {
+		return 0, false
+	}
 	defer func() {
 		if recover() != nil {
 			bytes, ok = 0, false
 		}
 	}()
-	v := reflect.ValueOf(s.g).Elem().FieldByName("executable")
+	v := reflect.ValueOf(g).Elem().FieldByName("executable")
 	for _, name := range []string{"exec", "OnDeviceMemoryUsageStats"} {
 		for v.IsValid() && (v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer) {
 			if v.IsNil() {
