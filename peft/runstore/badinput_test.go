@@ -115,10 +115,10 @@ func TestUnwritableRunDir(t *testing.T) {
 		full := disktest.Mount(t, "64k", false)
 		disktest.Fill(t, full)
 		err, _ := try(filepath.Join(full, "run"))
-		check("full", err, "saving the run failed", "no space left on device", "the disk is full; free some space")
+		check("full", err, "no space left on device", "the disk is full; free some space")
 		es, _ := os.ReadDir(full)
 		if len(es) != 1 {
-			t.Errorf("a failed save left %d entries, want only the filler", len(es))
+			t.Errorf("a failed run left %d entries, want only the filler", len(es))
 		}
 	})
 }

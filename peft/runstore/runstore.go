@@ -111,13 +111,19 @@ func Finetune(dir string, m *peft.Model, task *data.Task, s *peft.Setup, opt tra
 	if err := atomicfile.CheckWritable(dir); err != nil {
 		return nil, fmt.Errorf("cannot keep a run in %s: %w (pick another run directory)", dir, err)
 	}
-	if opt.Control.CheckpointDir == "" && opt.Control.CheckpointEvery > 0 {
-		// Checkpoints live in the run directory until the finished run
-		// replaces it; a killed run resumes from them.
+	// Checkpoints live in the run directory until the finished run replaces
+	// it; a killed run resumes from them. Pruning runs cannot resume yet.
+	if opt.Control.CheckpointDir == "" && opt.Control.CheckpointEvery > 0 && opt.Prune == nil {
 		opt.Control.CheckpointDir, opt.Control.Key = filepath.Join(dir, CheckpointDir), rc.Hash
 	}
+	_, statErr := os.Stat(dir)
 	tr, err := train.Finetune(m, task, s, opt)
 	if err != nil {
+		if os.IsNotExist(statErr) {
+			// Training stopped with an error (not a kill): what it started
+			// to write there is of no use.
+			os.RemoveAll(dir)
+		}
 		return nil, err
 	}
 	r = &Run{Run: tr, Dir: filepath.Clean(dir), Config: rc, Backend: backendName()}
