@@ -164,6 +164,7 @@ func runEstimateSweep(args []string) int {
 	parallel := fs.Int("parallel", 1, "child processes at once (GPU: several compile in parallel; CPU: keep 1)")
 	perChild := fs.Int("points-per-child", 1, "points a child measures on one model (GPU: more, to build BERT-base once; CPU: 1, so each peak RSS is its own)")
 	from := fs.String("from", "", "re-analyse the points of an earlier sweep (its --json output or --out-jsonl file) instead of measuring")
+	reprice := fs.Bool("reprice", false, "with --from: predict each point with today's constants for its backend, not those it was measured under")
 	outJSONL := fs.String("out-jsonl", "", "append each point to this file as it is measured (kept if the sweep is killed)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
@@ -193,6 +194,14 @@ func runEstimateSweep(args []string) int {
 			}
 		}
 		sortResults(saved.Points)
+		if *reprice {
+			for _, r := range saved.Points {
+				if bm, ok := estimate.BackendNamed(r.Predicted.Backend.Name); ok {
+					r.Predicted.Peak, r.Predicted.Backend = bm.Peak(r.Predicted.MemoryUse), bm
+					r.Predicted.Basis = fmt.Sprintf("%s constants: %s", bm.Name, bm.Source)
+				}
+			}
+		}
 		fit, note := fitSweep(saved.Points)
 		if *asJSON {
 			return printJSON(map[string]any{"points": saved.Points, "fit": fit, "fit_note": note})
@@ -416,8 +425,7 @@ func fitSweep(rs []*measureResult) (*estimate.BackendMemory, string) {
 	}
 	worstFit, worstHeld := 0.0, 0.0
 	for _, r := range rs {
-		p := bm.Overhead + int64(bm.WeightCopies*float64(r.Predicted.Weights)+bm.StateFactor*float64(r.Predicted.Gradients+r.Predicted.Optimizer)+
-			bm.ActivationFactor*float64(r.Predicted.Activations+r.Predicted.Workspace))
+		p := bm.Peak(r.Predicted.MemoryUse)
 		e := absf(float64(p)/float64(measuredPeak(r)) - 1)
 		if r.Measured.Batch == lo || r.Measured.Batch == hi {
 			worstFit = max(worstFit, e)
