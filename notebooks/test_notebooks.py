@@ -111,7 +111,7 @@ def execute(name):
 
 
 def number(pattern, text):
-    m = re.search(pattern, text)
+    m = re.search(pattern, text, re.M)
     if m is None:
         raise AssertionError("no match for %r in the notebook's output:\n%s" % (pattern, text[-3000:]))
     return float(m.group(1))
@@ -119,6 +119,26 @@ def number(pattern, text):
 
 # Each teaching notebook, and the checks that a broken implementation would fail. They read what the notebook
 # prints, so the prose a reader sees is what is tested.
+def check_01(test, out, nb):
+    base = number(r"Majority baseline (\d+\.\d+)", out)
+    for name in ("head", "top2", "full"):
+        test.assertGreaterEqual(number(r"^%s\s+trains .*: test accuracy (\d+\.\d+)" % name, out), base + MARGIN / 2, name)
+    test.assertEqual(len(re.findall(r"Layer-wise rates at base rate", out)), 2, "both base rates are compared")
+    # Layer-wise decay 0.8 gives layer 0 of 4 the factor 0.8^3 and the embeddings 0.8^4.
+    test.assertAlmostEqual(number(r"/encoder/layer/0/attention/self/query/weight\s+(\d+\.\d+)", out), 0.512, places=3)
+    test.assertAlmostEqual(number(r"/embeddings/word_embeddings/weight\s+(\d+\.\d+)", out), 0.410, places=3)
+    stopped = number(r"early stopping: stopped after (\d+) of \d+ steps", out)
+    test.assertGreater(stopped, 0)
+
+
+def check_02(test, out, nb):
+    base = number(r"Majority baseline (\d+\.\d+)", out)
+    for name in ("houlsby", "pfeiffer", "parallel"):
+        test.assertGreaterEqual(number(r"^%s\s+trainable params.*: test accuracy (\d+\.\d+)" % name, out), base + MARGIN, name)
+    test.assertRegex(out, r"Houlsby adapters \d+\.\d+ vs full fine-tuning \d+\.\d+")
+    test.assertEqual(len(re.findall(r"^init std ", out, re.M)), 4)
+
+
 def check_03(test, out, nb):
     base = number(r"majority class (\d+\.\d+)\.", out)
     for r in (1, 8):
@@ -156,6 +176,17 @@ def check_06(test, out, nb):
     test.assertRegex(out, r"learned pruning beats the random mean at \d of 4 pruning levels")
 
 
+def check_07(test, out, nb):
+    runs = re.findall(r"^(\S+)\s+(houlsby|lora)\s+test accuracy (\d+\.\d+)", out, re.M)
+    test.assertEqual(len(runs), 10, "ten ground-truth runs")
+    tau = number(r"Kendall tau over 10 runs: (-?\d+\.\d+)", out)
+    test.assertGreaterEqual(tau, -1)
+    test.assertLessEqual(tau, 1)
+    test.assertEqual(len(re.findall(r"within \S+\s+tau", out)), 5, "one within-task tau per task")
+    test.assertRegex(out, r"pre-flight predicted \d+\.\d s for \d+ steps; the run took")
+    test.assertRegex(out, r"largest batch of 128 tokens under 2 GiB: \d+")
+
+
 def check_08(test, out, nb):
     base = number(r"Majority baseline (\d+\.\d+)", out)
     test.assertGreaterEqual(number(r"teacher: test accuracy (\d+\.\d+)", out), base + MARGIN)
@@ -184,10 +215,13 @@ def check_10(test, out, nb):
 
 
 TEACHING = {
+    "01-fine-tuning-basics.ipynb": check_01,
+    "02-adapters.ipynb": check_02,
     "03-peft-zoo.ipynb": check_03,
     "04-adapterfusion.ipynb": check_04,
     "05-adapterdrop.ipynb": check_05,
     "06-mam-and-masks.ipynb": check_06,
+    "07-estimation.ipynb": check_07,
     "08-distillation-and-pruning.ipynb": check_08,
     "09-bring-your-own-model.ipynb": check_09,
     "10-playground.ipynb": check_10,

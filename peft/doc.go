@@ -53,4 +53,4 @@
 package peft
 
 // Version is GoPEFT's release, reported by the CLI, the kernel and notebooks.
-const Version = "0.1.0"
+const Version = "0.2.0"

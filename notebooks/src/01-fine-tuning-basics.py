@@ -208,7 +208,7 @@ widgets.Display(widgets.LineChart(series, widgets.LineChartOptions{Title: "Full 
 
 * **augmentation**: 10% of each training email's tokens masked and 10% dropped, freshly drawn every step
   (`Recipe.Augment`);
-* **early stopping**: evaluate on dev every 20 steps, stop after 3 evaluations without improvement, restore the
+* **early stopping**: evaluate on dev every 20 steps, stop after 2 evaluations without improvement, restore the
   best step's weights (`Options.Control`).
 """),
 ("go", r"""
@@ -222,7 +222,7 @@ func augmented() step {
 func early() step {
 	return step{"early-stop", preset("full"), func(o train.Options) train.Options {
 		o.EvalEvery = max(1, o.Steps/12)
-		o.Control.Patience = 3
+		o.Control.Patience = 2
 		return o
 	}}
 }
@@ -231,6 +231,7 @@ func early() step {
 a, e := finetune(augmented()), finetune(early())
 fmt.Printf("augmentation: test accuracy %.3f (%.0f s)\n", a.Metrics["test_accuracy"], a.TrainSeconds)
 fmt.Printf("early stopping: stopped after %d of %d steps, test accuracy %.3f (%.0f s)\n", len(e.Curve), e.Options.Steps, e.Metrics["test_accuracy"], e.TrainSeconds)
+fmt.Printf("  best dev %s %.3f at step %d; the run holds that step's weights: %v\n", e.Control.Metric, e.Control.BestDev, e.Control.BestStep, e.Control.RestoredBest)
 """),
 ("md", r"""
 ## The recipe in one table
@@ -270,6 +271,8 @@ head, top2, full := acc(ladder()[0]), acc(ladder()[1]), acc(ladder()[2])
 se := math.Sqrt(2 * full * (1 - full) / n)
 fmt.Printf("Two standard errors of a single-run accuracy difference: ±%.1f points.\n", 200*se)
 fmt.Printf("Unfreezing: head only %.3f, top 2 layers %.3f, everything %.3f.\n", head, top2, full)
+// A mean of len(seeds) runs differs from another by noise of about sqrt(2 p (1-p) / (n seeds)).
+seSeeds := math.Sqrt(2 * full * (1 - full) / (n * float64(len(seeds))))
 for _, rate := range baseRates {
 	lit, flat, seed := decayAccuracy(rate, 0.8), decayAccuracy(rate, 1), decayAccuracy(rate, 1.25)
 	best := "one rate for every layer"
@@ -279,7 +282,13 @@ for _, rate := range baseRates {
 	case seed > flat && seed > lit:
 		best = "larger rates for lower layers (the seed text)"
 	}
-	fmt.Printf("Layer-wise rates at base rate %g (mean of %d seeds): decay 0.8 %.3f, none %.3f, 1.25 %.3f: best is %s.\n", rate, len(seeds), lit, flat, seed, best)
+	spread := math.Max(lit, math.Max(flat, seed)) - math.Min(lit, math.Min(flat, seed))
+	noise := "beyond"
+	if spread < 2*seSeeds {
+		noise = "within"
+	}
+	fmt.Printf("Layer-wise rates at base rate %g (mean of %d seeds): decay 0.8 %.3f, none %.3f, 1.25 %.3f: best is %s; the spread, %.1f points, is %s two standard errors (±%.1f).\n",
+		rate, len(seeds), lit, flat, seed, best, 100*spread, noise, 200*seSeeds)
 }
 fmt.Printf("LP-FT %.3f and gradual unfreezing %.3f against plain full fine-tuning %.3f.\n", acc(lpft()), acc(gradual()), full)
 fmt.Printf("Majority baseline %.3f. GoPEFT %s, backend %s, seed %d, quick mode %v\n",
