@@ -8,6 +8,8 @@
 2. The executed notebook converted with nbconvert to HTML, opened with
    JavaScript disabled: the plots are still there (they are static SVG).
    Screenshot: .cache/test-artifacts/quickstart-nbconvert-nojs.png.
+3. The same for every teaching notebook test_notebooks.py executed:
+   .cache/test-artifacts/NN-name-nbconvert-nojs.png.
 
 Quick mode, sharing the finished runs of test_notebooks.py when it ran first.
 Run: /usr/bin/python3 -m unittest -v test_browser (from notebooks/).
@@ -135,6 +137,30 @@ class BrowserTest(unittest.TestCase):
             self.assertGreaterEqual(svgs, 5, "nbconvert's HTML lacks the plots with JavaScript off")
         finally:
             driver.quit()
+
+    def test_every_teaching_notebook_renders_without_javascript(self):
+        """Each teaching notebook's executed artefact (test_notebooks.py), as nbconvert HTML with JavaScript
+        off: its plots are on the page; a full-page screenshot per notebook is kept."""
+        names = sorted(f[:-len(".ipynb")] for f in os.listdir(os.path.join(ROOT, "notebooks"))
+                       if f.endswith(".ipynb") and f[:2].isdigit() and not f.startswith("00-"))
+        missing = [n for n in names if not os.path.exists(os.path.join(ARTIFACTS, n + ".executed.ipynb"))]
+        if len(missing) == len(names):
+            self.skipTest("run test_notebooks first: it writes the executed notebooks")
+        self.assertEqual(missing, [], "test_notebooks did not leave these executed notebooks")
+        out = tempfile.mkdtemp(prefix="gopeft-html-")
+        driver = chrome(javascript=False)
+        try:
+            for name in names:
+                executed = os.path.join(ARTIFACTS, name + ".executed.ipynb")
+                subprocess.run(["/usr/bin/jupyter", "nbconvert", "--to", "html", executed, "--output-dir", out],
+                               check=True, capture_output=True, timeout=300)
+                driver.get("file://" + os.path.join(out, name + ".executed.html"))
+                svgs = len(driver.find_elements("css selector", "svg"))
+                full_page_screenshot(driver, os.path.join(ARTIFACTS, name + "-nbconvert-nojs.png"))
+                self.assertGreaterEqual(svgs, 1, "%s: nbconvert's HTML shows no plot with JavaScript off" % name)
+        finally:
+            driver.quit()
+            shutil.rmtree(out, ignore_errors=True)
 
 
 if __name__ == "__main__":
