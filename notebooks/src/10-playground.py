@@ -70,10 +70,10 @@ func view(v widgets.Values) string {
 		return "<p>" + err.Error() + "</p>"
 	}
 	tuned := must(peft.NewTuned(model, s, peft.ClassificationHead(2), 1))
-	mem := estimate.Memory(cfg, s, v.Int("batch"), v.Int("tokens"), 4)
-	line := fmt.Sprintf("<p><b>%s</b> · size %d · %d of %d layers dropped · %s<br>estimated training memory at batch %d × %d tokens: <b>%.1f MiB</b> (activations %.1f MiB, %d layers keep activations for the backward pass)</p>",
+	mem := estimate.PredictMemory(cfg, s, v.Int("batch"), v.Int("tokens"), estimate.ActiveBackend())
+	line := fmt.Sprintf("<p><b>%s</b> · size %d · %d of %d layers dropped · %s<br>estimated training memory at batch %d × %d tokens: <b>%.1f MiB</b> on %s (activations %.1f MiB, %d layers keep activations for the backward pass)</p>",
 		v.String("method"), v.Int("size"), v.Int("drop"), cfg.NumLayers, tuned.TrainableLine(), v.Int("batch"), v.Int("tokens"),
-		float64(mem.Total)/(1<<20), float64(mem.Activations)/(1<<20), mem.BackwardLayers)
+		float64(mem.Peak)/(1<<20), mem.Backend.Name, float64(mem.Activations)/(1<<20), mem.BackwardLayers)
 	diagram := widgets.LayerDiagram(notebook.Placements(s, cfg.NumLayers), widgets.LayerDiagramOptions{Title: "Where the adapter sits", NumLayers: cfg.NumLayers})
 	return line + diagram
 }

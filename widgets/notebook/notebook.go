@@ -127,14 +127,16 @@ func Curves[R Curved](runs map[string]R, window int) (loss, devAcc []widgets.Ser
 	return loss, devAcc
 }
 
-// MemorySeries estimates training memory (MB) against batch size for a
-// setup, for the estimator plot.
+// MemorySeries predicts peak training memory (MB) against batch size for a
+// setup on the active backend (estimate.PredictMemory with its measured
+// constants), for the estimator plot.
 func MemorySeries(m *peft.Model, name string, s *peft.Setup, seqLen int, batches []int) widgets.Series {
 	series := widgets.Series{Name: name}
+	bm := estimate.ActiveBackend()
 	for _, b := range batches {
-		e := estimate.Memory(m.Config, s, b, seqLen, 4)
+		p := estimate.PredictMemory(m.Config, s, b, seqLen, bm)
 		series.X = append(series.X, float64(b))
-		series.Y = append(series.Y, float64(e.Total)/1e6)
+		series.Y = append(series.Y, float64(p.Peak)/1e6)
 	}
 	return series
 }
