@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/gopeft/gopeft/internal/stats"
 )
 
 // The teaching plots. Conventions shared by all of them:
@@ -435,31 +437,8 @@ func fmtTau(t float64) string {
 
 // KendallTau is Kendall's rank correlation τ-b of x and y (ties corrected),
 // in [-1, 1]; NaN with fewer than two pairs or when either side is constant.
-func KendallTau(x, y []float64) float64 {
-	n := min(len(x), len(y))
-	var conc, disc, tx, ty float64
-	for i := 0; i < n; i++ {
-		for j := i + 1; j < n; j++ {
-			dx, dy := x[i]-x[j], y[i]-y[j]
-			switch {
-			case dx == 0 && dy == 0:
-			case dx == 0:
-				tx++
-			case dy == 0:
-				ty++
-			case (dx > 0) == (dy > 0):
-				conc++
-			default:
-				disc++
-			}
-		}
-	}
-	den := math.Sqrt((conc + disc + tx) * (conc + disc + ty))
-	if den == 0 {
-		return math.NaN()
-	}
-	return (conc - disc) / den
-}
+// It is the estimators' own (peft/estimate.KendallTau), from internal/stats.
+func KendallTau(x, y []float64) float64 { return stats.KendallTau(x, y) }
 
 // MemoryOptions controls MemoryVsBatch. LimitMB > 0 draws the device's
 // memory as a horizontal line (<line class="limit">) labelled LimitLabel

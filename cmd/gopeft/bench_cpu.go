@@ -187,13 +187,7 @@ func runBenchCPU(args []string) int {
 		rep.Skipped = nil
 	}
 	if *jsonOut {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			fmt.Fprintln(os.Stderr, "gopeft bench cpu:", err)
-			return 1
-		}
-		return 0
+		return printJSON(rep)
 	}
 	printCPUReport(rep, ms)
 	return 0

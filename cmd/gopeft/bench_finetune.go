@@ -231,13 +231,7 @@ func runBenchFinetune(args []string) int {
 		rep.Skipped = nil
 	}
 	if *jsonOut {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			fmt.Fprintln(os.Stderr, "gopeft bench finetune:", err)
-			return 1
-		}
-		return 0
+		return printJSON(rep)
 	}
 	printFinetuneReport(rep, ms)
 	return 0

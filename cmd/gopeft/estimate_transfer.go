@@ -26,16 +26,6 @@ func init() {
 	estimateCommands["calibrate"] = runEstimateCalibrate
 }
 
-func printJSON(v any) int {
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		fmt.Fprintln(os.Stderr, "gopeft estimate:", err)
-		return 1
-	}
-	return 0
-}
-
 // readLabelled reads JSONL lines {"features": [...], "label": int}.
 func readLabelled(path string) (features [][]float64, labels []int, err error) {
 	f, err := os.Open(path)

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/gopeft/gopeft/peft"
-	"github.com/gopeft/gopeft/peft/data"
 	"github.com/gopeft/gopeft/peft/runstore"
 	"github.com/gopeft/gopeft/peft/train"
 	"github.com/gopeft/gopeft/widgets/notebook"
@@ -137,7 +136,7 @@ func runFinetune(args []string) int {
 		opt.Progress = notebook.Progress()
 		opt.Log = func(msg string) { fmt.Fprintln(os.Stderr, msg) }
 	}
-	run, err := finetune(*save, m, task, s, opt)
+	run, err := runstore.Finetune(*save, m, task, s, opt)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 1
@@ -185,23 +184,6 @@ func runFinetune(args []string) int {
 	}
 	fmt.Println()
 	return 0
-}
-
-// finetune trains with train.Finetune, or through the run store when a
-// run directory is given.
-func finetune(dir string, m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options) (*runstore.Run, error) {
-	if dir != "" {
-		return runstore.Finetune(dir, m, task, s, opt)
-	}
-	r, err := train.Finetune(m, task, s, opt)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := runstore.NewConfig(m, task, s, r.Options)
-	if err != nil {
-		return nil, err
-	}
-	return &runstore.Run{Run: r, Config: rc}, nil
 }
 
 // jsonNumber writes NaN and infinities as null.

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"maps"
@@ -68,4 +69,16 @@ func newFlags(name, argsHelp string) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// printJSON prints v as indented JSON on stdout, the --json output of every
+// subcommand; it returns the exit code.
+func printJSON(v any) int {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintln(os.Stderr, "gopeft:", err)
+		return 1
+	}
+	return 0
 }

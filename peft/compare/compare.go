@@ -329,7 +329,7 @@ func (o Options) run(m *peft.Model, task *data.Task, e Entry, s *peft.Setup, pre
 		dir = filepath.Join(o.Dir, e.Name)
 	}
 	probe := startMemoryProbe()
-	r, err := finetune(dir, m, task, s, opt)
+	r, err := runstore.Finetune(dir, m, task, s, opt)
 	peak, delta := probe.stop()
 	if err != nil {
 		row.Error = err.Error()
@@ -363,22 +363,6 @@ func metricOr(ms map[string]float64, k string) float64 {
 		return v
 	}
 	return math.NaN()
-}
-
-// finetune trains through the run store, or without one when dir is empty.
-func finetune(dir string, m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options) (*runstore.Run, error) {
-	if dir != "" {
-		return runstore.Finetune(dir, m, task, s, opt)
-	}
-	r, err := train.Finetune(m, task, s, opt)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := runstore.NewConfig(m, task, s, r.Options)
-	if err != nil {
-		return nil, err
-	}
-	return &runstore.Run{Run: r, Config: rc}, nil
 }
 
 // readGrid reads the previous rows by entry name (none without a Dir or file).

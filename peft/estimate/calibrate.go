@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gopeft/gopeft/internal/stats"
+
 	"github.com/gopeft/gopeft/peft"
 	"github.com/gopeft/gopeft/peft/data"
 	"github.com/gopeft/gopeft/peft/runstore"
@@ -393,40 +395,7 @@ func LeaveOneOut(obs []Observation, inputs []string) (*PredictedVsActual, error)
 
 // KendallTau is Kendall's tau-b of two paired samples (ties counted as in
 // scipy.stats.kendalltau); NaN when either sample is constant.
-func KendallTau(x, y []float64) float64 {
-	var conc, disc, tx, ty float64
-	for i := range x {
-		for j := i + 1; j < len(x); j++ {
-			dx, dy := sign(x[i]-x[j]), sign(y[i]-y[j])
-			switch {
-			case dx == 0 && dy == 0:
-			case dx == 0:
-				tx++
-			case dy == 0:
-				ty++
-			case dx == dy:
-				conc++
-			default:
-				disc++
-			}
-		}
-	}
-	den := math.Sqrt((conc + disc + tx) * (conc + disc + ty))
-	if den == 0 {
-		return math.NaN()
-	}
-	return (conc - disc) / den
-}
-
-func sign(v float64) float64 {
-	switch {
-	case v > 0:
-		return 1
-	case v < 0:
-		return -1
-	}
-	return 0
-}
+func KendallTau(x, y []float64) float64 { return stats.KendallTau(x, y) }
 
 // MarshalJSON writes NaN scores (LEEP without an MLM head) as null.
 func (s Scores) MarshalJSON() ([]byte, error) {

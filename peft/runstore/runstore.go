@@ -71,10 +71,22 @@ func recordedBackend(display string) string {
 // Finetune returns the finished run in dir when it was trained with the
 // same configuration; otherwise it trains (train.Finetune) and saves the
 // run in dir, replacing what was there. Whether it loads or trains anew is
-// said through opt.Log.
+// said through opt.Log. An empty dir trains without keeping the run (its
+// Config still identifies it).
 func Finetune(dir string, m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options) (*Run, error) {
 	if m == nil || task == nil {
 		return nil, fmt.Errorf("Finetune needs a model and a task")
+	}
+	if dir == "" {
+		r, err := train.Finetune(m, task, s, opt)
+		if err != nil {
+			return nil, err
+		}
+		rc, err := NewConfig(m, task, s, r.Options)
+		if err != nil {
+			return nil, err
+		}
+		return &Run{Run: r, Config: rc, Backend: backendName()}, nil
 	}
 	if s == nil {
 		s = &peft.Setup{}
