@@ -20,9 +20,8 @@ every method must beat it to have learned anything). It sweeps LoRA's rank, show
 weights changes no prediction, and ends with accuracy against the share of trained parameters and each paper's
 claim against what this run measured.
 
-**Time.** About 3 minutes top to bottom on 2 CPU cores (`blas` backend): thirteen trainings of 240 steps, 7-16 s each,
-at most three per cell (measured: 4 minutes, no cell over 55 s, on 2 cores shared with other jobs at a load average
-of 10); on an H200 most of the time is XLA compilation. `GOPEFT_QUICK=1` trains a
+**Time.** 1 min 54 s top to bottom on 2 CPU cores (`blas` backend, measured 2026-12-01: thirteen trainings of 240
+steps, at most three per cell, no cell over 28 s); not yet measured on a GPU (the quickstart, of similar size, takes 69 s on an H200 through the GPU kernel, most of it XLA compilation). `GOPEFT_QUICK=1` trains a
 quarter as long (CI). Finished runs are kept, so a re-run loads them in seconds.
 """),
 ("go", r"""

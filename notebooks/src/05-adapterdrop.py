@@ -16,8 +16,8 @@ This notebook measures each claim on the shipped 4-layer encoder and real spam d
 2. accuracy against n, for adapters trained at that depth and for one robustly trained adapter;
 3. multi-task inference time of a Parallel block of 4 adapters against n.
 
-**Time.** About 1 minute on 2 CPU cores (`blas` backend): five short trainings and a few timed loops. On an H200 most
-of the time is XLA compilation. `GOPEFT_QUICK=1` trains a quarter as long (CI).
+**Time.** 48 s on 2 CPU cores (`blas` backend, measured 2026-12-01: five short trainings and a few timed loops; no cell
+over 33 s); not yet measured on a GPU (the quickstart, of similar size, takes 69 s on an H200 through the GPU kernel, most of it XLA compilation). `GOPEFT_QUICK=1` trains a quarter as long (CI).
 """),
 ("go", r"""
 import (

@@ -14,8 +14,8 @@ parallel adapter's units — against the control they must beat: pruning the sam
 **A correction.** The project's seed text explains "MAM Adapter" as neuron masking with a mask-prediction loss. That
 is not He et al.'s MAM adapter; it is an extra GoPEFT builds *on* MAM's FFN adapter and calls "MAM masks".
 
-**Time.** About 1 minute top to bottom on 2 CPU cores (`blas` backend), of which five trainings take about 7-12 s each;
-on an H200 most of the time is XLA compilation. `GOPEFT_QUICK=1` trains half as long (CI).
+**Time.** 58 s top to bottom on 2 CPU cores (`blas` backend, measured 2026-12-01; five trainings, no cell over 39 s);
+not yet measured on a GPU (the quickstart, of similar size, takes 69 s on an H200 through the GPU kernel, most of it XLA compilation). `GOPEFT_QUICK=1` trains half as long (CI).
 """),
 ("go", r"""
 import (

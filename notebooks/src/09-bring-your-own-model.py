@@ -17,9 +17,8 @@ No model hub is reachable from GoPEFT's machines, so the "model you bring" here 
 `models/gopeft-small`: a 4-layer BERT that GoPEFT pretrained itself and wrote as an ordinary Hugging Face directory
 (it loads in transformers as a `BertForMaskedLM`). Point the same code at your own directory.
 
-**Time.** Under a minute top to bottom on 2 CPU cores (`blas` backend), of which one training takes about 10 s
-(measured: 55 s, the training 12 s, on 2 cores shared with other jobs at a load average of 10); on an H200 most of the
-time is XLA compilation. `GOPEFT_QUICK=1` trains a quarter as long (CI).
+**Time.** 22 s top to bottom on 2 CPU cores (`blas` backend, measured 2026-12-01; one training, no cell over 10 s);
+not yet measured on a GPU (the quickstart, of similar size, takes 69 s on an H200 through the GPU kernel, most of it XLA compilation). `GOPEFT_QUICK=1` trains a quarter as long (CI).
 """),
 ("go", r"""
 import (
