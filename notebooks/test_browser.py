@@ -14,6 +14,7 @@
 Quick mode, sharing the finished runs of test_notebooks.py when it ran first.
 Run: /usr/bin/python3 -m unittest -v test_browser (from notebooks/).
 """
+import json
 import os
 import shutil
 import socket
@@ -159,8 +160,11 @@ class BrowserTest(unittest.TestCase):
                 full_page_screenshot(driver, os.path.join(ARTIFACTS, name + "-nbconvert-nojs.png"))
                 self.assertTrue(driver.find_elements("css selector", "h1"), "%s: the page shows no title" % name)
                 with open(executed) as f:
-                    has_svg = "<svg" in f.read()  # 09 shows files and numbers, no plot
-                if has_svg:
+                    nb = json.load(f)
+                # 09 shows files and numbers, no plot; a notebook with saved widget state (10) renders its
+                # views from that state with the widgets' JavaScript, so with JavaScript off they stay empty.
+                has_svg = "<svg" in json.dumps(nb)
+                if has_svg and "widgets" not in nb.get("metadata", {}):
                     self.assertGreaterEqual(svgs, 1, "%s: nbconvert's HTML shows no plot with JavaScript off" % name)
         finally:
             driver.quit()
