@@ -290,28 +290,10 @@ func runFinetuneChild(self, precision, method string, sh ftShape, steps, lossEve
 	return r
 }
 
-// allBaseWeights trains every base weight of the encoder (full
-// fine-tuning), for the bench until the library has its own preset "full".
-type allBaseWeights struct{}
-
-func (allBaseWeights) Kind() string             { return "full" }
-func (allBaseWeights) Validate(hf.Config) error { return nil }
-func (allBaseWeights) NumParams(hf.Config) int  { return 0 }
-func (allBaseWeights) TrainsBase(name string) bool {
-	return strings.HasPrefix(name, "embeddings.") || strings.HasPrefix(name, "encoder.")
-}
-
-// ftSetup is a method's setup: the library's presets (full FT from the
-// preset "full" when the library has it).
+// ftSetup is a method's setup, from the library's presets.
 func ftSetup(method string) (*peft.Setup, error) {
-	switch method {
-	case "head":
+	if method == "head" {
 		return &peft.Setup{}, nil
-	case "full":
-		if m, err := peft.Preset("full"); err == nil {
-			return peft.NewSetup("full", m), nil
-		}
-		return peft.NewSetup("full", allBaseWeights{}), nil
 	}
 	m, err := peft.Preset(method)
 	if err != nil {
