@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 )
 
@@ -54,4 +58,32 @@ func runBench(args []string) int {
 		return 2
 	}
 	return b.run(args[1:])
+}
+
+// runJSON runs a measuring child (this binary re-executed, or a reference
+// script) with its stderr on ours and decodes the one JSON object it prints
+// into v; what names the child in errors.
+func runJSON(cmd *exec.Cmd, what string, v any) error {
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s failed: %w", what, err)
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), v); err != nil {
+		return fmt.Errorf("%s printed %q, not its JSON result: %w", what, out.String(), err)
+	}
+	return nil
+}
+
+// benchScript is scripts/bench/<name> of the GoPEFT checkout: under
+// GOPEFT_ROOT when set, else under root.
+func benchScript(root, name string) (string, error) {
+	if r := os.Getenv("GOPEFT_ROOT"); r != "" {
+		root = r
+	}
+	script := filepath.Join(root, "scripts", "bench", name)
+	if _, err := os.Stat(script); err != nil {
+		return "", fmt.Errorf("no %s (run from a GoPEFT checkout or set GOPEFT_ROOT)", script)
+	}
+	return script, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -239,15 +238,8 @@ func runCPUChild(self, runner, method string, batch, seq, steps int) (cpuResult,
 			(runner == "blas-1t" && strings.HasPrefix(kv, "OPENBLAS_NUM_THREADS="))
 	})
 	cmd.Env = append(env, cpuBackends[runner]...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return r, fmt.Errorf("child process failed: %w", err)
-	}
-	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &r); err != nil {
-		return r, fmt.Errorf("child printed %q, not its JSON result: %w", out.String(), err)
-	}
-	return r, nil
+	err := runJSON(cmd, "child process", &r)
+	return r, err
 }
 
 // cpuSetup is the PEFT setup of a bench method: GoPEFT's presets, as the
@@ -324,13 +316,9 @@ func benchCPUChild(runner, method string, batch, seq, steps int) int {
 // torchScript finds the reference script beside the model's checkout and
 // checks that python has torch; why is "" when both are there.
 func torchScript(python, modelDir string) (script, why string) {
-	root := filepath.Dir(filepath.Dir(modelDir))
-	if r := os.Getenv("GOPEFT_ROOT"); r != "" {
-		root = r
-	}
-	script = filepath.Join(root, "scripts", "bench", "torch_cpu_step.py")
-	if _, err := os.Stat(script); err != nil {
-		return "", fmt.Sprintf("no %s (run from a GoPEFT checkout or set GOPEFT_ROOT)", script)
+	script, err := benchScript(filepath.Dir(filepath.Dir(modelDir)), "torch_cpu_step.py")
+	if err != nil {
+		return "", err.Error()
 	}
 	if _, err := quick(python, "-c", "import torch"); err != nil {
 		return "", fmt.Sprintf("%s cannot import torch (apt-get install python3-torch)", python)
@@ -347,11 +335,6 @@ func runTorch(python, script, modelDir, runner, method string, threads, batch, s
 	// its matrix products on every core.
 	n := strconv.Itoa(threads)
 	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS="+n, "OMP_NUM_THREADS="+n, "MKL_NUM_THREADS="+n)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return r, fmt.Errorf("%s failed: %w", script, err)
-	}
 	var t struct {
 		Torch  string  `json:"torch"`
 		StepMS float64 `json:"step_ms"`
@@ -359,8 +342,8 @@ func runTorch(python, script, modelDir, runner, method string, threads, batch, s
 		Loss   float64 `json:"loss"`
 		Params int     `json:"trainable_params"`
 	}
-	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &t); err != nil {
-		return r, fmt.Errorf("%s printed %q, not its JSON result: %w", script, out.String(), err)
+	if err := runJSON(cmd, script, &t); err != nil {
+		return r, err
 	}
 	r.Backend = "torch " + t.Torch
 	r.StepMS, r.CPUMS, r.Loss, r.Params = round3(t.StepMS), round3(t.CPUMS), t.Loss, t.Params

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -278,14 +277,8 @@ func runFinetuneChild(self, precision, method string, sh ftShape, steps, lossEve
 	// Memory is measured as the child's growth: XLA must not reserve 75% of
 	// the device up front.
 	cmd.Env = append(os.Environ(), backend.EnvXLAPreallocate+"=false")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, os.Stderr
-	if err := cmd.Run(); err != nil {
-		r.Error = fmt.Sprintf("child process failed: %v", err)
-		return r
-	}
-	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &r); err != nil {
-		r.Error = fmt.Sprintf("child printed %q, not its JSON result: %v", out.String(), err)
+	if err := runJSON(cmd, "child process", &r); err != nil {
+		r.Error = err.Error()
 	}
 	return r
 }
@@ -400,13 +393,9 @@ func (r *ftResult) fill(sh ftShape, peak float64) {
 }
 
 func torchFinetuneScript(python string) (script, why string) {
-	root := "."
-	if r := os.Getenv("GOPEFT_ROOT"); r != "" {
-		root = r
-	}
-	script = filepath.Join(root, "scripts", "bench", "torch_finetune_step.py")
-	if _, err := os.Stat(script); err != nil {
-		return "", fmt.Sprintf("no %s (run from a GoPEFT checkout or set GOPEFT_ROOT)", script)
+	script, err := benchScript(".", "torch_finetune_step.py")
+	if err != nil {
+		return "", err.Error()
 	}
 	if out, err := quick(python, "-c", "import torch, transformers, peft; assert torch.cuda.is_available(), 'no CUDA device'"); err != nil {
 		return "", fmt.Sprintf("%s cannot run the reference (needs torch with CUDA, transformers, peft): %s", python, lastLine(out))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -163,16 +162,8 @@ func runGradChild(self, variant string, dim, tokens, steps int) (gradVariant, er
 	var r gradVariant
 	cmd := exec.Command(self, "bench", "grad", "--child-variant", variant,
 		"--dim", strconv.Itoa(dim), "--tokens", strconv.Itoa(tokens), "--steps", strconv.Itoa(steps))
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		return r, fmt.Errorf("child process failed: %w", err)
-	}
-	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &r); err != nil {
-		return r, fmt.Errorf("child printed %q, not its JSON result: %w", out.String(), err)
-	}
-	return r, nil
+	err := runJSON(cmd, "child process", &r)
+	return r, err
 }
 
 // benchGradChild measures one variant in this process and prints a gradVariant.
