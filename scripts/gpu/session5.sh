@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# GPU calls for issues 15 and 16: the teaching notebooks through nbrun (the
+# GPU kernelspec's environment), and XLA flags that cut the first step's
+# compilation. Build here (the carry is limited to 64 MiB, so the notebooks'
+# programs travel xz-compressed in .cache/gpu-nb/NN/cells.xz; split the
+# notebooks over several calls):
+#   scripts/gpu/session5.sh build NN...      # notebooks NN into .cache/gpu-nb
+#   scripts/gpu/session4.sh build            # bin/gopeft, for the flags stage
+#   xz -c bin/gopeft > .cache/gpu-nb/gopeft.xz
+# then on the GPU machine, with carry [".cache/gpu-nb", ".cache/gpu-data"]
+# (or a folder holding some of the notebooks, named by NB_DIR):
+#   STAGES="flags notebooks" NOTEBOOKS="01 02" NB_PARALLEL=1 bash scripts/gpu/session5.sh run
+# Stages:
+#   flags      the bf16 Houlsby child of `gopeft bench finetune` (BERT-base
+#              shape) twice per flag set; the second run is a re-run process
+#              with XLA's autotune cache warm. Prints first_step_s and step_ms.
+#   notebooks  each of $NOTEBOOKS from empty run directories, with the
+#              kernelspec's XLA_FLAGS plus $NB_FLAGS; executed notebooks and
+#              logs in $OUT/nb-NN.{ipynb,log}.
+set -uo pipefail
+case "${1:-}" in
+build)
+	set -e
+	shift
+	for n in "$@"; do
+		nb=$(ls notebooks/"$n"-*.ipynb)
+		tmp=$(mktemp -d)
+		go run ./scripts/nbrun build "$nb" "$tmp"
+		mkdir -p .cache/gpu-nb/"$n"
+		cp "$tmp"/cells.json "$tmp"/notebook.ipynb .cache/gpu-nb/"$n"/
+		xz -T2 -6 -c "$tmp"/cells > .cache/gpu-nb/"$n"/cells.xz
+		cp "$tmp"/nbrun .cache/gpu-nb/nbrun
+		rm -rf "$tmp"
+	done
+	du -sh .cache/gpu-nb/*
+	exit 0
+	;;
+run) ;;
+*) echo "usage: $0 build NN...|run" >&2; exit 2 ;;
+esac
+OUT=${OUT:-/tmp/out}
+NB_DIR=${NB_DIR:-.cache/gpu-nb}
+mkdir -p "$OUT"
+STAGES=${STAGES:-"flags"}
+has() { [[ " $STAGES " == *" $1 "* ]]; }
+step() { echo "=== $1 ($(date +%T))"; }
+unxz() { python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2" && chmod +x "$2"; }
+SP=$(python3 -c 'import jax_plugins,os;print(os.path.dirname(list(jax_plugins.__path__)[0]))')
+PLUGIN=$(ls "$SP"/jax_plugins/xla_cuda*/xla_cuda_plugin.so | head -1)
+export GOPJRT_CUDA_CHECKS=0 GOMLX_BACKEND=xla:$PLUGIN
+BASE_FLAGS=--xla_gpu_cuda_data_dir=$SP/nvidia
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+if has flags; then
+	mkdir -p bin
+	[ -f "$NB_DIR/gopeft.xz" ] && unxz "$NB_DIR/gopeft.xz" bin/gopeft
+	# Each set is "name|flags"; the autotune cache directory is per set.
+	SETS=${FLAG_SETS:-"default| notriton|--xla_gpu_enable_triton_gemm=false autotune0|--xla_gpu_autotune_level=0 both|--xla_gpu_enable_triton_gemm=false,--xla_gpu_autotune_level=0"}
+	for s in $SETS; do
+		name=${s%%|*}
+		extra=$(echo "${s#*|}" | tr ',' ' ')
+		mkdir -p /tmp/xla-cache/$name
+		for i in 1 2; do
+			step "flags $name run $i: $extra"
+			GOPEFT_XLA_PREALLOCATE=false XLA_FLAGS="$BASE_FLAGS --xla_gpu_per_fusion_autotune_cache_dir=/tmp/xla-cache/$name $extra" \
+				timeout 150 ./bin/gopeft bench finetune --child bf16 --method "${FLAGS_METHOD:-houlsby}" --steps 20 2> "$OUT/flags-$name-$i.err" |
+				sed "s/^{/{\"set\":\"$name\",\"run\":$i,/" | tee -a "$OUT/flags.jsonl"
+		done
+	done
+fi
+if has notebooks; then
+	rm -rf /tmp/gopeft-data
+	python3 -c 'import sys,tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' .cache/gpu-data/gopeft-data.tar.xz /tmp/gopeft-data
+	mkdir -p /tmp/xla-cache/nb
+	# With NB_PARALLEL=1 the notebooks run at once, sharing the GPU (each
+	# process then allocates device memory as it goes): each wall time is an
+	# upper bound on its time alone. Each notebook keeps its own autotune cache
+	# across its cells, as the kernelspec's default does.
+	nb_one() {
+		local n=$1 d=$NB_DIR/$1 t0 rc ms
+		t0=$(date +%s%N)
+		GOPEFT_DATA=/tmp/gopeft-data GOPEFT_RUNS=/tmp/runs-$n GOPEFT_ROOT=$PWD GOPEFT_PJRT_PLUGIN=$PLUGIN \
+			XLA_FLAGS="$BASE_FLAGS --xla_gpu_per_fusion_autotune_cache_dir=/tmp/xla-cache/nb-$n ${NB_FLAGS:-}" \
+			timeout "${NB_TIMEOUT:-300}" "$d/nbrun" run "$d" "$OUT/nb-$n.ipynb" --root "$PWD" > "$OUT/nb-$n.log" 2>&1
+		rc=$?
+		ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+		printf 'notebook %s rc=%d wall %d.%03d s\n' "$n" "$rc" $((ms / 1000)) $((ms % 1000)) | tee -a "$OUT/notebooks.txt"
+	}
+	[ "${NB_PARALLEL:-0}" = 1 ] && export GOPEFT_XLA_PREALLOCATE=false
+	for n in ${NOTEBOOKS:-}; do
+		d=$NB_DIR/$n
+		[ -f "$d/cells" ] || unxz "$d/cells.xz" "$d/cells"
+		cp "$NB_DIR"/nbrun "$d/nbrun" && chmod +x "$d/nbrun"
+		mkdir -p /tmp/xla-cache/nb-$n
+	done
+	step "notebooks ${NOTEBOOKS:-} (parallel ${NB_PARALLEL:-0})"
+	for n in ${NOTEBOOKS:-}; do
+		if [ "${NB_PARALLEL:-0}" = 1 ]; then nb_one "$n" & else nb_one "$n"; fi
+	done
+	wait
+	for n in ${NOTEBOOKS:-}; do
+		echo "--- $n"; grep -E '^cell|^total|nbrun:' "$OUT/nb-$n.log"
+	done
+fi
+step end
