@@ -47,7 +47,7 @@ func checkDevices(devices int, name, display string, have int) error {
 	case devices < 1:
 		return fmt.Errorf("data parallel over %d devices: give 1 or more devices (0 trains on one device without a mesh)", devices)
 	case name != xla.BackendName:
-		return fmt.Errorf("data parallel needs the XLA backend with %d devices (GOMLX_BACKEND=xla:cuda or GOPEFT_BACKEND=gpu); this backend is %s: train on one device (Devices 0 or 1)", devices, display)
+		return fmt.Errorf("data parallel needs the XLA backend with %d device(s) (GOPEFT_BACKEND=gpu or GOMLX_BACKEND=xla:cuda); this backend is %s: train on one device without a mesh (--devices 1, train.Options.Devices 1, StepperOptions.Devices 0)", devices, display)
 	case devices > have:
 		return fmt.Errorf("data parallel over %d devices: backend %s has %d device(s); ask for at most %d (Devices, --devices)", devices, display, have, have)
 	}

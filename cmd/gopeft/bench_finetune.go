@@ -66,8 +66,9 @@ func (s ftShape) stepFLOPs(method string) float64 {
 type ftResult struct {
 	Runner string `json:"runner"` // gopeft-f32, gopeft-bf16, torch-tf32-eager, torch-bf16-eager, torch-bf16-compile; gopeft-f32x2: on 2 devices
 	Method string `json:"method"`
-	// Devices > 1: GoPEFT data parallel over that many devices, each with
-	// the shape's batch (the step's global batch is Devices x Batch).
+	// Devices > 0: GoPEFT data parallel over a mesh of that many devices,
+	// each with the shape's batch (the step's global batch is Devices x
+	// Batch); 1 is a mesh of one. 0: the plain single-device step.
 	Devices    int     `json:"devices,omitempty"`
 	StepMS     float64 `json:"step_ms"`                // median, losses read every --loss-every steps
 	SyncStepMS float64 `json:"sync_step_ms,omitempty"` // GoPEFT: median with the loss read after every step
@@ -107,8 +108,9 @@ type ftReport struct {
 	Results   []ftResult         `json:"results"`
 	Skipped   map[string]string  `json:"skipped,omitempty"`
 	Ratios    map[string]ftRatio `json:"ratios"` // per method: GoPEFT's best against each torch config
-	// DataParallel (--devices N > 1), per method and precision
-	// ("lora/f32"): N devices against one at the same per-device batch.
+	// DataParallel (--devices N > 1, or --mesh), per method and precision
+	// ("lora/f32"): a mesh of N devices against the plain step on one, at
+	// the same per-device batch.
 	DataParallel map[string]ftScaling `json:"data_parallel,omitempty"`
 }
 
@@ -142,6 +144,7 @@ func runBenchFinetune(args []string) int {
 	lossEvery := fs.Int("loss-every", 10, "GoPEFT reads the loss back every so many steps (1: every step)")
 	peak := fs.Float64("peak-tflops", 989, "device's dense bf16 peak in TFLOP/s for MFU (H200 SXM: 989)")
 	devices := fs.Int("devices", 1, "N > 1: also time GoPEFT data parallel over N GPUs, each with --batch examples (global batch N x batch), against one")
+	mesh := fs.Bool("mesh", false, "with --devices 1: also time a mesh of one (the data parallel code on one device) against the plain step")
 	var sh ftShape
 	fs.IntVar(&sh.Layers, "layers", 12, "encoder layers")
 	fs.IntVar(&sh.Hidden, "hidden", 768, "hidden size")
@@ -172,7 +175,7 @@ func runBenchFinetune(args []string) int {
 		fmt.Fprintf(os.Stderr, "gopeft bench finetune: "+format+"\n", a...)
 		return 2
 	}
-	if *steps < 1 || *lossEvery < 1 || *devices < 1 || sh.Batch < 1 || sh.Seq < 1 || sh.Layers < 1 || sh.Heads < 1 || sh.Hidden%sh.Heads != 0 {
+	if *steps < 1 || *lossEvery < 1 || *devices < 0 || sh.Batch < 1 || sh.Seq < 1 || sh.Layers < 1 || sh.Heads < 1 || sh.Hidden%sh.Heads != 0 {
 		return fail("--steps, --loss-every, --devices, --batch, --seq, --layers, --heads must be >= 1 and --hidden a multiple of --heads")
 	}
 	ms, err := parseList(*methods, ftMethods)
@@ -185,6 +188,9 @@ func runBenchFinetune(args []string) int {
 			return fail("--child takes f32 or bf16 and exactly one --method")
 		}
 		return benchFinetuneChild(*child, mixed, ms[0], sh, *devices, *steps, *lossEvery, *peak)
+	}
+	if *devices < 1 {
+		return fail("--devices must be >= 1")
 	}
 	var ps []string
 	if strings.TrimSpace(*precisions) != "" {
@@ -226,10 +232,10 @@ func runBenchFinetune(args []string) int {
 	for _, m := range ms {
 		for _, p := range ps {
 			progress("gopeft-%s %s...", p, m)
-			r := runFinetuneChild(self, p, m, sh, 1, *steps, *lossEvery, *peak)
+			r := runFinetuneChild(self, p, m, sh, 0, *steps, *lossEvery, *peak)
 			progress("  %s", r.brief())
 			rep.Results = append(rep.Results, r)
-			if *devices > 1 {
+			if *devices > 1 || *mesh {
 				progress("gopeft-%s %s on %d devices...", p, m, *devices)
 				r := runFinetuneChild(self, p, m, sh, *devices, *steps, *lossEvery, *peak)
 				progress("  %s", r.brief())
@@ -292,9 +298,10 @@ func gpuName() string {
 	return strings.TrimSpace(string(out))
 }
 
-// ftRunner names GoPEFT's runner: gopeft-f32, or gopeft-f32x2 on 2 devices.
+// ftRunner names GoPEFT's runner: gopeft-f32 for the plain step (devices
+// 0), gopeft-f32x2 on a mesh of 2 devices (x1: a mesh of one).
 func ftRunner(precision string, devices int) (runner string, dataParallel int) {
-	if devices > 1 {
+	if devices > 0 {
 		return fmt.Sprintf("gopeft-%sx%d", precision, devices), devices
 	}
 	return "gopeft-" + precision, 0
@@ -370,7 +377,7 @@ func benchFinetuneChild(precision string, mixed bool, method string, sh ftShape,
 		return fail(err)
 	}
 	r.NewTunedS = since(t0)
-	// One device keeps the plain graph; N > 1 splits N x batch examples.
+	// Devices 0 is the plain graph; a mesh of N splits N x batch examples.
 	st := t.NewStepperWith(peft.StepperOptions{WeightDecay: 0.01, Devices: r.Devices})
 	b, y := cpuBatch(sh.Batch*max(1, r.Devices), sh.Seq, sh.Vocab)
 	t0 = time.Now()
@@ -434,7 +441,7 @@ func (r *ftResult) fill(sh ftShape, peak float64) {
 func ftDataParallel(results []ftResult) map[string]ftScaling {
 	out := map[string]ftScaling{}
 	for _, n := range results {
-		if n.Devices < 2 || n.Error != "" || n.TokensPerS <= 0 {
+		if n.Devices < 1 || n.Error != "" || n.TokensPerS <= 0 {
 			continue
 		}
 		one := strings.TrimSuffix(n.Runner, fmt.Sprintf("x%d", n.Devices))
@@ -501,7 +508,7 @@ func ftRatios(results []ftResult, methods []string) map[string]ftRatio {
 	for _, m := range methods {
 		var best *ftResult
 		for i, r := range results {
-			if r.Method == m && strings.HasPrefix(r.Runner, "gopeft-") && r.Devices < 2 && r.Error == "" && r.StepMS > 0 &&
+			if r.Method == m && strings.HasPrefix(r.Runner, "gopeft-") && r.Devices == 0 && r.Error == "" && r.StepMS > 0 &&
 				(best == nil || r.StepMS < best.StepMS) {
 				best = &results[i]
 			}
