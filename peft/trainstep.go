@@ -157,11 +157,8 @@ func (s *Stepper) exec(depth int) (*context.Exec, error) {
 	return e, nil
 }
 
-// Devices is the number of devices each step runs on.
-func (s *Stepper) Devices() int { return max(1, s.devices) }
-
-// distribute puts e, a step graph of inputs batch-major inputs, on the
-// Stepper's mesh; nothing without one.
+// distribute puts e, a step graph whose inputs (that many) all have the
+// batch as axis 0, on the Stepper's mesh; nothing without one.
 func (s *Stepper) distribute(e *context.Exec, inputs int) error {
 	if s.devices == 0 {
 		return nil
