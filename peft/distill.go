@@ -83,6 +83,9 @@ func (s *Stepper) StepDistill(b Batch, y Labels, teacher [][]float32, d Distilla
 		}
 		flatT = append(flatT, row...)
 	}
+	if err := s.checkDevicesFor(len(b.IDs)); err != nil {
+		return StepResult{}, err
+	}
 	ids, types, mask, err := b.tensors()
 	if err != nil {
 		return StepResult{}, err
@@ -94,7 +97,7 @@ func (s *Stepper) StepDistill(b Batch, y Labels, teacher [][]float32, d Distilla
 	if err != nil {
 		return StepResult{}, err
 	}
-	out, err := e.Exec(ids, types, mask, tensors.FromValue(y.Classes), tensors.FromFlatDataAndDimensions(flatT, len(teacher), k))
+	out, _, err := s.run(e, ids, types, mask, tensors.FromValue(y.Classes), tensors.FromFlatDataAndDimensions(flatT, len(teacher), k))
 	if err != nil {
 		return StepResult{}, err
 	}
@@ -122,6 +125,9 @@ func (s *Stepper) distillExec(key distillKey) (*context.Exec, error) {
 		return []*graph.Node{loss, task}
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := s.distribute(e, 5); err != nil {
 		return nil, err
 	}
 	if s.distillExecs == nil {

@@ -39,6 +39,9 @@ type Stepper struct {
 	lrVar *context.Variable
 	last  *graph.Graph // the graph the last Step ran (Graph)
 
+	devices int           // StepperOptions.Devices
+	dp      *dataParallel // the mesh, from the first compile on; nil: one device without a mesh
+
 	distillExecs map[distillKey]*context.Exec // StepDistill's graphs (distill.go)
 }
 
@@ -49,6 +52,12 @@ type StepperOptions struct {
 	// global L2 norm before each update (PyTorch's clip_grad_norm_; 1.0 is
 	// the Hugging Face Trainer's default). 0: no clipping.
 	ClipNorm float64
+	// Devices > 0 trains data parallel over the backend's first Devices
+	// devices (dataparallel.go): each step's batch is split across them
+	// and the gradients all-reduced. It needs the XLA backend, and batches
+	// whose size is a multiple of Devices. 1 runs the same mesh code on
+	// one device; 0 (default) compiles the plain single-device graph.
+	Devices int
 }
 
 // Graph is the compiled graph of the last Step, nil before the first: for
@@ -71,7 +80,7 @@ func (t *Tuned) NewStepper(weightDecay float64) *Stepper {
 // 1e-8) with every variable's learning-rate multiplier 1.
 func (t *Tuned) NewStepperWith(o StepperOptions) *Stepper {
 	opt := &adamW{weightDecay: max(0, o.WeightDecay), beta1: 0.9, beta2: 0.999, epsilon: 1e-8, clipNorm: max(0, o.ClipNorm)}
-	return &Stepper{t: t, opt: opt, adamW: opt, execs: map[int]*context.Exec{}}
+	return &Stepper{t: t, opt: opt, adamW: opt, execs: map[int]*context.Exec{}, devices: o.Devices}
 }
 
 // SetLRMultipliers sets each trainable variable's learning rate to the
@@ -141,8 +150,58 @@ func (s *Stepper) exec(depth int) (*context.Exec, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.distribute(e, 4); err != nil {
+		return nil, err
+	}
 	s.execs[depth] = e
 	return e, nil
+}
+
+// distribute puts e, a step graph whose inputs (that many) all have the
+// batch as axis 0, on the Stepper's mesh; nothing without one.
+func (s *Stepper) distribute(e *context.Exec, inputs int) error {
+	if s.devices == 0 {
+		return nil
+	}
+	if s.dp == nil {
+		dp, err := newDataParallel(s.devices)
+		if err != nil {
+			return err
+		}
+		s.dp = dp
+	}
+	s.dp.configure(e, inputs)
+	return nil
+}
+
+// checkDevicesFor refuses, before anything compiles, a step the devices
+// cannot run: a negative count, or a batch that does not split evenly.
+func (s *Stepper) checkDevicesFor(examples int) error {
+	if s.devices < 0 {
+		return fmt.Errorf("StepperOptions.Devices is %d: give 0 (one device) or the number of devices to train on", s.devices)
+	}
+	if s.devices == 0 {
+		return nil
+	}
+	return CheckBatchSplits(examples, s.devices)
+}
+
+// run executes a step graph on the step's inputs (split over the devices
+// when there is a mesh) and returns the first device's outputs: with
+// every output replicated, each device holds the same losses.
+func (s *Stepper) run(e *context.Exec, inputs ...*tensors.Tensor) ([]*tensors.Tensor, *graph.Graph, error) {
+	args, err := s.dp.args(inputs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, g, err := e.ExecWithGraph(args...)
+	if err != nil {
+		return nil, g, err
+	}
+	if n := s.dp.devices(); len(out)%n != 0 {
+		return nil, g, fmt.Errorf("step returned %d outputs for %d devices", len(out), n)
+	}
+	return out[:len(out)/s.dp.devices()], g, nil
 }
 
 // Step trains on one batch with learning rate lr, without adapters in the
@@ -170,6 +229,9 @@ func (s *Stepper) StepLazy(b Batch, y Labels, lr float64, depth int) (PendingSte
 	if n := s.t.Model.Config.NumLayers; depth < 0 || depth > n {
 		return PendingStep{}, fmt.Errorf("AdapterDrop depth %d is outside 0..%d", depth, n)
 	}
+	if err := s.checkDevicesFor(len(b.IDs)); err != nil {
+		return PendingStep{}, err
+	}
 	ids, types, mask, err := b.tensors()
 	if err != nil {
 		return PendingStep{}, err
@@ -190,7 +252,7 @@ func (s *Stepper) StepLazy(b Batch, y Labels, lr float64, depth int) (PendingSte
 	if err != nil {
 		return PendingStep{}, err
 	}
-	out, g, err := e.ExecWithGraph(ids, types, mask, labels)
+	out, g, err := s.run(e, ids, types, mask, labels)
 	s.last = g
 	if err != nil {
 		return PendingStep{}, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,9 +65,12 @@ func runBench(args []string) int {
 // script) with its stderr on ours and decodes the one JSON object it prints
 // into v; what names the child in errors.
 func runJSON(cmd *exec.Cmd, what string, v any) error {
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, io.MultiWriter(os.Stderr, &errOut)
 	if err := cmd.Run(); err != nil {
+		if last := lastLine(errOut.String()); last != "" {
+			return fmt.Errorf("%s failed (%w): %s", what, err, last)
+		}
 		return fmt.Errorf("%s failed: %w", what, err)
 	}
 	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), v); err != nil {

@@ -64,8 +64,12 @@ func (s ftShape) stepFLOPs(method string) float64 {
 
 // ftResult is one (runner, method) measurement.
 type ftResult struct {
-	Runner     string  `json:"runner"` // gopeft-f32, gopeft-bf16, torch-tf32-eager, torch-bf16-eager, torch-bf16-compile
-	Method     string  `json:"method"`
+	Runner string `json:"runner"` // gopeft-f32, gopeft-bf16, torch-tf32-eager, torch-bf16-eager, torch-bf16-compile; gopeft-f32x2: on 2 devices
+	Method string `json:"method"`
+	// Devices > 0: GoPEFT data parallel over a mesh of that many devices,
+	// each with the shape's batch (the step's global batch is Devices x
+	// Batch); 1 is a mesh of one. 0: the plain single-device step.
+	Devices    int     `json:"devices,omitempty"`
 	StepMS     float64 `json:"step_ms"`                // median, losses read every --loss-every steps
 	SyncStepMS float64 `json:"sync_step_ms,omitempty"` // GoPEFT: median with the loss read after every step
 	TokensPerS float64 `json:"tokens_per_s"`
@@ -104,6 +108,20 @@ type ftReport struct {
 	Results   []ftResult         `json:"results"`
 	Skipped   map[string]string  `json:"skipped,omitempty"`
 	Ratios    map[string]ftRatio `json:"ratios"` // per method: GoPEFT's best against each torch config
+	// DataParallel (--devices N > 1, or --mesh), per method and precision
+	// ("lora/f32"): a mesh of N devices against the plain step on one, at
+	// the same per-device batch.
+	DataParallel map[string]ftScaling `json:"data_parallel,omitempty"`
+}
+
+// ftScaling is data parallel's gain: tokens/s on Devices devices over
+// tokens/s on one (Speedup), and Speedup / Devices (Efficiency).
+type ftScaling struct {
+	Devices    int     `json:"devices"`
+	OneTokensS float64 `json:"tokens_per_s_1"`
+	NTokensS   float64 `json:"tokens_per_s_n"`
+	Speedup    float64 `json:"speedup"`
+	Efficiency float64 `json:"efficiency"`
 }
 
 // ftRatio: speed of GoPEFT's best runner over each torch runner (tokens/s
@@ -115,7 +133,7 @@ type ftRatio struct {
 }
 
 func runBenchFinetune(args []string) int {
-	fs := newFlags("bench finetune", "[--json] [--method lora,houlsby,full,head] [--precision f32,bf16] [--torch tf32-eager,bf16-eager,bf16-compile]")
+	fs := newFlags("bench finetune", "[--json] [--method lora,houlsby,full,head] [--precision f32,bf16] [--torch tf32-eager,bf16-eager,bf16-compile] [--devices N]")
 	jsonOut := fs.Bool("json", false, "print one JSON object instead of a table")
 	methods := fs.String("method", strings.Join(ftMethods, ","), "comma-separated methods: lora, houlsby, full, head")
 	precisions := fs.String("precision", "f32,bf16", "GoPEFT precisions: f32, bf16 (bfloat16 products, float32 master weights)")
@@ -125,6 +143,8 @@ func runBenchFinetune(args []string) int {
 	steps := fs.Int("steps", 20, "timed steps per runner and method, after warm-up; the median is reported")
 	lossEvery := fs.Int("loss-every", 10, "GoPEFT reads the loss back every so many steps (1: every step)")
 	peak := fs.Float64("peak-tflops", 989, "device's dense bf16 peak in TFLOP/s for MFU (H200 SXM: 989)")
+	devices := fs.Int("devices", 1, "N > 1: also time GoPEFT data parallel over N GPUs, each with --batch examples (global batch N x batch), against one")
+	mesh := fs.Bool("mesh", false, "with --devices 1: also time a mesh of one (the data parallel code on one device) against the plain step")
 	var sh ftShape
 	fs.IntVar(&sh.Layers, "layers", 12, "encoder layers")
 	fs.IntVar(&sh.Hidden, "hidden", 768, "hidden size")
@@ -155,8 +175,8 @@ func runBenchFinetune(args []string) int {
 		fmt.Fprintf(os.Stderr, "gopeft bench finetune: "+format+"\n", a...)
 		return 2
 	}
-	if *steps < 1 || *lossEvery < 1 || sh.Batch < 1 || sh.Seq < 1 || sh.Layers < 1 || sh.Heads < 1 || sh.Hidden%sh.Heads != 0 {
-		return fail("--steps, --loss-every, --batch, --seq, --layers, --heads must be >= 1 and --hidden a multiple of --heads")
+	if *steps < 1 || *lossEvery < 1 || *devices < 0 || sh.Batch < 1 || sh.Seq < 1 || sh.Layers < 1 || sh.Heads < 1 || sh.Hidden%sh.Heads != 0 {
+		return fail("--steps, --loss-every, --devices, --batch, --seq, --layers, --heads must be >= 1 and --hidden a multiple of --heads")
 	}
 	ms, err := parseList(*methods, ftMethods)
 	if err != nil {
@@ -167,7 +187,10 @@ func runBenchFinetune(args []string) int {
 		if !ok || len(ms) != 1 {
 			return fail("--child takes f32 or bf16 and exactly one --method")
 		}
-		return benchFinetuneChild(*child, mixed, ms[0], sh, *steps, *lossEvery, *peak)
+		return benchFinetuneChild(*child, mixed, ms[0], sh, *devices, *steps, *lossEvery, *peak)
+	}
+	if *devices < 1 {
+		return fail("--devices must be >= 1")
 	}
 	var ps []string
 	if strings.TrimSpace(*precisions) != "" {
@@ -209,9 +232,15 @@ func runBenchFinetune(args []string) int {
 	for _, m := range ms {
 		for _, p := range ps {
 			progress("gopeft-%s %s...", p, m)
-			r := runFinetuneChild(self, p, m, sh, *steps, *lossEvery, *peak)
+			r := runFinetuneChild(self, p, m, sh, 0, *steps, *lossEvery, *peak)
 			progress("  %s", r.brief())
 			rep.Results = append(rep.Results, r)
+			if *devices > 1 || *mesh {
+				progress("gopeft-%s %s on %d devices...", p, m, *devices)
+				r := runFinetuneChild(self, p, m, sh, *devices, *steps, *lossEvery, *peak)
+				progress("  %s", r.brief())
+				rep.Results = append(rep.Results, r)
+			}
 		}
 		if why != "" {
 			continue
@@ -226,6 +255,7 @@ func runBenchFinetune(args []string) int {
 		}
 	}
 	rep.Ratios = ftRatios(rep.Results, ms)
+	rep.DataParallel = ftDataParallel(rep.Results)
 	if len(rep.Skipped) == 0 {
 		rep.Skipped = nil
 	}
@@ -268,9 +298,19 @@ func gpuName() string {
 	return strings.TrimSpace(string(out))
 }
 
-func runFinetuneChild(self, precision, method string, sh ftShape, steps, lossEvery int, peak float64) ftResult {
-	r := ftResult{Runner: "gopeft-" + precision, Method: method}
-	cmd := exec.Command(self, "bench", "finetune", "--child", precision, "--method", method, "--steps", strconv.Itoa(steps),
+// ftRunner names GoPEFT's runner: gopeft-f32 for the plain step (devices
+// 0), gopeft-f32x2 on a mesh of 2 devices (x1: a mesh of one).
+func ftRunner(precision string, devices int) (runner string, dataParallel int) {
+	if devices > 0 {
+		return fmt.Sprintf("gopeft-%sx%d", precision, devices), devices
+	}
+	return "gopeft-" + precision, 0
+}
+
+func runFinetuneChild(self, precision, method string, sh ftShape, devices, steps, lossEvery int, peak float64) ftResult {
+	r := ftResult{Method: method}
+	r.Runner, r.Devices = ftRunner(precision, devices)
+	cmd := exec.Command(self, "bench", "finetune", "--child", precision, "--method", method, "--devices", strconv.Itoa(devices), "--steps", strconv.Itoa(steps),
 		"--loss-every", strconv.Itoa(lossEvery), "--peak-tflops", strconv.FormatFloat(peak, 'g', -1, 64),
 		"--layers", strconv.Itoa(sh.Layers), "--hidden", strconv.Itoa(sh.Hidden), "--heads", strconv.Itoa(sh.Heads),
 		"--ffn", strconv.Itoa(sh.FFN), "--vocab", strconv.Itoa(sh.Vocab), "--batch", strconv.Itoa(sh.Batch), "--seq", strconv.Itoa(sh.Seq))
@@ -295,8 +335,9 @@ func ftSetup(method string) (*peft.Setup, error) {
 	return peft.NewSetup("task", m), nil
 }
 
-func benchFinetuneChild(precision string, mixed bool, method string, sh ftShape, steps, lossEvery int, peak float64) int {
-	r := ftResult{Runner: "gopeft-" + precision, Method: method}
+func benchFinetuneChild(precision string, mixed bool, method string, sh ftShape, devices, steps, lossEvery int, peak float64) int {
+	r := ftResult{Method: method}
+	r.Runner, r.Devices = ftRunner(precision, devices)
 	fail := func(err error) int {
 		fmt.Fprintf(os.Stderr, "gopeft bench finetune (%s %s): %v\n", r.Runner, method, err)
 		return 1
@@ -336,8 +377,9 @@ func benchFinetuneChild(precision string, mixed bool, method string, sh ftShape,
 		return fail(err)
 	}
 	r.NewTunedS = since(t0)
-	st := t.NewStepper(0.01)
-	b, y := cpuBatch(sh.Batch, sh.Seq, sh.Vocab)
+	// Devices 0 is the plain graph; a mesh of N splits N x batch examples.
+	st := t.NewStepperWith(peft.StepperOptions{WeightDecay: 0.01, Devices: r.Devices})
+	b, y := cpuBatch(sh.Batch*max(1, r.Devices), sh.Seq, sh.Vocab)
 	t0 = time.Now()
 	res, err := st.Step(b, y, 1e-4, 0)
 	if err != nil {
@@ -380,16 +422,41 @@ func benchFinetuneChild(precision string, mixed bool, method string, sh ftShape,
 	return 0
 }
 
-// fill derives tokens/s, TFLOP/s and MFU from StepMS.
+// fill derives tokens/s, TFLOP/s and MFU from StepMS; on several devices
+// the step's batch is theirs together, and MFU is against their peak.
 func (r *ftResult) fill(sh ftShape, peak float64) {
 	if r.StepMS <= 0 {
 		return
 	}
+	n := max(1, r.Devices)
+	sh.Batch *= n
 	r.TokensPerS = float64(int(float64(sh.Batch*sh.Seq) / (r.StepMS / 1000)))
 	r.TFLOPs = round3(sh.stepFLOPs(r.Method) / (r.StepMS / 1000) / 1e12)
 	if peak > 0 {
-		r.MFU = round3(r.TFLOPs / peak)
+		r.MFU = round3(r.TFLOPs / (peak * float64(n)))
 	}
+}
+
+// ftDataParallel pairs each data parallel result with its one-device run.
+func ftDataParallel(results []ftResult) map[string]ftScaling {
+	out := map[string]ftScaling{}
+	for _, n := range results {
+		if n.Devices < 1 || n.Error != "" || n.TokensPerS <= 0 {
+			continue
+		}
+		one := strings.TrimSuffix(n.Runner, fmt.Sprintf("x%d", n.Devices))
+		for _, r := range results {
+			if r.Runner == one && r.Method == n.Method && r.Error == "" && r.TokensPerS > 0 {
+				sp := n.TokensPerS / r.TokensPerS
+				out[n.Method+"/"+strings.TrimPrefix(one, "gopeft-")] = ftScaling{Devices: n.Devices, OneTokensS: r.TokensPerS,
+					NTokensS: n.TokensPerS, Speedup: round3(sp), Efficiency: round3(sp / float64(n.Devices))}
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 func torchFinetuneScript(python string) (script, why string) {
@@ -441,7 +508,7 @@ func ftRatios(results []ftResult, methods []string) map[string]ftRatio {
 	for _, m := range methods {
 		var best *ftResult
 		for i, r := range results {
-			if r.Method == m && strings.HasPrefix(r.Runner, "gopeft-") && r.Error == "" && r.StepMS > 0 &&
+			if r.Method == m && strings.HasPrefix(r.Runner, "gopeft-") && r.Devices == 0 && r.Error == "" && r.StepMS > 0 &&
 				(best == nil || r.StepMS < best.StepMS) {
 				best = &results[i]
 			}
@@ -506,6 +573,11 @@ func printFinetuneReport(rep ftReport, methods []string) {
 			parts = append(parts, p)
 		}
 		fmt.Printf("%s: %s is %s\n", m, ra.Best, strings.Join(parts, ", "))
+	}
+	for _, k := range slices.Sorted(maps.Keys(rep.DataParallel)) {
+		d := rep.DataParallel[k]
+		fmt.Printf("%s on %d devices: %.0f tokens/s, %.2fx one device's %.0f (scaling efficiency %.0f%%)\n",
+			k, d.Devices, d.NTokensS, d.Speedup, d.OneTokensS, 100*d.Efficiency)
 	}
 	for _, k := range slices.Sorted(maps.Keys(rep.Skipped)) {
 		fmt.Printf("skipped %s: %s\n", k, rep.Skipped[k])

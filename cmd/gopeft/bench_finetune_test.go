@@ -57,3 +57,28 @@ func TestFinetuneStepFLOPs(t *testing.T) {
 		t.Error("step FLOPs: want 3x forward for full, 2x for adapters, 1x for the head")
 	}
 }
+
+// A data parallel run's tokens/s count every device's batch, its MFU is
+// against all their peaks, and it is paired with its one-device run.
+func TestFinetuneDataParallelScaling(t *testing.T) {
+	sh := ftShape{Layers: 12, Hidden: 768, Heads: 12, FFN: 3072, Vocab: 30522, Batch: 64, Seq: 128}
+	one := ftResult{Runner: "gopeft-f32", Method: "lora", StepMS: 100}
+	two := ftResult{Method: "lora", StepMS: 105}
+	two.Runner, two.Devices = ftRunner("f32", 2)
+	one.fill(sh, 989)
+	two.fill(sh, 989)
+	if one.TokensPerS != 64*128*10 || two.TokensPerS != 156038 {
+		t.Errorf("tokens/s %v (one) and %v (two devices)", one.TokensPerS, two.TokensPerS)
+	}
+	if two.MFU > one.MFU {
+		t.Errorf("MFU on two devices %v above one's %v for a slower step", two.MFU, one.MFU)
+	}
+	dp := ftDataParallel([]ftResult{one, two, {Runner: "torch-tf32-eager", Method: "lora", StepMS: 90, TokensPerS: 1}})
+	got, ok := dp["lora/f32"]
+	if len(dp) != 1 || !ok || got.Devices != 2 || got.Speedup != round3(two.TokensPerS/one.TokensPerS) || got.Efficiency != round3(two.TokensPerS/one.TokensPerS/2) {
+		t.Errorf("data parallel scaling %+v", dp)
+	}
+	if r := ftRatios([]ftResult{one, two}, []string{"lora"}); r["lora"].Best != "gopeft-f32" {
+		t.Errorf("the torch comparison picked %q: a data parallel run is not one device's best", r["lora"].Best)
+	}
+}

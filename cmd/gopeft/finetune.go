@@ -85,6 +85,7 @@ func runFinetune(args []string) int {
 	minDelta := fs.Float64("min-delta", 0, "early stopping: the smallest dev gain that counts as better")
 	checkpointEvery := fs.Int("checkpoint-every", 0, "with --save: checkpoint every N steps, and resume a killed run from there (0: each evaluation, -1: never)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	devices := fs.Int("devices", 1, "data parallel over this many GPUs (XLA backend): each batch is split across them; --batch must be a multiple")
 	kd := distillFlags(fs)
 	pr := pruneFlags(fs)
 	recipe := recipeFlags(fs)
@@ -98,7 +99,7 @@ func runFinetune(args []string) int {
 	}
 	// Zero would silently mean "the default" to train.Options; say so instead.
 	if err := positiveFlags(map[string]float64{"--steps": float64(*steps), "--batch": float64(*batch),
-		"--lr": *lr, "--max-len": float64(*maxLen)}); err != nil {
+		"--lr": *lr, "--max-len": float64(*maxLen), "--devices": float64(*devices)}); err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 2
 	}
@@ -124,6 +125,7 @@ func runFinetune(args []string) int {
 	}
 	opt := train.Options{Steps: *steps, BatchSize: *batch, LearningRate: *lr, MaxLen: *maxLen, Seed: *seed, Recipe: rec,
 		Control: train.Control{Patience: *patience, MinDelta: *minDelta, CheckpointEvery: *checkpointEvery}}
+	opt.Devices = *devices
 	if opt.Prune, err = pr.options(*steps); err != nil {
 		fmt.Fprintln(os.Stderr, "gopeft finetune:", err)
 		return 2

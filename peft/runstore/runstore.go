@@ -181,7 +181,9 @@ type TaskIdentity struct {
 	SHA256     string   `json:"sha256"`
 }
 
-// OptionsRecord is the part of Options that changes the result.
+// OptionsRecord is the part of Options that changes the result. Devices is
+// not in it: data parallel steps compute the same updates up to float
+// rounding, so the run directory does not depend on the device count.
 type OptionsRecord struct {
 	Steps          int     `json:"steps"`
 	BatchSize      int     `json:"batch_size"`
@@ -338,7 +340,11 @@ type runFile struct {
 	Adapters        []string            `json:"adapters"`
 	Versions        map[string]string   `json:"versions"`
 	Backend         string              `json:"backend"`
-	Finished        string              `json:"finished"`
+	// Devices is how many devices trained the run data parallel (absent for
+	// one). Only recorded, like Backend: it is not in Config, whose hash
+	// must not change with it (train.Options.Devices).
+	Devices  int    `json:"devices,omitempty"`
+	Finished string `json:"finished"`
 }
 
 // Versions reports GoPEFT's, Go's and GoMLX's versions.
@@ -373,7 +379,7 @@ func (r *Run) writeTo(dir string) error {
 	rf := runFile{
 		Config: r.Config, Metrics: metrics, Baseline: train.NullIfNaN(r.Baseline), Curve: r.Curve,
 		TrainSeconds: r.TrainSeconds, Control: r.Control, TrainableParams: c.Trainable, TotalParams: c.Total, Adapters: adapters,
-		Versions: Versions(), Backend: peft.BackendChoice().Display(), Finished: time.Now().UTC().Format(time.RFC3339),
+		Versions: Versions(), Backend: peft.BackendChoice().Display(), Devices: dataParallelDevices(r.Options), Finished: time.Now().UTC().Format(time.RFC3339),
 	}
 	js, err := json.MarshalIndent(rf, "", "  ")
 	if err != nil {
@@ -466,4 +472,12 @@ func describeDiff(a, b Config) string {
 		return "hash differs"
 	}
 	return "differs in " + strings.Join(d, ", ")
+}
+
+// dataParallelDevices is run.json's devices: 0 (left out) for one device.
+func dataParallelDevices(o train.Options) int {
+	if o.Devices <= 1 {
+		return 0
+	}
+	return o.Devices
 }

@@ -58,6 +58,9 @@ func Finetune(m *peft.Model, task *data.Task, s *peft.Setup, opt Options) (*Run,
 	if err := opt.Control.validate(opt, task.Regression); err != nil {
 		return nil, err
 	}
+	if err := opt.checkDevices(); err != nil {
+		return nil, err
+	}
 	if opt.Prune != nil && opt.Control.CheckpointDir != "" {
 		// Pruning zeroes frozen base weights, which checkpoints leave out.
 		return nil, fmt.Errorf("a pruning run cannot resume from checkpoints yet (they leave out the frozen base weights that pruning zeroes): turn checkpoints off (CheckpointEvery < 0, no CheckpointDir) or train without Prune")
@@ -192,7 +195,9 @@ func (r *Run) train(rr *recipeRun) error {
 	if err := ctl.resume(); err != nil {
 		return err
 	}
-	st := t.NewStepperWith(rr.stepperOptions(opt.WeightDecay))
+	so := rr.stepperOptions(opt.WeightDecay)
+	so.Devices = opt.stepperDevices()
+	st := t.NewStepperWith(so)
 	prune, err := r.startPruning() // before the first step: its graph applies the masks
 	if err != nil {
 		return err

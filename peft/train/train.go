@@ -64,6 +64,8 @@ type Options struct {
 	Prune   *Pruning // gradual magnitude pruning (prune.go)
 	// Speed: mixed precision (see Speed).
 	Speed Speed
+	// Devices > 1: data parallel over that many devices (devices.go; not hashed).
+	Devices int
 	// Control: early stopping, checkpoints and resume (control.go).
 	Control Control
 	// Recipe: frozen and gradually unfrozen layers, a trained head to start
