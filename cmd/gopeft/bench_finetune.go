@@ -88,10 +88,13 @@ type ftResult struct {
 	NewModelS  float64 `json:"new_model_s,omitempty"`
 	NewTunedS  float64 `json:"new_tuned_s,omitempty"`
 	FirstStepS float64 `json:"first_step_s,omitempty"`
-	Loss       float64 `json:"loss"`
-	Params     int     `json:"trainable_params"`
-	Versions   string  `json:"versions,omitempty"`
-	Error      string  `json:"error,omitempty"`
+	// ExecCache: the XLA executable cache's loads and compiles in this
+	// child ("hits/misses"; peft/backend/xlacache.go).
+	ExecCache string  `json:"exec_cache,omitempty"`
+	Loss      float64 `json:"loss"`
+	Params    int     `json:"trainable_params"`
+	Versions  string  `json:"versions,omitempty"`
+	Error     string  `json:"error,omitempty"`
 }
 
 // ftReport is `gopeft bench finetune --json`.
@@ -416,6 +419,9 @@ func benchFinetuneChild(precision string, mixed bool, method string, sh ftShape,
 	r.Params = t.Counts().Trainable
 	r.fill(sh, peak)
 	r.Versions = peft.BackendChoice().Display()
+	if c := backend.ExecutableCacheStats(); c.Dir != "" {
+		r.ExecCache = fmt.Sprintf("%d/%d", c.Hits, c.Misses)
+	}
 	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
 		return fail(err)
 	}

@@ -182,9 +182,25 @@ func newWithConfig(config string) (b backends.Backend, err error) {
 		}
 	}()
 	if b, ok, err := newXLAWithOptions(config); ok {
+		if err == nil {
+			enableExecutableCache(b, xlaPlugin(config))
+		}
 		return b, err
 	}
-	return backends.NewWithConfig(config)
+	b, err = backends.NewWithConfig(config)
+	if err == nil {
+		enableExecutableCache(b, xlaPlugin(config))
+	}
+	return b, err
+}
+
+// xlaPlugin is the plugin of an "xla:<plugin>" config ("" for others).
+func xlaPlugin(config string) string {
+	name, plugin, _ := strings.Cut(config, ":")
+	if name != "xla" {
+		return ""
+	}
+	return plugin
 }
 
 func fixHint(c Choice) string {
