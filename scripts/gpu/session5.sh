@@ -38,9 +38,14 @@ build)
 run) ;;
 *) echo "usage: $0 build NN...|run" >&2; exit 2 ;;
 esac
-OUT=${OUT:-/tmp/out}
+FINAL_OUT=${OUT:-/tmp/out}
 NB_DIR=${NB_DIR:-.cache/gpu-nb}
-mkdir -p "$OUT"
+DATA_TAR=${DATA_TAR:-.cache/gpu-data/gopeft-data.tar.xz}
+GOPEFT_BIN=${GOPEFT_BIN:-bin/gopeft}
+# The device returns only a few files: everything goes into one tarball.
+OUT=/tmp/session5-out
+rm -rf "$OUT"; mkdir -p "$OUT" "$FINAL_OUT"
+trap 'tar -C "$OUT" -czf "$FINAL_OUT/results.tgz" .' EXIT
 STAGES=${STAGES:-"flags"}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 step() { echo "=== $1 ($(date +%T))"; }
@@ -52,7 +57,7 @@ BASE_FLAGS=--xla_gpu_cuda_data_dir=$SP/nvidia
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 if has flags; then
 	mkdir -p bin
-	[ -f "$NB_DIR/gopeft.xz" ] && unxz "$NB_DIR/gopeft.xz" bin/gopeft
+	[ -f "$NB_DIR/gopeft.xz" ] && unxz "$NB_DIR/gopeft.xz" "$GOPEFT_BIN"
 	# Each set is "name|flags"; the autotune cache directory is per set.
 	SETS=${FLAG_SETS:-"default| notriton|--xla_gpu_enable_triton_gemm=false autotune0|--xla_gpu_autotune_level=0 both|--xla_gpu_enable_triton_gemm=false,--xla_gpu_autotune_level=0"}
 	for s in $SETS; do
@@ -62,14 +67,34 @@ if has flags; then
 		for i in 1 2; do
 			step "flags $name run $i: $extra"
 			GOPEFT_XLA_PREALLOCATE=false XLA_FLAGS="$BASE_FLAGS --xla_gpu_per_fusion_autotune_cache_dir=/tmp/xla-cache/$name $extra" \
-				timeout 150 ./bin/gopeft bench finetune --child bf16 --method "${FLAGS_METHOD:-houlsby}" --steps 20 2> "$OUT/flags-$name-$i.err" |
+				timeout 150 "$GOPEFT_BIN" bench finetune --child bf16 --method "${FLAGS_METHOD:-houlsby}" --steps 20 2> "$OUT/flags-$name-$i.err" |
 				sed "s/^{/{\"set\":\"$name\",\"run\":$i,/" | tee -a "$OUT/flags.jsonl"
 		done
 	done
 fi
+if has cache; then
+	# The executable cache (peft/backend/xlacache.go): its GPU test, then the
+	# same bench child three times from one empty cache: a compile and store,
+	# then re-run processes that load the executable.
+	step "cache: TestGPUExecutableCache"
+	if [ -n "${BACKEND_TEST:-}" ]; then
+		GOPEFT_TEST_GPU=1 timeout 120 "$BACKEND_TEST" -test.run 'TestGPUExecutableCache|TestGPUBackend' -test.v -test.count=1 2>&1 | tail -15
+	fi
+	rm -rf /tmp/xla-exec/bench
+	for m in ${CACHE_METHODS:-houlsby lora}; do
+		for i in 1 2 3; do
+			step "cache: $m bf16 run $i"
+			GOPEFT_XLA_CACHE=/tmp/xla-exec/bench GOPEFT_XLA_PREALLOCATE=false XLA_FLAGS="$BASE_FLAGS" \
+				timeout 150 "$GOPEFT_BIN" bench finetune --child bf16 --method "$m" --steps 20 2> "$OUT/cache-$m-$i.err" |
+				sed "s/^{/{\"run\":$i,/" | tee -a "$OUT/cache.jsonl"
+			tail -2 "$OUT/cache-$m-$i.err"
+		done
+	done
+	du -sh /tmp/xla-exec/bench; ls -la /tmp/xla-exec/bench | head
+fi
 if has notebooks; then
 	rm -rf /tmp/gopeft-data
-	python3 -c 'import sys,tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' .cache/gpu-data/gopeft-data.tar.xz /tmp/gopeft-data
+	python3 -c 'import sys,tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$DATA_TAR" /tmp/gopeft-data
 	mkdir -p /tmp/xla-cache/nb
 	# With NB_PARALLEL=1 the notebooks run at once, sharing the GPU (each
 	# process then allocates device memory as it goes): each wall time is an
@@ -78,7 +103,7 @@ if has notebooks; then
 	nb_one() {
 		local n=$1 d=$NB_DIR/$1 t0 rc ms
 		t0=$(date +%s%N)
-		GOPEFT_DATA=/tmp/gopeft-data GOPEFT_RUNS=/tmp/runs-$n GOPEFT_ROOT=$PWD GOPEFT_PJRT_PLUGIN=$PLUGIN \
+		GOPEFT_DATA=/tmp/gopeft-data GOPEFT_RUNS=/tmp/runs-$n GOPEFT_ROOT=$PWD GOPEFT_XLA_CACHE=/tmp/xla-exec/nb-$n GOPEFT_PJRT_PLUGIN=$PLUGIN \
 			XLA_FLAGS="$BASE_FLAGS --xla_gpu_per_fusion_autotune_cache_dir=/tmp/xla-cache/nb-$n ${NB_FLAGS:-}" \
 			timeout "${NB_TIMEOUT:-300}" "$d/nbrun" run "$d" "$OUT/nb-$n.ipynb" --root "$PWD" > "$OUT/nb-$n.log" 2>&1
 		rc=$?
