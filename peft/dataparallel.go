@@ -3,6 +3,7 @@ package peft
 import (
 	"fmt"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/xla"
 	"github.com/gomlx/gomlx/pkg/core/distributed"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -85,7 +86,14 @@ func (p *dataParallel) configure(e *context.Exec, inputs int) {
 	for i := range specs {
 		specs[i] = p.batch
 	}
-	e.AutoSharding(p.mesh).WithInputShardingSpecs(specs...).WithOutputShardingSpecs(p.replicated)
+	// GoMLX v0.26 assigns devices by default only to meshes of two or more,
+	// and a mesh of one without an assignment fails to compile on PJRT ("no
+	// device assignment given ... not portable"): assign the first N always.
+	devices := make([]backends.DeviceNum, p.mesh.NumDevices())
+	for i := range devices {
+		devices[i] = backends.DeviceNum(i)
+	}
+	e.AutoSharding(p.mesh).WithDeviceAssignment(devices).WithInputShardingSpecs(specs...).WithOutputShardingSpecs(p.replicated)
 }
 
 // CheckBatchSplits refuses a batch of examples that does not split evenly

@@ -146,7 +146,9 @@ func runBenchFinetune(args []string) int {
 	steps := fs.Int("steps", 20, "timed steps per runner and method, after warm-up; the median is reported")
 	lossEvery := fs.Int("loss-every", 10, "GoPEFT reads the loss back every so many steps (1: every step)")
 	peak := fs.Float64("peak-tflops", 989, "device's dense bf16 peak in TFLOP/s for MFU (H200 SXM: 989)")
-	devices := fs.Int("devices", 1, "N > 1: also time GoPEFT data parallel over N GPUs, each with --batch examples (global batch N x batch), against one")
+	// 0 (the default) is one device; a child given no --devices runs the
+	// plain step, as before data parallel existed.
+	devices := fs.Int("devices", 0, "N > 1: also time GoPEFT data parallel over N GPUs, each with --batch examples (global batch N x batch), against one")
 	mesh := fs.Bool("mesh", false, "with --devices 1: also time a mesh of one (the data parallel code on one device) against the plain step")
 	var sh ftShape
 	fs.IntVar(&sh.Layers, "layers", 12, "encoder layers")
@@ -192,9 +194,7 @@ func runBenchFinetune(args []string) int {
 		}
 		return benchFinetuneChild(*child, mixed, ms[0], sh, *devices, *steps, *lossEvery, *peak)
 	}
-	if *devices < 1 {
-		return fail("--devices must be >= 1")
-	}
+	*devices = max(1, *devices)
 	var ps []string
 	if strings.TrimSpace(*precisions) != "" {
 		if ps, err = parseList(*precisions, slices.Sorted(maps.Keys(ftPrecisions))); err != nil {
