@@ -82,7 +82,7 @@ if has cache; then
 	fi
 	rm -rf /tmp/xla-exec/bench
 	for m in ${CACHE_METHODS:-houlsby lora}; do
-		for i in 1 2 3; do
+		for i in ${CACHE_RUNS:-1 2 3}; do
 			step "cache: $m bf16 run $i"
 			GOPEFT_XLA_CACHE=/tmp/xla-exec/bench GOPEFT_XLA_PREALLOCATE=false XLA_FLAGS="$BASE_FLAGS" \
 				timeout 150 "$GOPEFT_BIN" bench finetune --child bf16 --method "$m" --steps 20 2> "$OUT/cache-$m-$i.err" |
