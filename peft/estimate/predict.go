@@ -89,9 +89,14 @@ func PredictMemory(cfg hf.Config, s *peft.Setup, batch, seqLen int, bm BackendMe
 }
 
 // Peak is the predicted peak of the counted tensors u on this backend.
+// It is never below the weights, gradients and optimizer state, which are
+// all resident at once: XLA's fitted overhead is negative (see XLAMemory),
+// which holds over the BERT-base shapes it was fitted on but would predict
+// a negative peak for a model of a few megabytes.
 func (bm BackendMemory) Peak(u MemoryUse) int64 {
-	return bm.Overhead + int64(bm.WeightCopies*float64(u.Weights)+bm.StateFactor*float64(u.Gradients+u.Optimizer)+
+	fit := bm.Overhead + int64(bm.WeightCopies*float64(u.Weights)+bm.StateFactor*float64(u.Gradients+u.Optimizer)+
 		bm.ActivationFactor*float64(u.Activations+u.Workspace))
+	return max(fit, u.Weights+u.Gradients+u.Optimizer)
 }
 
 // BackendNamed returns the measured constants of a backend by name (blas,
