@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import unittest
 
@@ -93,10 +94,10 @@ class QuickstartTest(unittest.TestCase):
             self.assertGreaterEqual(acc, baseline + MARGIN, "%s is not clearly above the majority baseline" % name)
 
 
-def execute(name):
-    """Runs notebooks/NAME top to bottom in quick mode; returns the executed notebook and its seconds."""
+def execute(name, runs=RUNS):
+    """Runs notebooks/NAME top to bottom in quick mode with run store RUNS; returns the executed notebook and its seconds."""
     os.environ["GOPEFT_QUICK"] = "1"
-    os.environ["GOPEFT_RUNS"] = RUNS
+    os.environ["GOPEFT_RUNS"] = runs
     path = os.path.join(ROOT, "notebooks", name)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, kernel_name=KERNEL, timeout=900, allow_errors=False,
@@ -144,7 +145,11 @@ def check_03(test, out, nb):
     for r in (1, 8):
         test.assertGreaterEqual(number(r"LoRA r=%d\s+\d+ trained parameters\s+test accuracy (\d+\.\d+)" % r, out), base + MARGIN, "LoRA r=%d" % r)
     # Merging LoRA into the weights must not change what the model predicts.
-    test.assertLess(number(r"largest \|unmerged - merged\| = ([0-9.e+-]+)", out), 1e-4)
+    # On a GPU XLA multiplies float32 in TF32 (a 10-bit mantissa), so the two paths round differently there.
+    tolerance = 1e-4
+    if re.search(r"backend xla:cuda", out):
+        tolerance = 1e-3 * number(r"largest \|unmerged - merged\| = [0-9.e+-]+ \(largest \|logit\| ([0-9.]+)\)", out)
+    test.assertLess(number(r"largest \|unmerged - merged\| = ([0-9.e+-]+)", out), tolerance)
     test.assertEqual(number(r"predictions on all \d+ test emails: (\d+) differ", out), 0)
     test.assertNotIn("Full fine-tuning was skipped", out, "the full fine-tuning preset must exist")
 
@@ -261,24 +266,76 @@ class TeachingNotebooksTest(unittest.TestCase):
         self.assertEqual(on_disk, sorted(TEACHING), "every teaching notebook needs checks in TEACHING")
 
 
+def verify(test, nb, check):
+    """The assertions every executed teaching notebook must pass, wherever it ran."""
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            test.assertNotEqual(out["output_type"], "error", "cell %d failed: %s" % (i, out.get("evalue")))
+            if out["output_type"] == "stream" and out["name"] == "stderr":
+                test.fail("cell %d wrote to stderr: %s" % (i, "".join(out["text"])[:500]))
+    test.assertEqual(svg_problems(nb), [])
+    out = "".join(text_of(c) for c in nb.cells)
+    # A GPU backend displays as "xla:cuda (/path/to/plugin.so)".
+    test.assertRegex(out, r"GoPEFT \S+, backend [^\n]+?, seed \d+", "every notebook prints its version, backend and seed")
+    check(test, out, nb)
+
+
 def _teaching_test(name, check):
     def test(self):
         nb, _ = execute(name)
-        for i, cell in enumerate(nb.cells):
-            for out in cell.get("outputs", []):
-                self.assertNotEqual(out["output_type"], "error", "cell %d failed: %s" % (i, out.get("evalue")))
-                if out["output_type"] == "stream" and out["name"] == "stderr":
-                    self.fail("cell %d wrote to stderr: %s" % (i, "".join(out["text"])[:500]))
-        self.assertEqual(svg_problems(nb), [])
-        out = "".join(text_of(c) for c in nb.cells)
-        self.assertRegex(out, r"GoPEFT \S+, backend \S+, seed \d+", "every notebook prints its version, backend and seed")
-        check(self, out, nb)
+        verify(self, nb, check)
     return test
+
+
+def numbers_of(nb, runs):
+    """What a notebook printed, with its run store's path and every duration taken out: what must not change on re-run."""
+    out = "".join(text_of(c) for c in nb.cells).replace(runs, "RUNS")
+    return re.sub(r"-?\d+(?:\.\d+)? ?(?:s|ms)\b", "T", out)
+
+
+@unittest.skipIf(nbformat is None, "needs nbclient and nbformat (Debian python3-nbclient)")
+@unittest.skipUnless(kernel_installed(), "the gopeft kernelspec is not installed: run ./install.sh or gopeft kernel install")
+class ReproducibleTest(unittest.TestCase):
+    def test_rerun_prints_identical_numbers(self):
+        """Two runs of a notebook from two empty run stores on one backend print the same numbers (issue 15)."""
+        import tempfile
+        name = "09-bring-your-own-model.ipynb"  # trains, exports and reloads in 17 s of quick mode
+        printed = []
+        for _ in range(2):
+            with tempfile.TemporaryDirectory(prefix="gopeft-rerun-") as runs:
+                nb, _ = execute(name, runs)
+                printed.append(numbers_of(nb, runs))
+        self.assertIn("test accuracy", printed[0])
+        self.assertEqual(printed[0], printed[1], "a re-run printed different numbers")
 
 
 for _name, _check in TEACHING.items():
     setattr(TeachingNotebooksTest, "test_" + _name.split(".")[0].replace("-", "_"), _teaching_test(_name, _check))
 
 
+def check_executed(paths):
+    """python3 notebooks/test_notebooks.py --check-executed NN-name.ipynb...: the teaching checks on notebooks
+    executed elsewhere (the GPU machine's nbrun, scripts/gpu/session5.sh); a file's name picks its checks. nbrun has
+    no comm channel, so a notebook it ran shows no widget views and fails 10's widget check."""
+    failed = 0
+    for path in paths:
+        number_of = re.search(r"(\d\d)(?:-|\.ipynb)", os.path.basename(path))
+        name = next((k for k in TEACHING if number_of and k[:2] == number_of.group(1)), None)
+        if name is None:
+            print("%s: no checks for this notebook" % path)
+            failed += 1
+            continue
+        case = unittest.TestCase()
+        try:
+            verify(case, nbformat.read(path, as_version=4), TEACHING[name])
+            print("%s: %s checks pass" % (path, name))
+        except AssertionError as e:
+            print("%s: %s FAILS: %s" % (path, name, str(e)[:400]))
+            failed += 1
+    return failed
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--check-executed":
+        sys.exit(1 if check_executed(sys.argv[2:]) else 0)
     unittest.main()

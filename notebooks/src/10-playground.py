@@ -14,7 +14,7 @@ button or interrupt the kernel; each control keeps its value for later cells (`w
 without a browser (nbconvert, CI), every view shows its defaults and the cells end at once.
 
 **Papers.** Houlsby et al. 2019 and Pfeiffer et al. 2021 (bottleneck adapters), Hu et al. 2021 (LoRA), Rücklé et al.
-2021 (AdapterDrop). **Time.** Instant to configure; a training run takes about 10 s on 2 CPU cores (`blas`).
+2021 (AdapterDrop). **Time.** Instant to configure; a training run takes about 10 s on 2 CPU cores (`blas`); the notebook runs top to bottom in 2 s on an H200.
 """),
 ("go", r"""
 import (
