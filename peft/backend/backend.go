@@ -64,6 +64,13 @@ func (c Choice) IsCPU() bool {
 	return name == GoConfig || name == BLASConfig
 }
 
+// IsXLA reports whether the choice is GoMLX's XLA backend (a PJRT plugin),
+// where each new input shape costs a compilation of seconds.
+func (c Choice) IsXLA() bool {
+	name, _, _ := strings.Cut(c.Config, ":")
+	return name == "xla" || c.Plugin != ""
+}
+
 func init() {
 	// Keep GoMLX offline and on the pure-Go backend unless told otherwise; see
 	// the package comment.

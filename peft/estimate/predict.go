@@ -69,7 +69,7 @@ var (
 func ActiveBackend() BackendMemory {
 	c := peft.BackendChoice()
 	switch {
-	case strings.HasPrefix(c.Config, "xla") || c.Plugin != "":
+	case c.IsXLA():
 		return XLAMemory
 	case c.Config == "go" || strings.HasPrefix(c.Config, "go:"):
 		return GoMemory

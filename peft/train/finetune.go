@@ -140,12 +140,16 @@ func (r *Run) encode(examples []data.Example) []encoded {
 
 // batchOf pads rows to their longest length rounded up to seqBucket (capped
 // at MaxLen) and, with rows > len(es), adds empty rows to a fixed batch size.
+// On XLA every batch is padded to MaxLen (fixedShapes).
 func (r *Run) batchOf(es []encoded, rows int) peft.Batch {
 	n := 0
 	for _, e := range es {
 		n = max(n, len(e.ids))
 	}
 	n = min(r.Options.MaxLen, (n+seqBucket-1)/seqBucket*seqBucket)
+	if fixedShapes() {
+		n = r.Options.MaxLen
+	}
 	pad := r.Tuned.Model.Tokenizer.PadID
 	b := peft.Batch{IDs: make([][]int32, rows), TypeIDs: make([][]int32, rows), Mask: make([][]int32, rows)}
 	for i := range rows {
@@ -327,6 +331,9 @@ func (r *Run) outputs(es []encoded) ([][]float32, error) {
 		for rows < len(chunk) {
 			rows *= 2 // power-of-two batch sizes keep the compiled shapes few
 		}
+		if fixedShapes() {
+			rows = maxEvalBatch
+		}
 		res, err := r.Tuned.Logits(r.batchOf(chunk, rows))
 		if err != nil {
 			return nil, err
@@ -465,3 +472,9 @@ func (r *Run) prune(adapter string, prune func(*peft.Tuned) (*peft.Tuned, peft.P
 	rep.AccuracyBefore, rep.AccuracyAfter = before["accuracy"], after["accuracy"]
 	return pruned, rep, nil
 }
+
+// fixedShapes says whether batches take one shape whatever their contents:
+// on XLA each new input shape is a compilation of seconds (a GPU pads for
+// free), while the CPU backends compile in milliseconds and pay for every
+// padded token, so they keep the tighter buckets.
+var fixedShapes = func() bool { return peft.BackendChoice().IsXLA() }
