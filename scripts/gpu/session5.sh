@@ -17,7 +17,11 @@
 #   flags      the bf16 Houlsby child of `gopeft bench finetune` (BERT-base
 #              shape) twice per flag set; the second run is a re-run process
 #              with XLA's autotune cache warm. Prints first_step_s and step_ms.
-#   notebooks  each of $NOTEBOOKS from empty run directories, with the
+#   cache      the executable cache: TestGPUExecutableCache ($BACKEND_TEST, a
+#              `go test -c ./peft/backend` binary) and the same bench child
+#              run $CACHE_RUNS times from one empty cache (first step each).
+#   notebooks  each of $NOTEBOOKS from an empty run store and executable
+#              cache (NB_KEEP=1 keeps them: a re-run), with the
 #              kernelspec's XLA_FLAGS plus $NB_FLAGS; executed notebooks and
 #              logs in $OUT/nb-NN.{ipynb,log}.
 set -uo pipefail
@@ -123,6 +127,8 @@ if has notebooks; then
 		d=$NB_DIR/$n
 		[ -f "$d/cells" ] || unxz "$d/cells.xz" "$d/cells"
 		cp "$NB_DIR"/nbrun "$d/nbrun" && chmod +x "$d/nbrun"
+		# A warm machine keeps /tmp from the last call.
+		[ "${NB_KEEP:-0}" = 1 ] || rm -rf "/tmp/runs-$n" "/tmp/xla-exec/nb-$n"
 		mkdir -p /tmp/xla-cache/nb-$n
 	done
 	step "notebooks ${NOTEBOOKS:-} (parallel ${NB_PARALLEL:-0})"
