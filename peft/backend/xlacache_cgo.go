@@ -45,14 +45,15 @@ func gopeftCompile(args unsafe.Pointer) unsafe.Pointer {
 		unsafe.Slice((*byte)(unsafe.Pointer(options)), int(optionsN)))
 	path := cachePath(execCache.dir, key)
 	if data, err := os.ReadFile(path); err == nil && len(data) > 0 {
-		if err := load(args, data); err == nil {
+		err := load(args, data)
+		if err == nil {
 			execCache.hits.Add(1)
 			touch(path)
 			return nil
-		} else {
-			warnCache("loading "+path, err)
-			_ = os.Remove(path)
 		}
+		// A damaged or incompatible entry: compile, and store a good one.
+		warnCache("loading "+path, err)
+		_ = os.Remove(path)
 	}
 	if perr := C.gopeft_plugin_compile(args); perr != nil {
 		return perr
