@@ -177,6 +177,9 @@ func doctor() doctorReport {
 		gpu.Detail = fmt.Sprintf("none (no NVIDIA GPU; the CPU backend %s is used)", choice.Name)
 	}
 	add(gpu)
+	if choice.IsXLA() {
+		add(xlaCacheCheck())
+	}
 
 	add(toolCheck("gonb", true, []string{"gonb", "-V"}, "./install.sh (builds GoNB from go.mod: go build -o <bin>/gonb github.com/janpfeifer/gonb)"))
 	add(toolCheck("goimports", true, []string{"goimports", "-h"}, "./install.sh (or: go install golang.org/x/tools/cmd/goimports@v0.36.0)"))
@@ -332,4 +335,23 @@ func probe(withStderr bool, name string, args ...string) (string, error) {
 	}
 	err := cmd.Run()
 	return strings.TrimSpace(buf.String()), err
+}
+
+// xlaCacheCheck reports the XLA executable cache, which lets a re-run
+// notebook cell skip compiling (peft/backend/xlacache.go).
+func xlaCacheCheck() check {
+	c := check{Name: "xla cache", OK: true}
+	dir, n, size := backend.ExecutableCacheUsage()
+	switch {
+	case dir == "":
+		c.Detail = "off (" + backend.EnvXLACache + "=off): every process compiles its graphs"
+	default:
+		c.Detail = fmt.Sprintf("%s: %d executables, %.1f MB (%s=off disables it)", dir, n, float64(size)/(1<<20), backend.EnvXLACache)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			c.OK = false
+			c.Detail = fmt.Sprintf("%s cannot be created: %v", dir, err)
+			c.Fix = "export " + backend.EnvXLACache + "=<a writable directory> (or =off)"
+		}
+	}
+	return c
 }

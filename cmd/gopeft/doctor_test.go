@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -32,5 +34,23 @@ func TestCPUBackendCheck(t *testing.T) {
 			(tc.fix == "") != (c.Fix == "") || !strings.Contains(c.Fix, tc.fix) {
 			t.Errorf("%s: got %+v; want ok %v, detail with %q, fix with %q", tc.name, c, tc.ok, tc.detail, tc.fix)
 		}
+	}
+}
+
+func TestDoctorXLACache(t *testing.T) {
+	t.Setenv("GOPEFT_XLA_CACHE", "off")
+	if c := xlaCacheCheck(); !c.OK || !strings.Contains(c.Detail, "off") {
+		t.Errorf("cache off: %+v", c)
+	}
+	dir := filepath.Join(t.TempDir(), "xla")
+	t.Setenv("GOPEFT_XLA_CACHE", dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "k.pjrt"), make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c := xlaCacheCheck(); !c.OK || !strings.Contains(c.Detail, "1 executables, 1.0 MB") {
+		t.Errorf("cache with one entry: %+v", c)
 	}
 }

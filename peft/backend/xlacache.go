@@ -224,3 +224,20 @@ func touch(path string) {
 	now := time.Now()
 	_ = os.Chtimes(path, now, now)
 }
+
+// ExecutableCacheUsage says where the executable cache would live for this
+// environment and what it holds: "" when EnvXLACache turns it off.
+func ExecutableCacheUsage() (dir string, executables int, bytes int64) {
+	dir = cacheDir(os.Getenv)
+	if dir == "" {
+		return "", 0, 0
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), ".pjrt") {
+			executables++
+			bytes += info.Size()
+		}
+	}
+	return dir, executables, bytes
+}
