@@ -112,6 +112,26 @@ func cacheSalt(backendDescription, deviceDescription, plugin, xlaFlags string) [
 	return h.Sum(nil)
 }
 
+// nvidiaModels lists the "Model:" lines of the NVIDIA driver's per-GPU
+// information files under dir, sorted; "" where the driver exposes none.
+func nvidiaModels(dir string) string {
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "information"))
+	var models []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if m, ok := strings.CutPrefix(line, "Model:"); ok {
+				models = append(models, strings.TrimSpace(m))
+			}
+		}
+	}
+	sort.Strings(models)
+	return strings.Join(models, ", ")
+}
+
 // cacheKey names the executable of one compile call.
 func cacheKey(salt []byte, format string, code, options []byte) string {
 	h := sha256.New()
@@ -153,7 +173,11 @@ func enableExecutableCache(b backends.Backend, plugin string) {
 			}
 		}
 		execCache.dir = dir
-		execCache.salt = cacheSalt(b.Description(), b.DeviceDescription(0), plugin, os.Getenv("XLA_FLAGS"))
+		// PJRT's device description names the device, not its model, so
+		// the driver's list of GPU models goes in too: a home directory
+		// shared by machines with different GPUs must not mix their code.
+		device := b.DeviceDescription(0) + "\n" + nvidiaModels("/proc/driver/nvidia/gpus")
+		execCache.salt = cacheSalt(b.Description(), device, plugin, os.Getenv("XLA_FLAGS"))
 		execCache.err = installCompileHook()
 	})
 }

@@ -151,3 +151,22 @@ func TestGPUExecutableCache(t *testing.T) {
 		t.Fatal("no executable stored")
 	}
 }
+
+func TestNVIDIAModels(t *testing.T) {
+	dir := t.TempDir()
+	for bus, model := range map[string]string{"0000:1b:00.0": "NVIDIA H200", "0000:04:00.0": "NVIDIA A100-SXM4-80GB"} {
+		if err := os.MkdirAll(filepath.Join(dir, bus), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		info := "Model: \t\t " + model + "\nIRQ:\t\t 42\nGPU UUID:\t GPU-x\n"
+		if err := os.WriteFile(filepath.Join(dir, bus, "information"), []byte(info), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := nvidiaModels(dir), "NVIDIA A100-SXM4-80GB, NVIDIA H200"; got != want {
+		t.Errorf("nvidiaModels = %q, want %q", got, want)
+	}
+	if got := nvidiaModels(filepath.Join(dir, "none")); got != "" {
+		t.Errorf("no driver directory: %q, want empty", got)
+	}
+}
