@@ -303,16 +303,15 @@ func gpuName() string {
 
 // ftRunner names GoPEFT's runner: gopeft-f32 for the plain step (devices
 // 0), gopeft-f32x2 on a mesh of 2 devices (x1: a mesh of one).
-func ftRunner(precision string, devices int) (runner string, dataParallel int) {
+func ftRunner(precision string, devices int) string {
 	if devices > 0 {
-		return fmt.Sprintf("gopeft-%sx%d", precision, devices), devices
+		return fmt.Sprintf("gopeft-%sx%d", precision, devices)
 	}
-	return "gopeft-" + precision, 0
+	return "gopeft-" + precision
 }
 
 func runFinetuneChild(self, precision, method string, sh ftShape, devices, steps, lossEvery int, peak float64) ftResult {
-	r := ftResult{Method: method}
-	r.Runner, r.Devices = ftRunner(precision, devices)
+	r := ftResult{Runner: ftRunner(precision, devices), Method: method, Devices: devices}
 	cmd := exec.Command(self, "bench", "finetune", "--child", precision, "--method", method, "--devices", strconv.Itoa(devices), "--steps", strconv.Itoa(steps),
 		"--loss-every", strconv.Itoa(lossEvery), "--peak-tflops", strconv.FormatFloat(peak, 'g', -1, 64),
 		"--layers", strconv.Itoa(sh.Layers), "--hidden", strconv.Itoa(sh.Hidden), "--heads", strconv.Itoa(sh.Heads),
@@ -339,8 +338,7 @@ func ftSetup(method string) (*peft.Setup, error) {
 }
 
 func benchFinetuneChild(precision string, mixed bool, method string, sh ftShape, devices, steps, lossEvery int, peak float64) int {
-	r := ftResult{Method: method}
-	r.Runner, r.Devices = ftRunner(precision, devices)
+	r := ftResult{Runner: ftRunner(precision, devices), Method: method, Devices: devices}
 	fail := func(err error) int {
 		fmt.Fprintf(os.Stderr, "gopeft bench finetune (%s %s): %v\n", r.Runner, method, err)
 		return 1

@@ -63,8 +63,7 @@ func TestFinetuneStepFLOPs(t *testing.T) {
 func TestFinetuneDataParallelScaling(t *testing.T) {
 	sh := ftShape{Layers: 12, Hidden: 768, Heads: 12, FFN: 3072, Vocab: 30522, Batch: 64, Seq: 128}
 	one := ftResult{Runner: "gopeft-f32", Method: "lora", StepMS: 100}
-	two := ftResult{Method: "lora", StepMS: 105}
-	two.Runner, two.Devices = ftRunner("f32", 2)
+	two := ftResult{Runner: ftRunner("f32", 2), Method: "lora", Devices: 2, StepMS: 105}
 	one.fill(sh, 989)
 	two.fill(sh, 989)
 	if one.TokensPerS != 64*128*10 || two.TokensPerS != 156038 {

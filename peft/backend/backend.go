@@ -188,13 +188,10 @@ func newWithConfig(config string) (b backends.Backend, err error) {
 			err = fmt.Errorf("%v", r)
 		}
 	}()
-	if b, ok, err := newXLAWithOptions(config); ok {
-		if err == nil {
-			enableExecutableCache(b, xlaPlugin(config))
-		}
-		return b, err
+	b, ok, err := newXLAWithOptions(config)
+	if !ok {
+		b, err = backends.NewWithConfig(config)
 	}
-	b, err = backends.NewWithConfig(config)
 	if err == nil {
 		enableExecutableCache(b, xlaPlugin(config))
 	}

@@ -96,20 +96,23 @@ func cacheDir(getenv func(string) string) string {
 // XLA flags (they change the compiled code).
 func cacheSalt(backendDescription, deviceDescription, plugin, xlaFlags string) []byte {
 	h := sha256.New()
-	field := func(s string) {
-		var n [8]byte
-		binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		io.WriteString(h, s)
-	}
-	field(cacheFormat)
-	field(backendDescription)
-	field(deviceDescription)
-	field(xlaFlags)
+	fields := []string{cacheFormat, backendDescription, deviceDescription, xlaFlags}
 	if st, err := os.Stat(plugin); err == nil {
-		field(fmt.Sprintf("%s %d %d", plugin, st.Size(), st.ModTime().UnixNano()))
+		fields = append(fields, fmt.Sprintf("%s %d %d", plugin, st.Size(), st.ModTime().UnixNano()))
+	}
+	for _, f := range fields {
+		writeField(h, []byte(f))
 	}
 	return h.Sum(nil)
+}
+
+// writeField hashes b behind its length, so that no two field lists hash
+// alike by moving bytes across a boundary.
+func writeField(h io.Writer, b []byte) {
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(b)))
+	h.Write(n[:])
+	h.Write(b)
 }
 
 // nvidiaModels lists the "Model:" lines of the NVIDIA driver's per-GPU
@@ -137,10 +140,7 @@ func cacheKey(salt []byte, format string, code, options []byte) string {
 	h := sha256.New()
 	h.Write(salt)
 	for _, b := range [][]byte{[]byte(format), code, options} {
-		var n [8]byte
-		binary.LittleEndian.PutUint64(n[:], uint64(len(b)))
-		h.Write(n[:])
-		h.Write(b)
+		writeField(h, b)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -202,34 +202,39 @@ func storeExecutable(path string, data []byte) {
 	pruneCache(execCache.dir, execCache.maxBytes, path)
 }
 
-// pruneCache removes the least recently used executables (a load touches
-// its file) until the directory holds at most maxBytes; keep survives.
-func pruneCache(dir string, maxBytes int64, keep string) {
-	execCache.pruneMu.Lock()
-	defer execCache.pruneMu.Unlock()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	type file struct {
-		path string
-		size int64
-		used time.Time
-	}
-	var files []file
-	var total int64
+// cacheFile is one stored executable.
+type cacheFile struct {
+	path string
+	size int64
+	used time.Time // modification time: a load touches it
+}
+
+// cacheFiles lists the executables in dir, least recently used first.
+func cacheFiles(dir string) []cacheFile {
+	entries, _ := os.ReadDir(dir)
+	var files []cacheFile
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), ".pjrt") {
 			continue
 		}
-		info, err := e.Info()
-		if err != nil {
-			continue
+		if info, err := e.Info(); err == nil {
+			files = append(files, cacheFile{filepath.Join(dir, e.Name()), info.Size(), info.ModTime()})
 		}
-		files = append(files, file{filepath.Join(dir, e.Name()), info.Size(), info.ModTime()})
-		total += info.Size()
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].used.Before(files[j].used) })
+	return files
+}
+
+// pruneCache removes the least recently used executables until the
+// directory holds at most maxBytes; keep survives.
+func pruneCache(dir string, maxBytes int64, keep string) {
+	execCache.pruneMu.Lock()
+	defer execCache.pruneMu.Unlock()
+	files := cacheFiles(dir)
+	var total int64
+	for _, f := range files {
+		total += f.size
+	}
 	for _, f := range files {
 		if total <= maxBytes {
 			break
@@ -256,12 +261,9 @@ func ExecutableCacheUsage() (dir string, executables int, bytes int64) {
 	if dir == "" {
 		return "", 0, 0
 	}
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if info, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), ".pjrt") {
-			executables++
-			bytes += info.Size()
-		}
+	for _, f := range cacheFiles(dir) {
+		executables++
+		bytes += f.size
 	}
 	return dir, executables, bytes
 }

@@ -33,10 +33,10 @@ func TestDevicesDoNotChangeTheRunHash(t *testing.T) {
 			t.Errorf("Devices %d is written into the config: %s", n, js)
 		}
 	}
-	if got := dataParallelDevices(train.Options{Devices: 1}); got != 0 {
+	if got := (train.Options{Devices: 1}).DataParallelDevices(); got != 0 {
 		t.Errorf("run.json records %d devices for one", got)
 	}
-	if got := dataParallelDevices(train.Options{Devices: 2}); got != 2 {
+	if got := (train.Options{Devices: 2}).DataParallelDevices(); got != 2 {
 		t.Errorf("run.json records %d devices for two", got)
 	}
 }

@@ -379,7 +379,7 @@ func (r *Run) writeTo(dir string) error {
 	rf := runFile{
 		Config: r.Config, Metrics: metrics, Baseline: train.NullIfNaN(r.Baseline), Curve: r.Curve,
 		TrainSeconds: r.TrainSeconds, Control: r.Control, TrainableParams: c.Trainable, TotalParams: c.Total, Adapters: adapters,
-		Versions: Versions(), Backend: peft.BackendChoice().Display(), Devices: dataParallelDevices(r.Options), Finished: time.Now().UTC().Format(time.RFC3339),
+		Versions: Versions(), Backend: peft.BackendChoice().Display(), Devices: r.Options.DataParallelDevices(), Finished: time.Now().UTC().Format(time.RFC3339),
 	}
 	js, err := json.MarshalIndent(rf, "", "  ")
 	if err != nil {
@@ -472,12 +472,4 @@ func describeDiff(a, b Config) string {
 		return "hash differs"
 	}
 	return "differs in " + strings.Join(d, ", ")
-}
-
-// dataParallelDevices is run.json's devices: 0 (left out) for one device.
-func dataParallelDevices(o train.Options) int {
-	if o.Devices <= 1 {
-		return 0
-	}
-	return o.Devices
 }

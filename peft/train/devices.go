@@ -14,9 +14,9 @@ import (
 // left out of the run store's configuration hash, and a run trained on two
 // GPUs is found again on one.
 
-// stepperDevices is the Stepper's device count: 0 or 1 keeps today's
-// single-device graph, with no mesh.
-func (o Options) stepperDevices() int {
+// DataParallelDevices is how many devices a step is split over: 0 for one
+// device (Devices 0 or 1), which keeps the single-device graph, no mesh.
+func (o Options) DataParallelDevices() int {
 	if o.Devices <= 1 {
 		return 0
 	}

@@ -33,7 +33,7 @@ func TestDevicesBadInput(t *testing.T) {
 		}
 	}
 	for _, n := range []int{0, 1} {
-		if got := (Options{Devices: n}).stepperDevices(); got != 0 {
+		if got := (Options{Devices: n}).DataParallelDevices(); got != 0 {
 			t.Errorf("Devices %d gives the Stepper %d devices: one device keeps the plain graph", n, got)
 		}
 	}

@@ -200,7 +200,7 @@ func (r *Run) train(rr *recipeRun) error {
 		return err
 	}
 	so := rr.stepperOptions(opt.WeightDecay)
-	so.Devices = opt.stepperDevices()
+	so.Devices = opt.DataParallelDevices()
 	st := t.NewStepperWith(so)
 	prune, err := r.startPruning() // before the first step: its graph applies the masks
 	if err != nil {
