@@ -18,7 +18,7 @@ you see what it buys:
 6. **data augmentation** on the fly and **early stopping** with restore of the best weights.
 
 Everything trains the shipped 4-layer encoder on spam for the same steps and seed, so differences come from the
-recipe. **Time.** 2 min 55 s on 2 CPU cores (`blas` backend, measured 2026-12-01; no cell over 57 s); 1 min 52 s on an H200 through the GPU kernel, measured from an empty run store while two other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1` trains a quarter as long (CI).
+recipe. **Time.** 2 min 55 s on 2 CPU cores (`blas` backend, measured 2026-12-01; no cell over 57 s); 1 min 39 s on an H200 through the GPU kernel, measured from an empty run store while two other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1` trains a quarter as long (CI).
 """),
 ("go", r"""
 import (

@@ -18,7 +18,7 @@ This notebook measures each claim on spam with the shipped 4-layer encoder:
 3. the initialisation scale;
 4. adapters only in the lower or only in the upper half of the layers.
 
-**Time.** 2 min on 2 CPU cores (`blas` backend, measured 2026-12-01; no cell over 33 s); 2 min 53 s on an H200 through the GPU kernel, measured from an empty run store while two other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1` trains half as long (CI).
+**Time.** 2 min on 2 CPU cores (`blas` backend, measured 2026-12-01; no cell over 33 s); 2 min 23 s on an H200 through the GPU kernel, measured from an empty run store while two other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1` trains half as long (CI).
 """),
 ("go", r"""
 import (

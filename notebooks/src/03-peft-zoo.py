@@ -21,7 +21,7 @@ weights changes no prediction, and ends with accuracy against the share of train
 claim against what this run measured.
 
 **Time.** 1 min 54 s top to bottom on 2 CPU cores (`blas` backend, measured 2026-12-01: thirteen trainings of 240
-steps, at most three per cell, no cell over 28 s); 2 min 51 s on an H200 through the GPU kernel, measured from an empty run store while one other notebook shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1` trains a
+steps, at most three per cell, no cell over 28 s); 2 min 48 s on an H200 through the GPU kernel, measured from an empty run store while two other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1` trains a
 quarter as long (CI). Finished runs are kept, so a re-run loads them in seconds.
 """),
 ("go", r"""

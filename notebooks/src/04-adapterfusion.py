@@ -19,7 +19,7 @@ Here, on the shipped 4-layer encoder and the data package's tasks:
    the fusion attends to most.
 
 **Time.** 1 min 15 s on 2 CPU cores (`blas` backend, measured 2026-12-01; no cell over 34 s; fusion steps run four
-adapters each); 2 min 39 s on an H200 through the GPU kernel, measured from an empty run store while four other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1` trains a quarter as long (CI).
+adapters each); 1 min 57 s on an H200 through the GPU kernel, measured from an empty run store while two other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1` trains a quarter as long (CI).
 """),
 ("go", r"""
 import (

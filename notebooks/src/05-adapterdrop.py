@@ -17,7 +17,7 @@ This notebook measures each claim on the shipped 4-layer encoder and real spam d
 3. multi-task inference time of a Parallel block of 4 adapters against n.
 
 **Time.** 48 s on 2 CPU cores (`blas` backend, measured 2026-12-01: five short trainings and a few timed loops; no cell
-over 33 s); 1 min 35 s on an H200 through the GPU kernel, measured from an empty run store while two other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1` trains a quarter as long (CI).
+over 33 s); 1 min 22 s on an H200 through the GPU kernel, measured from an empty run store while three other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1` trains a quarter as long (CI).
 """),
 ("go", r"""
 import (

@@ -15,7 +15,7 @@ parallel adapter's units — against the control they must beat: pruning the sam
 is not He et al.'s MAM adapter; it is an extra GoPEFT builds *on* MAM's FFN adapter and calls "MAM masks".
 
 **Time.** 58 s top to bottom on 2 CPU cores (`blas` backend, measured 2026-12-01; five trainings, no cell over 39 s);
-2 min 9 s on an H200 through the GPU kernel, measured from an empty run store while four other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1` trains half as long (CI).
+1 min 32 s on an H200 through the GPU kernel, measured from an empty run store while two other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1` trains half as long (CI).
 """),
 ("go", r"""
 import (

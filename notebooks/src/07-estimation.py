@@ -18,7 +18,7 @@ Each prediction is checked against the real thing here. Transferability scores r
 on a given dataset; the notebook shows both.
 
 **Time.** 2 min 20 s on 2 CPU cores (`blas` backend, measured 2026-12-01; ten short fine-tuning runs are the ground
-truth; no cell over 48 s); 3 min 1 s on an H200 through the GPU kernel, measured from an empty run store while one other notebook shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again).
+truth; no cell over 48 s); 2 min 44 s on an H200 through the GPU kernel, measured alone from an empty run store (most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again).
 `GOPEFT_QUICK=1` trains a quarter as long (CI).
 """),
 ("go", r"""

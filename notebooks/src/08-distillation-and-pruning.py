@@ -19,7 +19,7 @@ spam and the shipped 4-layer encoder:
 
 The distillation loss is α·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)) + (1−α)·CE(z_s, y), with T = 2 and α = 0.5.
 
-**Time.** 1 min 11 s on 2 CPU cores (`blas` backend, measured 2026-12-01; no cell over 35 s); 1 min 49 s on an H200 through the GPU kernel, measured from an empty run store while four other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1`
+**Time.** 1 min 11 s on 2 CPU cores (`blas` backend, measured 2026-12-01; no cell over 35 s); 1 min 22 s on an H200 through the GPU kernel, measured from an empty run store while two other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1`
 trains a quarter as long (CI).
 """),
 ("go", r"""

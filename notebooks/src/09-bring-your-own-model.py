@@ -18,7 +18,7 @@ No model hub is reachable from GoPEFT's machines, so the "model you bring" here 
 (it loads in transformers as a `BertForMaskedLM`). Point the same code at your own directory.
 
 **Time.** 22 s top to bottom on 2 CPU cores (`blas` backend, measured 2026-12-01; one training, no cell over 10 s);
-46 s on an H200 through the GPU kernel, measured from an empty run store while four other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1` trains a quarter as long (CI).
+27 s on an H200 through the GPU kernel, measured from an empty run store while three other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1` trains a quarter as long (CI).
 """),
 ("go", r"""
 import (
