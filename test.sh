@@ -4,8 +4,10 @@
 # Runs each suite whose files exist, prints "N passed, N failed, N skipped"
 # and exits non-zero if any failed. With arguments, runs only the suites whose
 # names are given (vet gofmt race unit unit-go compare kernel fuzz class
-# notebooks browser browser-widgets install; with --full also fuzz-long and
-# class10, the long ones: every fuzz target 5 minutes, a class of 10 users).
+# notebooks browser browser-widgets install; with --full also fuzz-long,
+# class10 and notebooks-default, the long ones: every fuzz target 5 minutes,
+# a class of 10 users, every notebook in default mode against its committed
+# outputs).
 #
 # The install suite is a newcomer's first run: ./install.sh in a fresh
 # debootstrap root with only Go (scripts/test/bare_install.sh; about 15
@@ -175,6 +177,9 @@ else
   skip class10 "needs root and jupyterhub (apt-get install jupyterhub)"
 fi
 py_suite notebooks notebooks/test_notebooks.py notebooks/tests
+# Every notebook in default mode from an empty run store prints the numbers of
+# its committed outputs (about 20 minutes on 2 cores, blas).
+full_suite notebooks-default env GOPEFT_NB_DEFAULT=1 "$PY" -m unittest -v notebooks.test_notebooks.CommittedOutputsTest
 py_suite browser notebooks/test_browser.py
 # Interactive controls (issue 14): a slider moved in Chromium, at / and under a base URL.
 py_suite browser-widgets notebooks/test_widgets_browser.py

@@ -94,9 +94,10 @@ class QuickstartTest(unittest.TestCase):
             self.assertGreaterEqual(acc, baseline + MARGIN, "%s is not clearly above the majority baseline" % name)
 
 
-def execute(name, runs=RUNS):
-    """Runs notebooks/NAME top to bottom in quick mode with run store RUNS; returns the executed notebook and its seconds."""
-    os.environ["GOPEFT_QUICK"] = "1"
+def execute(name, runs=RUNS, quick=True):
+    """Runs notebooks/NAME top to bottom (in quick mode unless quick is False) with run store RUNS; returns the
+    executed notebook and its seconds."""
+    os.environ["GOPEFT_QUICK"] = "1" if quick else "0"
     os.environ["GOPEFT_RUNS"] = runs
     path = os.path.join(ROOT, "notebooks", name)
     nb = nbformat.read(path, as_version=4)
@@ -107,7 +108,7 @@ def execute(name, runs=RUNS):
     seconds = time.time() - started
     os.makedirs(ARTIFACTS, exist_ok=True)
     nbformat.write(nb, os.path.join(ARTIFACTS, name.replace(".ipynb", ".executed.ipynb")))
-    print("\n%s: %.0f s top to bottom (quick mode)" % (name, seconds))
+    print("\n%s: %.0f s top to bottom (%s)" % (name, seconds, "quick mode" if quick else "default mode"))
     return nb, seconds
 
 
@@ -287,9 +288,12 @@ def _teaching_test(name, check):
     return test
 
 
-def numbers_of(nb, runs):
-    """What a notebook printed, with its run store's path and every duration taken out: what must not change on re-run."""
-    out = "".join(text_of(c) for c in nb.cells).replace(runs, "RUNS")
+def numbers_of(nb, runs=None):
+    """What a notebook printed, with its run store's path (if given) and every duration taken out: what must not
+    change on re-run."""
+    out = "".join(text_of(c) for c in nb.cells)
+    if runs:
+        out = out.replace(runs, "RUNS")
     return re.sub(r"-?\d+(?:\.\d+)? ?(?:s|ms)\b", "T", out)
 
 
@@ -307,6 +311,52 @@ class ReproducibleTest(unittest.TestCase):
                 printed.append(numbers_of(nb, runs))
         self.assertIn("test accuracy", printed[0])
         self.assertEqual(printed[0], printed[1], "a re-run printed different numbers")
+
+
+# What differs between two faithful default runs on different machines: where the checkout and the run store are,
+# and what depends on the machine's free memory and the clock.
+MACHINE_DEPENDENT = [
+    (r"(?:/[\w.+-]+)+/runs\d*(?=/|\b)", "RUNS"),
+    (r"(?:/[\w.+-]+)+/models/", "ROOT/models/"),
+    (r"fits in [\d.]+ of [\d.]+ GB \(largest batch that fits: \d+\)", "fits in M of M GB (largest batch that fits: N)"),
+    (r"the run took T \([+-]?\d+%\)", "the run took T (P%)"),
+]
+
+
+def committed_numbers(nb):
+    """numbers_of for a notebook run anywhere: the checkout, run stores, free memory and timings taken out."""
+    out = numbers_of(nb)
+    for pattern, repl in MACHINE_DEPENDENT:
+        out = re.sub(pattern, repl, out)
+    return out
+
+
+@unittest.skipIf(nbformat is None, "needs nbclient and nbformat (Debian python3-nbclient)")
+@unittest.skipUnless(kernel_installed(), "the gopeft kernelspec is not installed: run ./install.sh or gopeft kernel install")
+@unittest.skipUnless(os.environ.get("GOPEFT_NB_DEFAULT") == "1", "default-mode runs take about 20 minutes: ./test.sh --full notebooks-default")
+class CommittedOutputsTest(unittest.TestCase):
+    """Every committed notebook carries the outputs of its default run on the CPU (issue 15): executing it again in
+    default mode from an empty run store prints the same numbers. Needs the backend the outputs were made on (blas)."""
+
+
+def _committed_test(name):
+    def test(self):
+        import tempfile
+        committed = nbformat.read(os.path.join(ROOT, "notebooks", name), as_version=4)
+        with tempfile.TemporaryDirectory(prefix="gopeft-default-") as runs:
+            nb, _ = execute(name, os.path.join(runs, "runs"), quick=False)
+        backend = lambda n: re.search(r"backend (\S+?),", "".join(text_of(c) for c in n.cells)).group(1)
+        if backend(nb) != backend(committed):
+            self.skipTest("the outputs were made on %s, this run is on %s" % (backend(committed), backend(nb)))
+        want, got = committed_numbers(committed).splitlines(), committed_numbers(nb).splitlines()
+        diff = [(i + 1, w, g) for i, (w, g) in enumerate(zip(want, got)) if w != g]
+        self.assertEqual(len(want), len(got), "the run printed %d lines, the committed outputs %d" % (len(got), len(want)))
+        self.assertEqual(diff, [], "printed numbers differ from the committed outputs (line, committed, now)")
+    return test
+
+
+for _name in ["00-quickstart.ipynb"] + sorted(TEACHING):
+    setattr(CommittedOutputsTest, "test_" + _name.split(".")[0].replace("-", "_"), _committed_test(_name))
 
 
 for _name, _check in TEACHING.items():
