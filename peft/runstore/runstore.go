@@ -199,6 +199,10 @@ type OptionsRecord struct {
 	// its weights, T, alpha) and Options.Prune; empty when unused (distill.go).
 	Distill string `json:"distill,omitempty"`
 	Prune   string `json:"prune,omitempty"`
+	// HeadFrom identifies Recipe.HeadFrom's head by the SHA-256 of its
+	// files; the path itself stays out of the hash, so a moved run store
+	// keeps its runs and a retrained head retrains the run.
+	HeadFrom string `json:"head_from_sha256,omitempty"`
 	// MixedPrecision changes results by rounding; omitted when off, so
 	// float32 runs keep their hashes.
 	MixedPrecision bool `json:"mixed_precision,omitempty"`
@@ -256,15 +260,20 @@ func NewConfig(m *peft.Model, task *data.Task, s *peft.Setup, opt train.Options)
 	if rc.Options.Distill, rc.Options.Prune, err = extrasRecord(opt); err != nil {
 		return Config{}, err
 	}
+	if dir := opt.Recipe.HeadFrom; dir != "" {
+		if rc.Options.HeadFrom, err = filesHash(dir, peft.HeadConfigFile, peft.HeadWeightsFile); err != nil {
+			return Config{}, fmt.Errorf("Recipe.HeadFrom: %w", err)
+		}
+	}
 	rc.Hash = rc.computeHash()
 	return rc, nil
 }
 
-// computeHash hashes the config's JSON without the hash itself. The model's
-// directory is left out: the weights hash identifies the model, and a
-// notebook moved to another machine keeps its runs.
+// computeHash hashes the config's JSON without the hash itself. Paths are
+// left out (the model's directory, the head's): hashes of their contents
+// identify them, and a notebook moved to another machine keeps its runs.
 func (rc Config) computeHash() string {
-	rc.Hash, rc.Model.Dir = "", ""
+	rc.Hash, rc.Model.Dir, rc.Options.Recipe.HeadFrom = "", "", ""
 	b, _ := json.Marshal(rc)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
@@ -277,16 +286,26 @@ func adapterHash(dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("Options.Adapters: %w", err)
 	}
+	sum, err := filesHash(dir, peft.AdapterConfigFile, peft.AdapterWeightsFile)
+	if err != nil {
+		return "", fmt.Errorf("Options.Adapters: %w", err)
+	}
+	return fc.Name + " " + sum, nil
+}
+
+// filesHash is the SHA-256 of the named files in dir, each with its name
+// and length.
+func filesHash(dir string, files ...string) (string, error) {
 	h := sha256.New()
-	for _, f := range []string{peft.AdapterConfigFile, peft.AdapterWeightsFile} {
+	for _, f := range files {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
-			return "", fmt.Errorf("Options.Adapters: %w", err)
+			return "", err
 		}
 		fmt.Fprintf(h, "%s %d\n", f, len(b))
 		h.Write(b)
 	}
-	return fc.Name + " " + hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func weightsHash(m *peft.Model) (string, error) {
