@@ -18,7 +18,7 @@ you see what it buys:
 6. **data augmentation** on the fly and **early stopping** with restore of the best weights.
 
 Everything trains the shipped 4-layer encoder on spam for the same steps and seed, so differences come from the
-recipe. **Time.** 2 min 55 s on 2 CPU cores (`blas` backend, measured 2026-12-01; no cell over 57 s); 1 min 39 s on an H200 through the GPU kernel, measured from an empty run store while two other notebooks shared the GPU (so at most that alone; most of it is XLA compiling each cell's graphs, which the executable cache skips when a cell runs again). `GOPEFT_QUICK=1` trains a quarter as long (CI).
+recipe. **Time.** 4 min 44 s on 2 CPU cores (`blas` backend, no cell over 64 s), measured 2026-12-01 on a machine running about 2x slower than usual (the previous, 240-step version of this notebook took 5 min 52 s there and 2 min 55 s on a usual day), so about 2 min 20 s at usual speed; on an H200 through the GPU kernel the previous version took 1 min 39 s from an empty run store while two other notebooks shared the GPU (most of it XLA compiling each cell's graphs, which the executable cache skips when a cell runs again); this version is not yet timed there. `GOPEFT_QUICK=1` trains about a third as long (CI).
 """),
 ("go", r"""
 import (
@@ -44,12 +44,13 @@ func must[T any](v T, err error) T {
 // spam is SpamAssassin's spam vs ham, split 80/10/10 with a fixed seed.
 func spam() *data.Task { return must(data.Load("spam", data.Options{Seed: 1})) }
 
-// options: 240 steps on each email's first 32 tokens at a rate that suits full fine-tuning of this small model
-// (tuned on dev: 1e-3; adapters elsewhere use 2e-3); quick mode trains 64.
+// options: 200 steps on each email's first 32 tokens at a rate that suits full fine-tuning of this small model
+// (tuned on dev: 1e-3; adapters elsewhere use 2e-3); quick mode trains 64. No evaluation during training: this
+// notebook reads the final metrics (early stopping sets its own evaluations, of 256 dev emails).
 func options() train.Options {
-	o := train.Options{Steps: 240, BatchSize: 16, MaxLen: 32, LearningRate: 1e-3, EvalEvery: 40, EvalExamples: 256, Seed: 1}
+	o := train.Options{Steps: 200, BatchSize: 16, MaxLen: 32, LearningRate: 1e-3, EvalEvery: -1, EvalExamples: 256, Seed: 1}
 	if notebook.Quick() {
-		o.Steps, o.EvalEvery, o.EvalExamples = 64, 16, 96
+		o.Steps, o.EvalExamples = 64, 96
 	}
 	return o
 }
@@ -112,7 +113,7 @@ for _, s := range ladder() {
 
 * **LP-FT**: full fine-tuning whose head starts as the trained probe's (`Recipe.HeadFrom`), so the first steps do
   not push random-head gradients into the pretrained layers;
-* **gradual unfreezing**: at first only the head trains; every 40 steps one more layer joins from the top
+* **gradual unfreezing**: at first only the head trains; every sixth of the run (33 steps) one more layer joins from the top
   (`Recipe.UnfreezeEvery`).
 """),
 ("go", r"""
@@ -141,8 +142,8 @@ for _, s := range []step{lpft(), gradual()} {
 
 `Recipe.LayerDecay` multiplies the rate of layer l by decay^(L-1-l): the top layer keeps the base rate; with 0.8 the
 bottom layer trains at 0.8³ ≈ 0.51 of it (the literature's direction), with 1.25 at 1.25³ ≈ 1.95 (the seed text's).
-The answer depends on the base rate, so both are measured at the tuned rate (1e-3) and at a rate 4x too small
-(2.5e-4), two seeds each.
+The answer depends on the base rate, so each factor is measured at the tuned rate (1e-3) and at a rate 4x too small
+(2.5e-4), two seeds each: one cell per factor, then the rates the optimizer applies and the chart.
 """),
 ("go", r"""
 // decays are the layer-wise factors compared: the literature's, none, the seed text's.
@@ -167,25 +168,41 @@ func decayed(rate, d float64, seed int64) step {
 	}}
 }
 
-// decayAccuracy is the mean test accuracy over the seeds.
-func decayAccuracy(rate, d float64) float64 {
-	mean := 0.0
-	for _, seed := range seeds {
-		mean += finetune(decayed(rate, d, seed)).Metrics["test_accuracy"] / float64(len(seeds))
+// atDecay trains one layer-wise factor at every base rate and seed and gives its mean test accuracy over the seeds
+// at each base rate.
+func atDecay(d float64) []float64 {
+	var steps []step
+	for _, rate := range baseRates {
+		for _, seed := range seeds {
+			steps = append(steps, decayed(rate, d, seed))
+		}
+	}
+	mean := make([]float64, len(baseRates))
+	for i, s := range steps {
+		mean[i/len(seeds)] += finetune(s).Metrics["test_accuracy"] / float64(len(seeds))
 	}
 	return mean
 }
 
-%%
-for _, d := range decays {
-	fmt.Printf("base rate %g, layer decay %.2f: test accuracy %.3f (mean of %d seeds)\n", baseRates[0], d, decayAccuracy(baseRates[0], d), len(seeds))
+func showDecay(d float64) {
+	for i, acc := range atDecay(d) {
+		fmt.Printf("layer decay %.2f, base rate %g: test accuracy %.3f (mean of %d seeds)\n", d, baseRates[i], acc, len(seeds))
+	}
 }
+
+%%
+showDecay(0.8) // the literature's direction: lower layers slower
 """),
 ("go", r"""
 %%
-for _, d := range decays {
-	fmt.Printf("base rate %g, layer decay %.2f: test accuracy %.3f (mean of %d seeds)\n", baseRates[1], d, decayAccuracy(baseRates[1], d), len(seeds))
-}
+showDecay(1) // one rate for every layer
+"""),
+("go", r"""
+%%
+showDecay(1.25) // the seed text's direction: lower layers faster
+"""),
+("go", r"""
+%%
 r := finetune(decayed(baseRates[1], 0.8, 2))
 rates := r.Options.Recipe.Rates(r.Tuned, 1, r.Options.Steps/2)
 fmt.Println("relative rates at decay 0.8, as the optimizer applies them:")
@@ -194,11 +211,12 @@ for _, k := range []string{"/embeddings/word_embeddings/weight", "/encoder/layer
 }
 var series []widgets.Series
 for _, rate := range baseRates {
-	sr := widgets.Series{Name: fmt.Sprintf("base rate %g", rate)}
-	for _, d := range decays {
-		sr.X, sr.Y = append(sr.X, d), append(sr.Y, decayAccuracy(rate, d))
+	series = append(series, widgets.Series{Name: fmt.Sprintf("base rate %g", rate)})
+}
+for _, d := range decays {
+	for i, acc := range atDecay(d) {
+		series[i].X, series[i].Y = append(series[i].X, d), append(series[i].Y, acc)
 	}
-	series = append(series, sr)
 }
 widgets.Display(widgets.LineChart(series, widgets.LineChartOptions{Title: "Full fine-tuning with layer-wise rates (mean of 2 seeds)",
 	XLabel: "layer-wise factor (< 1: lower layers slower)", YLabel: "test accuracy"}))
@@ -208,7 +226,7 @@ widgets.Display(widgets.LineChart(series, widgets.LineChartOptions{Title: "Full 
 
 * **augmentation**: 10% of each training email's tokens masked and 10% dropped, freshly drawn every step
   (`Recipe.Augment`);
-* **early stopping**: evaluate on dev every 20 steps, stop after 2 evaluations without improvement, restore the
+* **early stopping**: evaluate on dev every twelfth of the run (16 steps), stop after 2 evaluations without improvement, restore the
   best step's weights (`Options.Control`).
 """),
 ("go", r"""
@@ -273,8 +291,9 @@ fmt.Printf("Two standard errors of a single-run accuracy difference: ±%.1f poin
 fmt.Printf("Unfreezing: head only %.3f, top 2 layers %.3f, everything %.3f.\n", head, top2, full)
 // A mean of len(seeds) runs differs from another by noise of about sqrt(2 p (1-p) / (n seeds)).
 seSeeds := math.Sqrt(2 * full * (1 - full) / (n * float64(len(seeds))))
-for _, rate := range baseRates {
-	lit, flat, seed := decayAccuracy(rate, 0.8), decayAccuracy(rate, 1), decayAccuracy(rate, 1.25)
+lits, flats, seedTexts := atDecay(0.8), atDecay(1), atDecay(1.25)
+for i, rate := range baseRates {
+	lit, flat, seed := lits[i], flats[i], seedTexts[i]
 	best := "one rate for every layer"
 	switch {
 	case lit > flat && lit > seed:
