@@ -171,15 +171,11 @@ func decayed(rate, d float64, seed int64) step {
 // atDecay trains one layer-wise factor at every base rate and seed and gives its mean test accuracy over the seeds
 // at each base rate.
 func atDecay(d float64) []float64 {
-	var steps []step
-	for _, rate := range baseRates {
-		for _, seed := range seeds {
-			steps = append(steps, decayed(rate, d, seed))
-		}
-	}
 	mean := make([]float64, len(baseRates))
-	for i, s := range steps {
-		mean[i/len(seeds)] += finetune(s).Metrics["test_accuracy"] / float64(len(seeds))
+	for i, rate := range baseRates {
+		for _, seed := range seeds {
+			mean[i] += finetune(decayed(rate, d, seed)).Metrics["test_accuracy"] / float64(len(seeds))
+		}
 	}
 	return mean
 }
